@@ -1,0 +1,99 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"mpq/internal/dataset"
+	"mpq/internal/engine"
+	"mpq/internal/onnxio"
+)
+
+const repo = "../.."
+
+type golden struct {
+	Logits   [][]float64 `json:"logits_first64"`
+	Labels   []int       `json:"labels_first64"`
+	Accuracy float64     `json:"accuracy"`
+	Loss     float64     `json:"loss"`
+	Samples  int         `json:"samples"`
+	Correct  int         `json:"correct"`
+}
+
+func loadMNISTTest(t testing.TB, m *engine.Model) *dataset.Dataset {
+	t.Helper()
+	d, err := dataset.Load(dataset.Source{Format: "idx",
+		Images: "t10k-images-idx3-ubyte.gz", Labels: "t10k-labels-idx1-ubyte.gz"}, filepath.Join(repo, "testdata/mnist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fit(m.SampleShape()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(dataset.Transform{Scale: 1.0 / 255, Mean: []float64{0.1307}, Std: []float64{0.3081}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestGoldenLogits checks every shipped model against PyTorch: logits of
+// the first 64 test images within 1e-4, and the exact test accuracy.
+func TestGoldenLogits(t *testing.T) {
+	for _, name := range []string{"mlp", "lenet", "resnet", "resnet_bn"} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gold golden
+			if err := json.Unmarshal(raw, &gold); err != nil {
+				t.Fatal(err)
+			}
+			m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := loadMNISTTest(t, m)
+			s := engine.NewSession[float32](m)
+			b := d.BatchAt(0, 64)
+			logits, err := s.Forward(b.X, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i, row := range gold.Logits {
+				for j, v := range row {
+					worst = max(worst, math.Abs(float64(logits[i*m.Classes+j])-v))
+				}
+			}
+			if worst > 1e-4 {
+				t.Errorf("logits differ from PyTorch's by up to %.3g, want ≤ 1e-4", worst)
+			}
+			if testing.Short() {
+				return
+			}
+			correct, sum := 0, 0.0
+			for _, b := range d.Batches(256) {
+				logits, err := s.Forward(b.X, b.Len())
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, c, err := engine.CrossEntropy(logits, m.Classes, b.Labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				correct += c
+				sum += l
+			}
+			if correct != gold.Correct {
+				t.Errorf("%d of %d correct, PyTorch has %d", correct, d.Len(), gold.Correct)
+			}
+			if loss := sum / float64(d.Len()); math.Abs(loss-gold.Loss) > 1e-5 {
+				t.Errorf("loss %.7f, PyTorch has %.7f", loss, gold.Loss)
+			}
+		})
+	}
+}

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"gonum.org/v1/gonum/diff/fd"
+
+	"mpq/internal/graph"
+)
+
+// builder assembles small graphs for tests.
+type builder struct {
+	g   *graph.Graph
+	rng *rand.Rand
+	k   int
+}
+
+func newBuilder(inShape []int) *builder {
+	return &builder{
+		g: &graph.Graph{Opset: 13, Init: map[string]*graph.Tensor{},
+			Inputs: []graph.ValueInfo{{Name: "x", DType: graph.Float32, Shape: append([]int{-1}, inShape...)}}},
+		rng: rand.New(rand.NewPCG(1, 2)),
+	}
+}
+
+func (b *builder) name(p string) string { b.k++; return p + string(rune('a'+b.k%26)) + string(rune('0'+b.k/26)) }
+
+func (b *builder) init(shape []int, scale float64) string {
+	n := b.name("w")
+	t := &graph.Tensor{Name: n, DType: graph.Float32, Shape: shape, Float: make([]float64, graph.NumElements(shape))}
+	for i := range t.Float {
+		t.Float[i] = b.rng.NormFloat64() * scale
+	}
+	b.g.Init[n] = t
+	return n
+}
+
+func (b *builder) ints(v ...int64) string {
+	n := b.name("c")
+	b.g.Init[n] = &graph.Tensor{Name: n, DType: graph.Int64, Shape: []int{len(v)}, Int: v}
+	return n
+}
+
+func (b *builder) scalar(v float64) string {
+	n := b.name("s")
+	b.g.Init[n] = &graph.Tensor{Name: n, DType: graph.Float32, Shape: []int{}, Float: []float64{v}}
+	return n
+}
+
+func (b *builder) node(op string, attrs map[string]graph.Attr, ins ...string) string {
+	out := b.name("v")
+	b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: b.name(op), Op: op, Inputs: ins, Outputs: []string{out}, Attrs: attrs})
+	return out
+}
+
+func (b *builder) finish(out string) *graph.Graph {
+	flat := b.node("Flatten", nil, out)
+	b.g.Outputs = []graph.ValueInfo{{Name: flat}}
+	return b.g
+}
+
+func ints(v ...int64) graph.Attr     { return graph.Attr{Kind: graph.AttrInts, Ints: v} }
+func intAttr(v int64) graph.Attr     { return graph.Attr{Kind: graph.AttrInt, Int: v} }
+func floatAttr(v float64) graph.Attr { return graph.Attr{Kind: graph.AttrFloat, Float: v} }
+func strAttr(v string) graph.Attr    { return graph.Attr{Kind: graph.AttrString, String: v} }
+
+type gradCase struct {
+	name  string
+	in    []int
+	build func(b *builder, x string) string
+}
+
+func gradCases() []gradCase {
+	return []gradCase{
+		{"conv", []int{3, 7, 6}, func(b *builder, x string) string {
+			return b.node("Conv", map[string]graph.Attr{"strides": ints(2, 1), "pads": ints(1, 0, 2, 1), "dilations": ints(1, 2)}, x, b.init([]int{4, 3, 3, 2}, 0.5), b.init([]int{4}, 0.1))
+		}},
+		{"conv-depthwise-same", []int{4, 5, 5}, func(b *builder, x string) string {
+			return b.node("Conv", map[string]graph.Attr{"group": intAttr(4), "auto_pad": strAttr("SAME_UPPER"), "strides": ints(2, 2)}, x, b.init([]int{4, 1, 3, 3}, 0.5))
+		}},
+		{"conv-groups-1x1", []int{4, 3, 3}, func(b *builder, x string) string {
+			return b.node("Conv", map[string]graph.Attr{"group": intAttr(2)}, x, b.init([]int{6, 2, 1, 1}, 0.5))
+		}},
+		{"gemm-transB", []int{5}, func(b *builder, x string) string {
+			return b.node("Gemm", map[string]graph.Attr{"transB": intAttr(1)}, x, b.init([]int{4, 5}, 0.5), b.init([]int{4}, 0.1))
+		}},
+		{"gemm-alpha-beta", []int{5}, func(b *builder, x string) string {
+			return b.node("Gemm", map[string]graph.Attr{"alpha": floatAttr(0.7), "beta": floatAttr(1.3)}, x, b.init([]int{5, 3}, 0.5), b.init([]int{1, 3}, 0.1))
+		}},
+		{"matmul-3d", []int{3, 4}, func(b *builder, x string) string {
+			return b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))
+		}},
+		{"matmul-dynamic", []int{3, 4}, func(b *builder, x string) string {
+			t := b.node("Transpose", map[string]graph.Attr{"perm": ints(0, 2, 1)}, x)
+			return b.node("MatMul", nil, x, t)
+		}},
+		{"broadcast-arith", []int{3, 2, 2}, func(b *builder, x string) string {
+			c := b.init([]int{3, 1, 1}, 1)
+			a := b.node("Add", nil, x, c)
+			s := b.node("Sub", nil, b.init([]int{2}, 1), a)
+			m := b.node("Mul", nil, s, x)
+			d := b.node("Add", nil, b.node("Sigmoid", nil, x), b.scalar(1))
+			return b.node("Div", nil, m, d)
+		}},
+		{"activations", []int{12}, func(b *builder, x string) string {
+			y := b.node("LeakyRelu", map[string]graph.Attr{"alpha": floatAttr(0.1)}, x)
+			y = b.node("Tanh", nil, y)
+			h := b.node("HardSwish", nil, b.node("Mul", nil, x, b.scalar(3)))
+			hs := b.node("HardSigmoid", nil, x)
+			c := b.node("Clip", nil, b.node("Mul", nil, x, b.scalar(4)), b.scalar(-1), b.scalar(2))
+			r := b.node("Relu", nil, x)
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, y, h, hs, c, r)
+		}},
+		{"pools", []int{2, 7, 6}, func(b *builder, x string) string {
+			m := b.node("MaxPool", map[string]graph.Attr{"kernel_shape": ints(3, 2), "strides": ints(2, 2), "pads": ints(1, 0, 1, 1), "ceil_mode": intAttr(1)}, x)
+			a := b.node("AveragePool", map[string]graph.Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1), "count_include_pad": intAttr(1)}, x)
+			a2 := b.node("AveragePool", map[string]graph.Attr{"kernel_shape": ints(2, 2), "pads": ints(1, 1, 0, 0)}, x)
+			g := b.node("GlobalAveragePool", nil, x)
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(m), f(a), f(a2), f(g))
+		}},
+		{"batchnorm-standalone", []int{3, 2, 2}, func(b *builder, x string) string {
+			r := b.node("Relu", nil, x)
+			v := b.init([]int{3}, 1)
+			for i := range b.g.Init[v].Float {
+				b.g.Init[v].Float[i] = math.Abs(b.g.Init[v].Float[i]) + 0.5
+			}
+			return b.node("BatchNormalization", nil, r, b.init([]int{3}, 1), b.init([]int{3}, 1), b.init([]int{3}, 1), v)
+		}},
+		{"shape-ops", []int{2, 3, 4}, func(b *builder, x string) string {
+			t := b.node("Transpose", map[string]graph.Attr{"perm": ints(0, 3, 1, 2)}, x)
+			p := b.node("Pad", map[string]graph.Attr{"mode": strAttr("reflect")}, t, b.ints(0, 0, 1, 1, 0, 0, 1, 0))
+			p2 := b.node("Pad", nil, p, b.ints(0, 0, 0, 1, 0, 0, 0, 2), b.scalar(0.5))
+			s := b.node("Slice", nil, p2, b.ints(1, 0), b.ints(4, 100), b.ints(1, 3), b.ints(2, 1))
+			sh := b.node("Shape", nil, s)
+			n := b.node("Gather", map[string]graph.Attr{"axis": intAttr(0)}, sh, b.ints(0))
+			r := b.node("Reshape", nil, s, b.node("Concat", map[string]graph.Attr{"axis": intAttr(0)}, n, b.ints(-1)))
+			u := b.node("Unsqueeze", nil, r, b.ints(1))
+			return b.node("Squeeze", nil, u, b.ints(1))
+		}},
+		{"softmax", []int{3, 4}, func(b *builder, x string) string {
+			s := b.node("Softmax", map[string]graph.Attr{"axis": intAttr(1)}, x)
+			l := b.node("LogSoftmax", nil, x)
+			return b.node("Add", nil, b.node("Mul", nil, s, b.scalar(3)), l)
+		}},
+	}
+}
+
+// TestGradients checks the gradient of the mean cross-entropy with respect
+// to the input and every layer weight against central finite differences.
+func TestGradients(t *testing.T) {
+	for _, tc := range gradCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(tc.in)
+			g := b.finish(tc.build(b, "x"))
+			m, err := New(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 2
+			rng := rand.New(rand.NewPCG(3, 4))
+			x := make([]float64, n*graph.NumElements(tc.in))
+			for i := range x {
+				x[i] = rng.NormFloat64()
+			}
+			labels := []int{1, m.Classes - 1}
+			s := NewSession[float64](m)
+			if _, err := s.Forward(x, n); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Backward(labels); err != nil {
+				t.Fatal(err)
+			}
+			lossAt := func(xv []float64) float64 {
+				logits, err := s.Forward(xv, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, _, _ := crossEntropy(logits, m.Classes, labels, nil)
+				return l
+			}
+			gx := slices.Clone(s.Grad("x"))
+			var wg [][]float64
+			for l := range m.Layers {
+				wg = append(wg, slices.Clone(s.WeightGrad(l)))
+			}
+			want := fd.Gradient(nil, lossAt, x, &fd.Settings{Formula: fd.Central, Step: 1e-6})
+			assertClose(t, "d/dx", gx, want)
+			for l := range m.Layers {
+				w0 := slices.Clone(s.FloatWeight(l))
+				f := func(w []float64) float64 {
+					s.SetWeight(l, w)
+					return lossAt(x)
+				}
+				want := fd.Gradient(nil, f, w0, &fd.Settings{Formula: fd.Central, Step: 1e-6})
+				s.SetWeight(l, nil)
+				assertClose(t, "d/d"+m.Layers[l].Name, wg[l], want)
+			}
+		})
+	}
+}
+
+func assertClose(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(v))
+	}
+	for i := range got {
+		if d := math.Abs(got[i] - want[i]); d > 1e-6+1e-4*scale {
+			t.Fatalf("%s[%d] = %.9g, finite differences give %.9g (|diff| %.3g, scale %.3g)", what, i, got[i], want[i], d, scale)
+		}
+	}
+}

@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"mpq/internal/graph"
+)
+
+// ErrUnsupported marks a model that uses an operator mpq cannot run.
+var ErrUnsupported = errors.New("unsupported operator")
+
+// ErrShape marks a shape that does not fit an operator.
+var ErrShape = errors.New("shape mismatch")
+
+// supportedOps lists every default-domain operator the engine runs.
+var supportedOps = []string{
+	"Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv",
+	"DequantizeLinear", "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
+	"HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool",
+	"Mul", "Pad", "QuantizeLinear", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
+	"Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+}
+
+// SupportedOps returns the operators the engine runs, sorted.
+func SupportedOps() []string { return slices.Clone(supportedOps) }
+
+// Layer is one quantizable layer: a Conv, Gemm or MatMul whose weight is a
+// constant tensor.
+type Layer struct {
+	Name   string // the ONNX node name, or the weight initializer's name when the node has none
+	Op     string
+	Weight string // weight initializer name
+	Shape  []int  // weight shape
+	Params int    // weight element count
+	MACs   int64  // multiply-accumulates per sample
+	Input  string // the layer's input activation tensor
+
+	// Channels is the number of output channels; ChannelAxis the weight axis
+	// that indexes them (0 for Conv and for Gemm with transB=1, 1 for Gemm
+	// with transB=0 and for MatMul).
+	Channels    int
+	ChannelAxis int
+	Bias        string // bias initializer name, "" if none
+	node        int    // index in Model.Graph.Nodes
+}
+
+// Model is a validated, BatchNorm-folded graph with its layer inventory.
+// It is immutable and safe for concurrent use by many Sessions.
+type Model struct {
+	Graph  *graph.Graph
+	Layers []Layer
+	// Input is the model's data input; InputShape its shape with -1 for
+	// the dynamic batch dimension.
+	Input      string
+	InputShape []int
+	Output     string
+	Classes    int // size of the logits' last dimension
+	byName     map[string]int
+}
+
+// New validates g, folds Conv→BatchNormalization pairs and builds the layer
+// inventory. g is not modified.
+func New(g *graph.Graph) (*Model, error) {
+	if g.Opset < 7 || g.Opset > 21 {
+		return nil, fmt.Errorf("onnx: opset %d is outside what mpq reads (11–17 are tested); export with torch.onnx.export(..., opset_version=13)", g.Opset)
+	}
+	var bad []string
+	for _, n := range g.Nodes {
+		if (n.Domain != "" && n.Domain != "ai.onnx") || !slices.Contains(supportedOps, n.Op) {
+			op := n.Op
+			if n.Domain != "" && n.Domain != "ai.onnx" {
+				op = n.Domain + "." + n.Op
+			}
+			bad = append(bad, fmt.Sprintf("%s (node %q)", op, n.Label()))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("onnx: %w: %s; mpq supports %s", ErrUnsupported, strings.Join(bad, ", "), strings.Join(supportedOps, ", "))
+	}
+	if len(g.Inputs) != 1 {
+		names := make([]string, len(g.Inputs))
+		for i, in := range g.Inputs {
+			names[i] = in.Name
+		}
+		return nil, fmt.Errorf("onnx: the model has %d data inputs (%s); mpq needs exactly one image/feature input", len(g.Inputs), strings.Join(names, ", "))
+	}
+	if len(g.Outputs) < 1 {
+		return nil, fmt.Errorf("onnx: the model has no output")
+	}
+	in := g.Inputs[0]
+	if in.DType != 0 && !in.DType.IsFloat() {
+		return nil, fmt.Errorf("onnx: input %q has element type %s; mpq needs a float input", in.Name, in.DType)
+	}
+	if len(in.Shape) == 0 {
+		return nil, fmt.Errorf("onnx: input %q has no declared shape; export with an example input so the shape is recorded", in.Name)
+	}
+	for i, d := range in.Shape[1:] {
+		if d <= 0 {
+			return nil, fmt.Errorf("onnx: input %q dimension %d is dynamic; only the batch dimension may be (export with dynamic_axes on axis 0 only)", in.Name, i+1)
+		}
+	}
+	for name, t := range g.Init {
+		for _, v := range t.Float {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("onnx: initializer %q contains NaN or Inf; the model's weights are broken: retrain or re-export it", name)
+			}
+		}
+	}
+	fg, err := foldBatchNorm(g)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Graph: fg, Input: in.Name, InputShape: slices.Clone(in.Shape), Output: g.Outputs[0].Name, byName: map[string]int{}}
+	m.InputShape[0] = -1
+	if err := m.inventory(); err != nil {
+		return nil, err
+	}
+	// Shape-check the whole graph once at batch 1 so that a model that does
+	// not fit together fails at load time, and record MACs and classes.
+	p, err := planShapes(m, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := p.shapes[m.Output]
+	if len(out) != 2 {
+		return nil, fmt.Errorf("onnx: output %q has shape %s; mpq needs classification logits of shape [batch x classes]", m.Output, graph.ShapeString(out))
+	}
+	m.Classes = out[1]
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		n := fg.Nodes[l.node]
+		ys := p.shapes[n.Outputs[0]]
+		switch l.Op {
+		case "Conv":
+			// MACs = output elements × (C/group × kh × kw)
+			l.MACs = int64(graph.NumElements(ys)) * int64(graph.NumElements(l.Shape[1:]))
+		default:
+			k := l.Shape[0]
+			if l.ChannelAxis == 0 {
+				k = l.Shape[1]
+			}
+			l.MACs = int64(graph.NumElements(ys)) * int64(k)
+		}
+	}
+	return m, nil
+}
+
+// Layer returns the layer named name (its node name or its weight
+// initializer's name).
+func (m *Model) Layer(name string) (int, bool) {
+	i, ok := m.byName[name]
+	return i, ok
+}
+
+// LayerNames returns the layer names in graph order.
+func (m *Model) LayerNames() []string {
+	out := make([]string, len(m.Layers))
+	for i, l := range m.Layers {
+		out[i] = l.Name
+	}
+	return out
+}
+
+// SampleShape is the per-sample input shape (InputShape without the batch).
+func (m *Model) SampleShape() []int { return slices.Clone(m.InputShape[1:]) }
+
+func (m *Model) inventory() error {
+	g := m.Graph
+	uses := map[string]int{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			uses[in]++
+		}
+	}
+	for i, n := range g.Nodes {
+		if n.Op != "Conv" && n.Op != "Gemm" && n.Op != "MatMul" {
+			continue
+		}
+		wname := n.Input(1)
+		w, ok := g.Init[wname]
+		if !ok || !w.DType.IsFloat() {
+			continue
+		}
+		l := Layer{Name: n.Name, Op: n.Op, Weight: wname, Shape: slices.Clone(w.Shape), Params: w.Len(), Input: n.Input(0), node: i}
+		if l.Name == "" {
+			l.Name = wname
+		}
+		switch n.Op {
+		case "Conv":
+			if len(w.Shape) != 4 {
+				return fmt.Errorf("onnx: node %q (Conv): weight %q has shape %s; mpq runs 2-D convolutions only", n.Label(), wname, graph.ShapeString(w.Shape))
+			}
+			l.ChannelAxis = 0
+		case "Gemm":
+			if len(w.Shape) != 2 {
+				return fmt.Errorf("onnx: node %q (Gemm): weight %q has shape %s, want 2-D", n.Label(), wname, graph.ShapeString(w.Shape))
+			}
+			if n.AttrInt("transB", 0) != 0 {
+				l.ChannelAxis = 0
+			} else {
+				l.ChannelAxis = 1
+			}
+		case "MatMul":
+			if len(w.Shape) != 2 {
+				continue // batched constant operands are not a layer weight
+			}
+			l.ChannelAxis = 1
+		}
+		l.Channels = w.Shape[l.ChannelAxis]
+		if b := n.Input(2); b != "" {
+			if _, ok := g.Init[b]; ok {
+				l.Bias = b
+			}
+		}
+		m.Layers = append(m.Layers, l)
+	}
+	for i, l := range m.Layers {
+		if j, dup := m.byName[l.Name]; dup {
+			return fmt.Errorf("onnx: two quantizable layers are named %q (nodes %d and %d); give the nodes distinct names", l.Name, m.Layers[j].node, l.node)
+		}
+		m.byName[l.Name] = i
+	}
+	for i, l := range m.Layers {
+		if _, taken := m.byName[l.Weight]; !taken {
+			m.byName[l.Weight] = i
+		}
+	}
+	return nil
+}
+
+// foldBatchNorm returns a copy of g in which every BatchNormalization that
+// directly follows a Conv (the Conv's output read by nothing else, the
+// BatchNormalization's statistics constant) is folded into the Conv:
+// W' = W·γ/√(var+ε) per output channel, b' = (b − mean)·γ/√(var+ε) + β.
+func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
+	out := *g
+	out.Init = make(map[string]*graph.Tensor, len(g.Init))
+	for k, v := range g.Init {
+		out.Init[k] = v
+	}
+	out.InitOrder = slices.Clone(g.InitOrder)
+	consumers := g.Consumers()
+	producers := g.Producers()
+	weightUses := map[string]int{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			weightUses[in]++
+		}
+	}
+	drop := map[*graph.Node]bool{}
+	replaced := map[*graph.Node]*graph.Node{}
+	for _, bn := range g.Nodes {
+		if bn.Op != "BatchNormalization" {
+			continue
+		}
+		conv := producers[bn.Input(0)]
+		if conv == nil || conv.Op != "Conv" || len(consumers[bn.Input(0)]) != 1 || g.IsOutput(bn.Input(0)) {
+			continue
+		}
+		if len(bn.Outputs) > 1 && slices.ContainsFunc(bn.Outputs[1:], func(s string) bool { return s != "" }) {
+			continue // training-mode outputs are used: leave it alone
+		}
+		var params [4]*graph.Tensor
+		ok := true
+		for i := range params {
+			params[i] = out.Init[bn.Input(1+i)]
+			if params[i] == nil {
+				ok = false
+			}
+		}
+		w := out.Init[conv.Input(1)]
+		if !ok || w == nil || len(w.Shape) != 4 || replaced[conv] != nil {
+			continue
+		}
+		mch := w.Shape[0]
+		for i, p := range params {
+			if p.Len() != mch {
+				return nil, fmt.Errorf("onnx: node %q (BatchNormalization) input %d has %d values but the Conv before it has %d output channels: %w", bn.Label(), i+1, p.Len(), mch, ErrShape)
+			}
+		}
+		eps := bn.AttrFloat("epsilon", 1e-5)
+		gamma, beta, mean, vr := params[0].Floats(), params[1].Floats(), params[2].Floats(), params[3].Floats()
+		nw := w.Clone()
+		per := w.Len() / mch
+		bias := make([]float64, mch)
+		var oldBias []float64
+		if b := conv.Input(2); b != "" {
+			bt := out.Init[b]
+			if bt == nil {
+				continue
+			}
+			oldBias = bt.Floats()
+		}
+		for c := 0; c < mch; c++ {
+			// Computed in float32 like the runtimes that fold at export time.
+			s := float64(float32(gamma[c]) / float32(math.Sqrt(float64(float32(vr[c])+float32(eps)))))
+			for j := c * per; j < (c+1)*per; j++ {
+				nw.Float[j] = float64(float32(nw.Float[j]) * float32(s))
+			}
+			b0 := 0.0
+			if oldBias != nil {
+				b0 = oldBias[c]
+			}
+			// torch.onnx's fuseConvBatchNorm order: β − mean·s, then + b·s.
+			bias[c] = float64(float32(beta[c])-float32(mean[c])*float32(s)) 
+			if oldBias != nil {
+				bias[c] = float64(float32(bias[c]) + float32(b0)*float32(s))
+			}
+		}
+		nconv := &graph.Node{Name: conv.Name, Op: conv.Op, Domain: conv.Domain, Attrs: conv.Attrs,
+			Inputs: slices.Clone(conv.Inputs), Outputs: []string{bn.Outputs[0]}}
+		wname := conv.Input(1)
+		if weightUses[wname] > 1 {
+			wname = uniqueName(out.Init, wname+"_bnfolded")
+			out.InitOrder = append(out.InitOrder, wname)
+		}
+		nw.Name = wname
+		out.Init[wname] = nw
+		nconv.Inputs[1] = wname
+		bname := conv.Input(2)
+		if bname == "" || weightUses[bname] > 1 {
+			base := conv.Name
+			if base == "" {
+				base = wname
+			}
+			bname = uniqueName(out.Init, base+"_bias_bnfolded")
+			out.InitOrder = append(out.InitOrder, bname)
+		}
+		out.Init[bname] = &graph.Tensor{Name: bname, DType: graph.Float32, Shape: []int{mch}, Float: bias}
+		for len(nconv.Inputs) < 3 {
+			nconv.Inputs = append(nconv.Inputs, "")
+		}
+		nconv.Inputs[2] = bname
+		replaced[conv] = nconv
+		drop[bn] = true
+	}
+	if len(drop) == 0 {
+		return &out, nil
+	}
+	out.Nodes = nil
+	for _, n := range g.Nodes {
+		if drop[n] {
+			continue
+		}
+		if r := replaced[n]; r != nil {
+			n = r
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	// Drop initializers nothing reads any more (the BatchNorm statistics).
+	used := map[string]bool{}
+	for _, n := range out.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	keep := out.InitOrder[:0]
+	for _, name := range out.InitOrder {
+		if used[name] {
+			keep = append(keep, name)
+		} else {
+			delete(out.Init, name)
+		}
+	}
+	out.InitOrder = keep
+	for name := range out.Init {
+		if !used[name] && !slices.Contains(out.InitOrder, name) {
+			delete(out.Init, name)
+		}
+	}
+	return &out, nil
+}
+
+func uniqueName(m map[string]*graph.Tensor, base string) string {
+	name := base
+	for i := 1; ; i++ {
+		if _, taken := m[name]; !taken {
+			return name
+		}
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+}

@@ -1,0 +1,357 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"mpq/internal/graph"
+	"mpq/internal/kernel"
+)
+
+// Float is the element type a Session computes in.
+type Float = kernel.Float
+
+// program is a graph planned for one batch size: every value's shape, the
+// values known at plan time, and the steps that compute the rest.
+type program[T Float] struct {
+	batch  int
+	names  []string
+	index  map[string]int
+	shapes [][]int
+	consts map[int]*graph.Tensor // values known when planning (initializers, folded shape chains)
+	alias  []int                 // alias[v] is the value whose storage v shares (v itself if none)
+	steps  []step[T]
+	input  int
+	output int
+	// layerW[l] and layerIn[l] are the value indices of layer l's weight and input.
+	layerW  []int
+	layerIn []int
+	// dynamic[v] is true for values computed per batch (their gradient exists).
+	dynamic []bool
+}
+
+// step is one planned operation. forward computes its outputs from st.data;
+// backward adds the gradient of its inputs (where st.grad has a buffer) from
+// the gradient of its outputs.
+type step[T Float] interface {
+	forward(st *state[T])
+	backward(st *state[T])
+}
+
+// shapes is what planShapes reports: the per-value shapes at a batch size.
+type shapeInfo struct {
+	shapes map[string][]int
+}
+
+// planShapes plans the model at batch size n and reports every value's shape.
+func planShapes(m *Model, n int) (*shapeInfo, error) {
+	p, err := compile[float64](m, n)
+	if err != nil {
+		return nil, err
+	}
+	si := &shapeInfo{shapes: make(map[string][]int, len(p.names))}
+	for i, name := range p.names {
+		si.shapes[name] = p.shapes[i]
+	}
+	return si, nil
+}
+
+// compile plans m for batch size n.
+func compile[T Float](m *Model, n int) (*program[T], error) {
+	g := m.Graph
+	p := &program[T]{batch: n, index: map[string]int{}, consts: map[int]*graph.Tensor{}}
+	add := func(name string, shape []int) int {
+		if i, ok := p.index[name]; ok {
+			return i
+		}
+		i := len(p.names)
+		p.names = append(p.names, name)
+		p.shapes = append(p.shapes, shape)
+		p.alias = append(p.alias, i)
+		p.dynamic = append(p.dynamic, false)
+		p.index[name] = i
+		return i
+	}
+	inShape := slices.Clone(m.InputShape)
+	inShape[0] = n
+	p.input = add(m.Input, inShape)
+	p.dynamic[p.input] = true
+	isLayerW := map[string]bool{}
+	for _, l := range m.Layers {
+		isLayerW[l.Weight] = true
+	}
+	constOf := func(name string) *graph.Tensor {
+		if name == "" {
+			return nil
+		}
+		if i, ok := p.index[name]; ok {
+			return p.consts[i]
+		}
+		if t, ok := g.Init[name]; ok {
+			i := add(name, slices.Clone(t.Shape))
+			p.consts[i] = t
+			if isLayerW[name] {
+				p.dynamic[i] = true // a layer weight: its data is swappable and it has a gradient
+			}
+			return t
+		}
+		return nil
+	}
+	layerAt := make(map[int]int, len(m.Layers))
+	for i, l := range m.Layers {
+		layerAt[l.node] = i
+	}
+	for ni, node := range g.Nodes {
+		ins := make([]int, len(node.Inputs))
+		allConst := true
+		for j, name := range node.Inputs {
+			if name == "" {
+				ins[j] = -1
+				continue
+			}
+			constOf(name)
+			idx, ok := p.index[name]
+			if !ok {
+				return nil, fmt.Errorf("onnx: node %q (%s) reads %q before it is defined", node.Label(), node.Op, name)
+			}
+			ins[j] = idx
+			if p.consts[idx] == nil || p.dynamic[idx] {
+				allConst = false
+			}
+		}
+		c := &compiler[T]{p: p, node: node, ins: ins, opset: g.Opset}
+		if node.Op == "Shape" && len(ins) == 1 && ins[0] >= 0 {
+			t := shapeOf(node, p.shapes[ins[0]])
+			c.setConst(0, t)
+			continue
+		}
+		if allConst {
+			if t, ok, err := foldConst(node, c.constIns(), g.Opset); err != nil {
+				return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
+			} else if ok {
+				c.setConst(0, t)
+				continue
+			}
+		}
+		st, outShapes, err := c.build()
+		if err != nil {
+			return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
+		}
+		if len(outShapes) == 0 {
+			continue
+		}
+		for j, sh := range outShapes {
+			if j >= len(node.Outputs) || node.Outputs[j] == "" {
+				continue
+			}
+			o := add(node.Outputs[j], sh)
+			p.dynamic[o] = true
+			if j == 0 && c.aliasOf >= 0 {
+				p.alias[o] = p.alias[c.aliasOf]
+			}
+		}
+		c.outs = make([]int, len(node.Outputs))
+		for j, name := range node.Outputs {
+			c.outs[j] = -1
+			if name != "" {
+				if idx, ok := p.index[name]; ok {
+					c.outs[j] = idx
+				}
+			}
+		}
+		if st != nil {
+			if l, ok := layerAt[ni]; ok {
+				if ls, ok := st.(interface{ setLayer(int) }); ok {
+					ls.setLayer(l)
+				}
+			}
+			st.bind(c.ins, c.outs)
+			p.steps = append(p.steps, st)
+		}
+	}
+	out, ok := p.index[m.Output]
+	if !ok || !p.dynamic[out] {
+		return nil, fmt.Errorf("onnx: output %q does not depend on the input %q", m.Output, m.Input)
+	}
+	p.output = out
+	for _, l := range m.Layers {
+		p.layerW = append(p.layerW, p.index[l.Weight])
+		in, ok := p.index[l.Input]
+		if !ok {
+			in = -1
+		}
+		p.layerIn = append(p.layerIn, in)
+	}
+	return p, nil
+}
+
+// binder is what every step implements besides step: it learns the value
+// indices of its inputs and outputs once they are known.
+type binder interface {
+	bind(ins, outs []int)
+}
+
+// stepIO is embedded by steps to hold their value indices.
+type stepIO struct {
+	in  []int
+	out []int
+}
+
+func (s *stepIO) bind(ins, outs []int) { s.in, s.out = ins, outs }
+
+// compiler builds one node's step.
+type compiler[T Float] struct {
+	p       *program[T]
+	node    *graph.Node
+	ins     []int
+	outs    []int
+	opset   int64
+	aliasOf int // when ≥ 0, output 0 shares storage with this value
+}
+
+func (c *compiler[T]) shape(i int) []int {
+	if i >= len(c.ins) || c.ins[i] < 0 {
+		return nil
+	}
+	return c.p.shapes[c.ins[i]]
+}
+
+func (c *compiler[T]) has(i int) bool { return i < len(c.ins) && c.ins[i] >= 0 }
+
+// constIn returns input i's plan-time value, or nil when it is dynamic or absent.
+func (c *compiler[T]) constIn(i int) *graph.Tensor {
+	if !c.has(i) || c.p.dynamic[c.ins[i]] {
+		return nil
+	}
+	return c.p.consts[c.ins[i]]
+}
+
+func (c *compiler[T]) constIns() []*graph.Tensor {
+	out := make([]*graph.Tensor, len(c.ins))
+	for i := range c.ins {
+		out[i] = c.constIn(i)
+	}
+	return out
+}
+
+func (c *compiler[T]) setConst(j int, t *graph.Tensor) {
+	name := c.node.Outputs[j]
+	t.Name = name
+	i, ok := c.p.index[name]
+	if !ok {
+		i = len(c.p.names)
+		c.p.names = append(c.p.names, name)
+		c.p.shapes = append(c.p.shapes, slices.Clone(t.Shape))
+		c.p.alias = append(c.p.alias, i)
+		c.p.dynamic = append(c.p.dynamic, false)
+		c.p.index[name] = i
+	}
+	c.p.consts[i] = t
+}
+
+// stepper is a step that can bind its indices.
+type stepper[T Float] interface {
+	step[T]
+	binder
+}
+
+// build dispatches on the op type: one switch, as the ONNX spec lists them.
+func (c *compiler[T]) build() (stepper[T], [][]int, error) {
+	c.aliasOf = -1
+	n := c.node
+	if !c.has(0) {
+		return nil, nil, fmt.Errorf("input 0 is missing")
+	}
+	x := c.shape(0)
+	switch n.Op {
+	case "Conv":
+		return c.conv()
+	case "Gemm":
+		return c.gemm()
+	case "MatMul":
+		return c.matmul()
+	case "Add", "Sub", "Mul", "Div":
+		return c.binary()
+	case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip":
+		return c.unary()
+	case "Identity", "Dropout":
+		c.aliasOf = c.ins[0]
+		return nil, [][]int{slices.Clone(x)}, nil
+	case "Cast":
+		to := graph.DType(n.AttrInt("to", 1))
+		if !to.IsFloat() {
+			return nil, nil, fmt.Errorf("casting activations to %s is not supported", to)
+		}
+		c.aliasOf = c.ins[0]
+		return nil, [][]int{slices.Clone(x)}, nil
+	case "Flatten":
+		axis := int(n.AttrInt("axis", 1))
+		if axis < 0 {
+			axis += len(x)
+		}
+		if axis < 0 || axis > len(x) {
+			return nil, nil, fmt.Errorf("axis %d out of range for shape %s: %w", n.AttrInt("axis", 1), graph.ShapeString(x), ErrShape)
+		}
+		c.aliasOf = c.ins[0]
+		return nil, [][]int{{graph.NumElements(x[:axis]), graph.NumElements(x[axis:])}}, nil
+	case "Reshape":
+		st := c.constIn(1)
+		if st == nil {
+			return nil, nil, fmt.Errorf("the target shape is computed from data, which mpq cannot plan; export with a static shape or x.view(x.size(0), -1)")
+		}
+		y, err := reshapeTo(x, st.Ints(), n.AttrInt("allowzero", 0) != 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.aliasOf = c.ins[0]
+		return nil, [][]int{y}, nil
+	case "Squeeze", "Unsqueeze":
+		axes, err := c.axes()
+		if err != nil {
+			return nil, nil, err
+		}
+		var y []int
+		if n.Op == "Squeeze" {
+			y, err = squeezeShape(x, axes)
+		} else {
+			y, err = unsqueezeShape(x, axes)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		c.aliasOf = c.ins[0]
+		return nil, [][]int{y}, nil
+	case "Transpose", "Pad", "Slice":
+		return c.gatherMap()
+	case "Concat":
+		return c.concat()
+	case "Softmax", "LogSoftmax":
+		return c.softmax()
+	case "MaxPool", "AveragePool":
+		return c.pool()
+	case "GlobalAveragePool":
+		return c.globalAvgPool()
+	case "BatchNormalization":
+		return c.batchNorm()
+	case "QuantizeLinear", "DequantizeLinear":
+		return c.qdq()
+	case "Gather":
+		return nil, nil, fmt.Errorf("Gather on activations is not supported (only in shape computations)")
+	}
+	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)
+}
+
+// axes reads Squeeze/Unsqueeze axes from the attribute (opset < 13) or input 1.
+func (c *compiler[T]) axes() ([]int64, error) {
+	if a := c.node.AttrInts("axes"); a != nil {
+		return a, nil
+	}
+	if c.has(1) {
+		t := c.constIn(1)
+		if t == nil {
+			return nil, fmt.Errorf("axes computed from data are not supported")
+		}
+		return t.Ints(), nil
+	}
+	return nil, nil
+}

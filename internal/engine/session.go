@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"mpq/internal/graph"
+	"mpq/internal/kernel"
+)
+
+// Session runs a Model on batches. It owns all buffers and is not safe for
+// concurrent use: give each goroutine its own Session (they share the Model).
+type Session[T Float] struct {
+	m       *Model
+	states  map[int]*state[T]
+	floatW  [][]T // per layer: the model's own weights in T
+	weights [][]T // per layer: the weights in use (floatW unless replaced)
+	quant   []*kernel.FakeQuant[T]
+	consts  map[string][]T
+	last    *state[T]
+}
+
+// NewSession returns a Session computing in T (float32 or float64).
+func NewSession[T Float](m *Model) *Session[T] {
+	s := &Session[T]{m: m, states: map[int]*state[T]{}, consts: map[string][]T{},
+		quant: make([]*kernel.FakeQuant[T], len(m.Layers))}
+	for _, l := range m.Layers {
+		w := toT[T](m.Graph.Init[l.Weight].Floats())
+		s.floatW = append(s.floatW, w)
+		s.weights = append(s.weights, w)
+	}
+	return s
+}
+
+// Model returns the session's model.
+func (s *Session[T]) Model() *Model { return s.m }
+
+func toT[T Float](v []float64) []T {
+	out := make([]T, len(v))
+	for i, x := range v {
+		out[i] = T(x)
+	}
+	return out
+}
+
+// state is a program with its buffers.
+type state[T Float] struct {
+	p       *program[T]
+	sess    *Session[T]
+	data    [][]T
+	grad    [][]T
+	scratch [3][]T
+	n       int
+}
+
+func (st *state[T]) inQuant(layer int) *kernel.FakeQuant[T] {
+	if layer < 0 {
+		return nil
+	}
+	return st.sess.quant[layer]
+}
+
+// scratchFor returns a scratch slice as long as dst (nil when dst is nil):
+// kernels that overwrite write there, and accumulate adds it into dst.
+func (st *state[T]) scratchFor(dst []T, slot int) []T {
+	if dst == nil {
+		return nil
+	}
+	if cap(st.scratch[slot]) < len(dst) {
+		st.scratch[slot] = make([]T, len(dst))
+	}
+	return st.scratch[slot][:len(dst)]
+}
+
+func (st *state[T]) accumulate(dst []T, slot int) {
+	if dst == nil {
+		return
+	}
+	src := st.scratch[slot][:len(dst)]
+	kernel.Parallel(len(dst), 1<<15, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] += src[i]
+		}
+	})
+}
+
+func (s *Session[T]) state(n int) (*state[T], error) {
+	if st, ok := s.states[n]; ok {
+		return st, nil
+	}
+	p, err := compile[T](s.m, n)
+	if err != nil {
+		return nil, err
+	}
+	st := &state[T]{p: p, sess: s, n: n, data: make([][]T, len(p.names))}
+	isW := map[int]int{}
+	for l, wi := range p.layerW {
+		isW[wi] = l
+	}
+	for i := range p.names {
+		if p.alias[i] != i {
+			continue
+		}
+		if l, ok := isW[i]; ok {
+			st.data[i] = s.weights[l]
+			continue
+		}
+		if t := p.consts[i]; t != nil {
+			c, ok := s.consts[p.names[i]]
+			if !ok {
+				c = toT[T](t.Floats())
+				s.consts[p.names[i]] = c
+			}
+			st.data[i] = c
+			continue
+		}
+		st.data[i] = make([]T, graph.NumElements(p.shapes[i]))
+	}
+	for i := range p.names {
+		st.data[i] = st.data[p.alias[i]]
+	}
+	s.states[n] = st
+	return st, nil
+}
+
+// Forward runs the model on n samples x (n × the per-sample input size, in
+// the model's input layout) and returns the logits (n × Classes). The
+// returned slice belongs to the session and is overwritten by the next call.
+func (s *Session[T]) Forward(x []T, n int) ([]T, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("engine: batch size %d: want at least 1", n)
+	}
+	per := graph.NumElements(s.m.InputShape[1:])
+	if len(x) != n*per {
+		return nil, fmt.Errorf("engine: input has %d values, want %d samples × %d (shape %s): %w", len(x), n, per, graph.ShapeString(s.m.InputShape), ErrShape)
+	}
+	st, err := s.state(n)
+	if err != nil {
+		return nil, err
+	}
+	copy(st.data[st.p.input], x)
+	for _, stp := range st.p.steps {
+		stp.forward(st)
+	}
+	s.last = st
+	return st.data[st.p.output], nil
+}
+
+// Backward computes the mean cross-entropy of the last Forward's logits
+// against labels, and the gradient of that loss with respect to every layer
+// weight and every activation. It returns the loss.
+func (s *Session[T]) Backward(labels []int) (float64, error) {
+	st := s.last
+	if st == nil {
+		return 0, fmt.Errorf("engine: Backward before Forward")
+	}
+	if len(labels) != st.n {
+		return 0, fmt.Errorf("engine: %d labels for a batch of %d", len(labels), st.n)
+	}
+	p := st.p
+	if st.grad == nil {
+		st.grad = make([][]T, len(p.names))
+		for i := range p.names {
+			if p.dynamic[i] && p.alias[i] == i {
+				st.grad[i] = make([]T, graph.NumElements(p.shapes[i]))
+			}
+		}
+		for i := range p.names {
+			st.grad[i] = st.grad[p.alias[i]]
+		}
+	}
+	for i, g := range st.grad {
+		if g != nil && p.alias[i] == i {
+			clear(g)
+		}
+	}
+	logits := st.data[p.output]
+	loss, _, err := crossEntropy(logits, s.m.Classes, labels, st.grad[p.output])
+	if err != nil {
+		return 0, err
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		p.steps[i].backward(st)
+	}
+	return loss, nil
+}
+
+// crossEntropy returns the mean cross-entropy and the number of correct
+// top-1 predictions; when grad is non-nil it receives d(mean loss)/d(logits).
+func crossEntropy[T Float](logits []T, k int, labels []int, grad []T) (float64, int, error) {
+	n := len(labels)
+	total := 0.0
+	correct := 0
+	for i, lab := range labels {
+		if lab < 0 || lab >= k {
+			return 0, 0, fmt.Errorf("engine: label %d of sample %d is outside the model's %d classes", lab, i, k)
+		}
+		row := logits[i*k : (i+1)*k]
+		mx := math.Inf(-1)
+		arg := 0
+		for j, v := range row {
+			if float64(v) > mx {
+				mx, arg = float64(v), j
+			}
+		}
+		if arg == lab {
+			correct++
+		}
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		lse := mx + math.Log(sum)
+		total += lse - float64(row[lab])
+		if grad != nil {
+			g := grad[i*k : (i+1)*k]
+			for j, v := range row {
+				g[j] = T(math.Exp(float64(v)-lse) / float64(n))
+			}
+			g[lab] -= T(1 / float64(n))
+		}
+	}
+	return total / float64(n), correct, nil
+}
+
+// CrossEntropy returns the summed cross-entropy of logits (n × k) against
+// labels and the number of correct top-1 predictions (first maximum wins).
+func CrossEntropy[T Float](logits []T, k int, labels []int) (sum float64, correct int, err error) {
+	mean, c, err := crossEntropy[T](logits, k, labels, nil)
+	return mean * float64(len(labels)), c, err
+}
+
+// WeightGrad returns layer l's weight gradient from the last Backward.
+func (s *Session[T]) WeightGrad(l int) []T {
+	if s.last == nil || s.last.grad == nil {
+		return nil
+	}
+	return s.last.grad[s.last.p.layerW[l]]
+}
+
+// InputGrad returns the gradient with respect to layer l's input activation.
+func (s *Session[T]) InputGrad(l int) []T {
+	if s.last == nil || s.last.grad == nil || s.last.p.layerIn[l] < 0 {
+		return nil
+	}
+	return s.last.grad[s.last.p.layerIn[l]]
+}
+
+// Activation returns the named value from the last Forward (nil if unknown).
+func (s *Session[T]) Activation(name string) []T {
+	if s.last == nil {
+		return nil
+	}
+	i, ok := s.last.p.index[name]
+	if !ok {
+		return nil
+	}
+	return s.last.data[i]
+}
+
+// Grad returns the gradient of the named value from the last Backward.
+func (s *Session[T]) Grad(name string) []T {
+	if s.last == nil || s.last.grad == nil {
+		return nil
+	}
+	i, ok := s.last.p.index[name]
+	if !ok {
+		return nil
+	}
+	return s.last.grad[i]
+}
+
+// LayerInput returns layer l's input activation from the last Forward.
+func (s *Session[T]) LayerInput(l int) []T {
+	if s.last == nil || s.last.p.layerIn[l] < 0 {
+		return nil
+	}
+	return s.last.data[s.last.p.layerIn[l]]
+}
+
+// FloatWeight returns layer l's own (unquantized) weight. Do not modify it.
+func (s *Session[T]) FloatWeight(l int) []T { return s.floatW[l] }
+
+// Weight returns the weight layer l currently computes with.
+func (s *Session[T]) Weight(l int) []T { return s.weights[l] }
+
+// SetWeight makes layer l compute with w (used as is, not copied, until the
+// next SetWeight); nil restores the model's own weight.
+func (s *Session[T]) SetWeight(l int, w []T) {
+	if w == nil {
+		w = s.floatW[l]
+	}
+	if len(w) != len(s.floatW[l]) {
+		panic(fmt.Sprintf("engine: SetWeight: layer %d has %d weights, got %d", l, len(s.floatW[l]), len(w)))
+	}
+	s.weights[l] = w
+	for _, st := range s.states {
+		st.data[st.p.layerW[l]] = w
+	}
+}
+
+// SetInputQuant fake-quantizes layer l's input as the layer reads it (other
+// readers of the same tensor see it unquantized, as with a QDQ pair placed in
+// front of the layer); nil turns it off.
+func (s *Session[T]) SetInputQuant(l int, q *kernel.FakeQuant[T]) { s.quant[l] = q }
