@@ -26,7 +26,10 @@ func newBuilder(inShape []int) *builder {
 	}
 }
 
-func (b *builder) name(p string) string { b.k++; return p + string(rune('a'+b.k%26)) + string(rune('0'+b.k/26)) }
+func (b *builder) name(p string) string {
+	b.k++
+	return p + string(rune('a'+b.k%26)) + string(rune('0'+b.k/26))
+}
 
 func (b *builder) init(shape []int, scale float64) string {
 	n := b.name("w")

@@ -306,7 +306,7 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 				b0 = oldBias[c]
 			}
 			// torch.onnx's fuseConvBatchNorm order: β − mean·s, then + b·s.
-			bias[c] = float64(float32(beta[c])-float32(mean[c])*float32(s)) 
+			bias[c] = float64(float32(beta[c]) - float32(mean[c])*float32(s))
 			if oldBias != nil {
 				bias[c] = float64(float32(bias[c]) + float32(b0)*float32(s))
 			}

@@ -124,9 +124,9 @@ func (c *compiler[T]) binary() (stepper[T], [][]int, error) {
 // unaryStep is an activation function.
 type unaryStep[T Float] struct {
 	stepIO
-	op           string
-	alpha, beta  T // LeakyRelu alpha; HardSigmoid alpha, beta; Clip min, max
-	lo, hi       T
+	op          string
+	alpha, beta T // LeakyRelu alpha; HardSigmoid alpha, beta; Clip min, max
+	lo, hi      T
 }
 
 func (s *unaryStep[T]) forward(st *state[T]) {
@@ -244,7 +244,7 @@ func (c *compiler[T]) unary() (stepper[T], [][]int, error) {
 // the flattened trailing dimensions (opset < 13).
 type softmaxStep[T Float] struct {
 	stepIO
-	log                bool
+	log               bool
 	outer, dim, inner int
 }
 

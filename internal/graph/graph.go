@@ -219,7 +219,7 @@ type Graph struct {
 	Metadata    map[string]string
 	Doc         string
 	IRVersion   int64
-	InitOrder   []string // initializer names in file order, for stable output
+	InitOrder   []string         // initializer names in file order, for stable output
 	ValueShapes map[string][]int // shapes from value_info, where the file gives them
 }
 
