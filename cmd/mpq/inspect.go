@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"mpq/internal/engine"
+	"mpq/internal/graph"
+	"mpq/internal/onnxio"
+)
+
+type layerJSON struct {
+	Name   string `json:"name"`
+	Op     string `json:"op"`
+	Weight string `json:"weight"`
+	Shape  []int  `json:"shape"`
+	Params int    `json:"params"`
+	MACs   int64  `json:"macs"`
+	Input  string `json:"input"`
+}
+
+func newInspectCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect MODEL.onnx",
+		Short: "List a model's quantizable layers",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := onnxio.LoadModel(args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeInventoryJSON(cmd.OutOrStdout(), m)
+			}
+			return writeInventory(cmd.OutOrStdout(), m)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func inventory(m *engine.Model) []layerJSON {
+	out := make([]layerJSON, len(m.Layers))
+	for i, l := range m.Layers {
+		out[i] = layerJSON{Name: l.Name, Op: l.Op, Weight: l.Weight, Shape: l.Shape, Params: l.Params, MACs: l.MACs, Input: l.Input}
+	}
+	return out
+}
+
+func writeInventoryJSON(w io.Writer, m *engine.Model) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"layers": inventory(m)})
+}
+
+func writeInventory(w io.Writer, m *engine.Model) error {
+	fmt.Fprintf(w, "input %s %s, %d classes, %d quantizable layers\n", m.Input, graph.ShapeString(m.InputShape), m.Classes, len(m.Layers))
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "layer\top\tweight\tshape\tparams\tMACs\tinput\t")
+	var params, macs int64
+	for _, l := range m.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", l.Name, l.Op, l.Weight, graph.ShapeString(l.Shape), l.Params, l.MACs, l.Input)
+		params += int64(l.Params)
+		macs += l.MACs
+	}
+	fmt.Fprintf(tw, "total\t\t\t\t%d\t%d\t\t\n", params, macs)
+	return tw.Flush()
+}

@@ -1,0 +1,268 @@
+package evaluator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+
+	"mpq/internal/dataset"
+	"mpq/internal/engine"
+	"mpq/internal/kernel"
+	"mpq/internal/quant"
+)
+
+// Result is what one evaluation measured.
+type Result struct {
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	Samples  int     `json:"samples"`
+	Correct  int     `json:"-"`
+}
+
+// WeightCache holds quantized weights per (layer, quantizer, bits). It is
+// safe for concurrent use, so the evaluators of several workers share one.
+type WeightCache struct {
+	model *engine.Model
+	mu    sync.Mutex
+	m     map[wkey][]float32
+	hess  [][]float64 // per layer: Hessian-diagonal estimate for kmeans-hessian
+}
+
+type wkey struct {
+	layer  int
+	method quant.Method
+	bits   int
+}
+
+// NewWeightCache returns an empty cache for m.
+func NewWeightCache(m *engine.Model) *WeightCache {
+	return &WeightCache{model: m, m: map[wkey][]float32{}, hess: make([][]float64, len(m.Layers))}
+}
+
+// SetHessianDiag supplies layer l's per-weight Hessian-diagonal estimate (in
+// the weight initializer's layout), used by the kmeans-hessian quantizer.
+func (c *WeightCache) SetHessianDiag(l int, diag []float64) error {
+	if len(diag) != c.model.Layers[l].Params {
+		return fmt.Errorf("evaluator: Hessian diagonal for layer %q has %d values, want %d", c.model.Layers[l].Name, len(diag), c.model.Layers[l].Params)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hess[l] = diag
+	for k := range c.m {
+		if k.layer == l && k.method == quant.KMeansHessian {
+			delete(c.m, k)
+		}
+	}
+	return nil
+}
+
+// HasHessianDiag reports whether layer l has a Hessian-diagonal estimate.
+func (c *WeightCache) HasHessianDiag(l int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hess[l] != nil
+}
+
+// Get returns layer l's weight quantized by spec, in the initializer's
+// layout, as float32. The slice is shared: do not modify it.
+func (c *WeightCache) Get(l int, method quant.Method, bits int) ([]float32, error) {
+	k := wkey{l, method, bits}
+	c.mu.Lock()
+	w, ok := c.m[k]
+	hess := c.hess[l]
+	c.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	q, err := QuantizeWeight(c.model, l, quant.WeightSpec{Method: method, Bits: bits}, hess)
+	if err != nil {
+		return nil, err
+	}
+	w = make([]float32, len(q))
+	for i, v := range q {
+		w[i] = float32(v)
+	}
+	c.mu.Lock()
+	c.m[k] = w
+	c.mu.Unlock()
+	return w, nil
+}
+
+// QuantizeWeight quantizes layer l's weight of model m by spec and returns it
+// in the initializer's layout (float64). hess is the per-weight importance
+// for kmeans-hessian, in the same layout. Layers whose output channels are
+// axis 1 (Gemm with transB=0, MatMul) are transposed to channel-major and
+// back around the quantizer.
+func QuantizeWeight(m *engine.Model, l int, spec quant.WeightSpec, hess []float64) ([]float64, error) {
+	layer := m.Layers[l]
+	w := m.Graph.Init[layer.Weight].Floats()
+	out := make([]float64, len(w))
+	if spec.Bits == FloatBits {
+		copy(out, w)
+		return out, nil
+	}
+	if spec.Method == quant.KMeansHessian && hess == nil {
+		return nil, fmt.Errorf("evaluator: layer %q: the kmeans-hessian quantizer needs a Hessian-diagonal estimate; run the sensitivity analysis first or use kmeans", layer.Name)
+	}
+	if layer.ChannelAxis == 0 {
+		if err := quant.Weights(out, w, layer.Channels, spec, hess); err != nil {
+			return nil, fmt.Errorf("evaluator: layer %q: %w", layer.Name, err)
+		}
+		return out, nil
+	}
+	rows, cols := layer.Shape[0], layer.Shape[1]
+	t := transpose(w, rows, cols)
+	var th []float64
+	if hess != nil {
+		th = transpose(hess, rows, cols)
+	}
+	if err := quant.Weights(t, t, layer.Channels, spec, th); err != nil {
+		return nil, fmt.Errorf("evaluator: layer %q: %w", layer.Name, err)
+	}
+	return transpose(t, cols, rows), nil
+}
+
+func transpose(a []float64, rows, cols int) []float64 {
+	t := make([]float64, len(a))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			t[c*rows+r] = a[r*cols+c]
+		}
+	}
+	return t
+}
+
+// Evaluator scores plans on one dataset. It is not safe for concurrent use;
+// make one per goroutine (they may share the Model, the Dataset, the
+// Calibration and the WeightCache).
+type Evaluator struct {
+	model   *engine.Model
+	data    *dataset.Dataset
+	batch   int
+	sess    *engine.Session[float32]
+	calib   *Calibration
+	weights *WeightCache
+	fq      []kernel.FakeQuant[float32]
+}
+
+// New returns an evaluator of m on data with the given batch size. calib may
+// be nil when no plan quantizes activations; weights may be nil (a private
+// cache is made).
+func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, weights *WeightCache) (*Evaluator, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("evaluator: batch size %d: want at least 1", batch)
+	}
+	if data.Len() == 0 {
+		return nil, fmt.Errorf("evaluator: the evaluation dataset %s is empty", data.Name)
+	}
+	if err := data.Fit(m.SampleShape()); err != nil {
+		return nil, err
+	}
+	if err := data.CheckLabels(m.Classes); err != nil {
+		return nil, err
+	}
+	if weights == nil {
+		weights = NewWeightCache(m)
+	}
+	return &Evaluator{model: m, data: data, batch: batch, sess: engine.NewSession[float32](m),
+		calib: calib, weights: weights, fq: make([]kernel.FakeQuant[float32], len(m.Layers))}, nil
+}
+
+// Model returns the evaluator's model.
+func (e *Evaluator) Model() *engine.Model { return e.model }
+
+// Samples is the size of the evaluation dataset.
+func (e *Evaluator) Samples() int { return e.data.Len() }
+
+// Apply makes the session compute with plan p: quantized weights from the
+// cache and fake-quantized layer inputs.
+func (e *Evaluator) Apply(p Plan) error {
+	if err := p.Validate(e.model); err != nil {
+		return err
+	}
+	for l, s := range p {
+		if s.WeightBits == FloatBits {
+			e.sess.SetWeight(l, nil)
+		} else {
+			w, err := e.weights.Get(l, s.WeightQuantizer, s.WeightBits)
+			if err != nil {
+				return err
+			}
+			e.sess.SetWeight(l, w)
+		}
+		if s.ActivationBits == FloatBits {
+			e.sess.SetInputQuant(l, nil)
+			continue
+		}
+		c := e.calib
+		if c == nil {
+			return fmt.Errorf("evaluator: layer %q quantizes its input but no calibration was run", e.model.Layers[l].Name)
+		}
+		if s.Calibration != "" && s.Calibration != c.Method {
+			alt, ok := c.ByMethod[s.Calibration]
+			if !ok {
+				return fmt.Errorf("evaluator: layer %q asks for %s calibration, which was not run", e.model.Layers[l].Name, s.Calibration)
+			}
+			c = alt
+		}
+		a := c.Affine(l, s.ActivationBits)
+		e.fq[l] = kernel.FakeQuant[float32]{Scale: float32(a.Scale), ZP: float32(a.ZeroPoint), Lo: 0, Hi: float32(int64(1)<<s.ActivationBits - 1)}
+		e.sess.SetInputQuant(l, &e.fq[l])
+	}
+	return nil
+}
+
+// Evaluate scores plan p on the whole dataset.
+func (e *Evaluator) Evaluate(ctx context.Context, p Plan) (Result, error) {
+	return e.EvaluatePartial(ctx, p, 0, nil)
+}
+
+// EvaluatePartial scores plan p on a growing prefix of the dataset: after
+// every chunk samples (0: only at the end) it calls report with the result so
+// far; when report returns false the evaluation stops there and that partial
+// result is returned. ctx is checked between batches.
+func (e *Evaluator) EvaluatePartial(ctx context.Context, p Plan, chunk int, report func(Result) bool) (Result, error) {
+	if err := e.Apply(p); err != nil {
+		return Result{}, err
+	}
+	var r Result
+	sum := 0.0
+	finish := func() Result {
+		out := r
+		out.Accuracy = float64(r.Correct) / float64(r.Samples)
+		out.Loss = sum / float64(r.Samples)
+		return out
+	}
+	next := chunk
+	for _, b := range e.data.Batches(e.batch) {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		logits, err := e.sess.Forward(b.X, b.Len())
+		if err != nil {
+			return r, err
+		}
+		l, c, err := engine.CrossEntropy(logits, e.model.Classes, b.Labels)
+		if err != nil {
+			return r, err
+		}
+		sum += l
+		r.Correct += c
+		r.Samples += b.Len()
+		if chunk > 0 && report != nil && r.Samples >= next && r.Samples < e.data.Len() {
+			next += chunk
+			if !report(finish()) {
+				return finish(), nil
+			}
+		}
+	}
+	out := finish()
+	if math.IsNaN(out.Loss) || math.IsInf(out.Loss, 0) {
+		return out, fmt.Errorf("evaluator: the loss is not finite: the model or its inputs hold NaN/Inf values")
+	}
+	if report != nil {
+		report(out)
+	}
+	return out, nil
+}

@@ -1,0 +1,320 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+)
+
+// Pool2D is the geometry of 2-D max or average pooling (ONNX MaxPool and
+// AveragePool) over C channels of H×W. Strides and dilations must be at
+// least 1. CeilMode rounds the output size up, as ONNX ceil_mode;
+// CountIncludePad makes AvgPool divide by the number of window cells
+// inside the padded input rather than inside the input.
+type Pool2D struct {
+	C, H, W                              int
+	KH, KW                               int
+	StrideH, StrideW                     int
+	PadTop, PadLeft, PadBottom, PadRight int
+	DilH, DilW                           int
+	CeilMode                             bool
+	CountIncludePad                      bool
+}
+
+// OutH returns the output height: with e = DilH·(KH−1) + 1 and
+// s = H + PadTop + PadBottom − e, it is ⌊s/StrideH⌋ + 1, or ⌈s/StrideH⌉ + 1
+// in ceil mode, where a last window that would start beyond the input and
+// its top padding is dropped (as ONNX and PyTorch define). It is 0 when the
+// padded input is shorter than the dilated kernel.
+func (p Pool2D) OutH() int {
+	return poolOut(p.H, p.KH, p.StrideH, p.PadTop, p.PadBottom, p.DilH, p.CeilMode)
+}
+
+// OutW returns the output width, computed like OutH.
+func (p Pool2D) OutW() int {
+	return poolOut(p.W, p.KW, p.StrideW, p.PadLeft, p.PadRight, p.DilW, p.CeilMode)
+}
+
+func poolOut(in, k, stride, p0, p1, dil int, ceil bool) int {
+	span := in + p0 + p1 - dil*(k-1) - 1
+	if stride < 1 || span < 0 {
+		return 0
+	}
+	if !ceil {
+		return span/stride + 1
+	}
+	out := (span+stride-1)/stride + 1
+	if (out-1)*stride >= in+p0 {
+		out--
+	}
+	return out
+}
+
+// Validate returns an error wrapping ErrGeometry when p is not a usable
+// pooling geometry.
+func (p Pool2D) Validate() error {
+	switch {
+	case p.C < 1 || p.H < 1 || p.W < 1:
+		return fmt.Errorf("kernel: pool input %d×%d×%d: %w", p.C, p.H, p.W, ErrGeometry)
+	case p.H*p.W > math.MaxInt32:
+		return fmt.Errorf("kernel: pool plane %d×%d exceeds int32 indices: %w", p.H, p.W, ErrGeometry)
+	case p.KH < 1 || p.KW < 1:
+		return fmt.Errorf("kernel: pool kernel %d×%d: %w", p.KH, p.KW, ErrGeometry)
+	case p.StrideH < 1 || p.StrideW < 1:
+		return fmt.Errorf("kernel: pool strides %d×%d: %w", p.StrideH, p.StrideW, ErrGeometry)
+	case p.DilH < 1 || p.DilW < 1:
+		return fmt.Errorf("kernel: pool dilations %d×%d: %w", p.DilH, p.DilW, ErrGeometry)
+	case p.PadTop < 0 || p.PadLeft < 0 || p.PadBottom < 0 || p.PadRight < 0:
+		return fmt.Errorf("kernel: pool pads %d,%d,%d,%d: %w", p.PadTop, p.PadLeft, p.PadBottom, p.PadRight, ErrGeometry)
+	case p.OutH() < 1 || p.OutW() < 1:
+		return fmt.Errorf("kernel: pool output %d×%d: %w", p.OutH(), p.OutW(), ErrGeometry)
+	}
+	return nil
+}
+
+// poolDims holds the sizes derived from a valid Pool2D.
+type poolDims struct {
+	oh, ow int
+	hw, p  int // input and output pixels per plane
+}
+
+// checkPool panics unless p is valid, n is not negative, and the input-
+// and output-shaped slices have their lengths.
+func checkPool[T Float](op string, p Pool2D, n int, x, y []T) poolDims {
+	if err := p.Validate(); err != nil {
+		panic(fmt.Sprintf("kernel: %s: %v", op, err))
+	}
+	if n < 0 {
+		panic(fmt.Sprintf("kernel: %s: negative batch %d", op, n))
+	}
+	d := poolDims{oh: p.OutH(), ow: p.OutW(), hw: p.H * p.W}
+	d.p = d.oh * d.ow
+	checkLen(op, "input", x, n*p.C*d.hw, false)
+	checkLen(op, "output", y, n*p.C*d.p, false)
+	return d
+}
+
+// poolPlanes runs fn over the n·C planes, in parallel when there is enough
+// work: about 16k window cells per range.
+func poolPlanes(p Pool2D, n int, d poolDims, fn func(lo, hi int)) {
+	minChunk := 1 + (1<<14)/(d.p*p.KH*p.KW)
+	Parallel(n*p.C, minChunk, fn)
+}
+
+// window returns, for output row o, the kernel taps [k0, k1) that fall
+// inside the input and the input index of tap 0.
+func window(o, stride, pad, dil, k, in int) (start, k0, k1 int) {
+	start = o*stride - pad
+	if start >= 0 && start+(k-1)*dil < in {
+		return start, 0, k // interior: no division
+	}
+	k0, k1 = validRange(k, dil, start, in)
+	return start, k0, k1
+}
+
+// MaxPoolForward computes max pooling of x (n × C × H × W) into y
+// (n × C × OH × OW, overwritten). Padding counts as −Inf, so a window with
+// no input cell yields −Inf; NaN propagates. When argmax is not nil (length
+// n·C·OH·OW) it receives, per output, the index h·W + w within its input
+// plane of the first maximal cell, or −1 for an empty window.
+// It panics with a "kernel: ..." message on invalid geometry or lengths.
+func MaxPoolForward[T Float](p Pool2D, n int, x, y []T, argmax []int32) {
+	const op = "MaxPoolForward"
+	d := checkPool(op, p, n, x, y)
+	if argmax != nil && len(argmax) != len(y) {
+		panic(fmt.Sprintf("kernel: %s: len(argmax) = %d, want %d", op, len(argmax), len(y)))
+	}
+	negInf := T(math.Inf(-1))
+	poolPlanes(p, n, d, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.hw : (pl+1)*d.hw]
+			yp := y[pl*d.p : (pl+1)*d.p]
+			for oh := range d.oh {
+				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+				for ow := range d.ow {
+					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+					best := negInf
+					if argmax == nil {
+						// The builtin max is branch-free and propagates NaN.
+						for kh := kh0; kh < kh1; kh++ {
+							row := (hs+kh*p.DilH)*p.W + ws
+							for kw := kw0; kw < kw1; kw++ {
+								best = max(best, xp[row+kw*p.DilW])
+							}
+						}
+						yp[oh*d.ow+ow] = best
+						continue
+					}
+					arg := -1
+					if kh0 < kh1 && kw0 < kw1 {
+						arg = (hs+kh0*p.DilH)*p.W + ws + kw0*p.DilW
+						best = xp[arg]
+					}
+					for kh := kh0; kh < kh1; kh++ {
+						row := (hs + kh*p.DilH) * p.W
+						for kw := kw0; kw < kw1; kw++ {
+							// v != v: NaN wins, as in PyTorch.
+							if i := row + ws + kw*p.DilW; xp[i] > best || xp[i] != xp[i] {
+								best, arg = xp[i], i
+							}
+						}
+					}
+					yp[oh*d.ow+ow] = best
+					argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
+				}
+			}
+		}
+	})
+}
+
+// MaxPoolBackward sets dx (n × C × H × W) to the gradient of max pooling:
+// each dy is added to the input cell that argmax, as filled by
+// MaxPoolForward, names; entries of −1 are skipped.
+// It panics with a "kernel: ..." message on invalid geometry or lengths.
+func MaxPoolBackward[T Float](p Pool2D, n int, dy []T, argmax []int32, dx []T) {
+	const op = "MaxPoolBackward"
+	d := checkPool(op, p, n, dx, dy)
+	if len(argmax) != len(dy) {
+		panic(fmt.Sprintf("kernel: %s: len(argmax) = %d, want %d", op, len(argmax), len(dy)))
+	}
+	poolPlanes(p, n, d, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			dxp := dx[pl*d.hw : (pl+1)*d.hw]
+			clear(dxp)
+			for i, a := range argmax[pl*d.p : (pl+1)*d.p] {
+				if a >= 0 {
+					dxp[a] += dy[pl*d.p+i]
+				}
+			}
+		}
+	})
+}
+
+// avgCount returns the divisor of the window [start, start+dil·(k−1)]
+// along one axis: the number of taps inside the input, or with
+// includePad those inside the padded input [−pad0, in+pad1).
+func avgCount(start, dil, k, in, pad0, pad1 int, k0, k1 int, includePad bool) int {
+	if !includePad {
+		return k1 - k0
+	}
+	if start >= -pad0 && start+(k-1)*dil < in+pad1 {
+		return k
+	}
+	lo, hi := validRange(k, dil, start+pad0, in+pad0+pad1)
+	return hi - lo
+}
+
+// AvgPoolForward computes average pooling of x (n × C × H × W) into y
+// (n × C × OH × OW, overwritten). The divisor counts the window cells
+// inside the input, or with CountIncludePad those inside the padded input
+// (never the cells that ceil mode adds beyond it), as ONNX and PyTorch do.
+// A window with a zero divisor yields 0.
+// It panics with a "kernel: ..." message on invalid geometry or lengths.
+func AvgPoolForward[T Float](p Pool2D, n int, x, y []T) {
+	const op = "AvgPoolForward"
+	d := checkPool(op, p, n, x, y)
+	poolPlanes(p, n, d, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.hw : (pl+1)*d.hw]
+			yp := y[pl*d.p : (pl+1)*d.p]
+			for oh := range d.oh {
+				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+				ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+				for ow := range d.ow {
+					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+					cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
+					var s T
+					for kh := kh0; kh < kh1; kh++ {
+						row := xp[(hs+kh*p.DilH)*p.W:]
+						for kw := kw0; kw < kw1; kw++ {
+							s += row[ws+kw*p.DilW]
+						}
+					}
+					if cnt := ch * cw; cnt > 0 {
+						s /= T(cnt)
+					}
+					yp[oh*d.ow+ow] = s
+				}
+			}
+		}
+	})
+}
+
+// AvgPoolBackward sets dx (n × C × H × W) to the gradient of
+// AvgPoolForward given dy (n × C × OH × OW).
+// It panics with a "kernel: ..." message on invalid geometry or lengths.
+func AvgPoolBackward[T Float](p Pool2D, n int, dy, dx []T) {
+	const op = "AvgPoolBackward"
+	d := checkPool(op, p, n, dx, dy)
+	poolPlanes(p, n, d, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			dxp := dx[pl*d.hw : (pl+1)*d.hw]
+			dyp := dy[pl*d.p : (pl+1)*d.p]
+			clear(dxp)
+			for oh := range d.oh {
+				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+				ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+				for ow := range d.ow {
+					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+					cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
+					cnt := ch * cw
+					if cnt == 0 {
+						continue
+					}
+					g := dyp[oh*d.ow+ow] / T(cnt)
+					for kh := kh0; kh < kh1; kh++ {
+						row := dxp[(hs+kh*p.DilH)*p.W:]
+						for kw := kw0; kw < kw1; kw++ {
+							row[ws+kw*p.DilW] += g
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// GlobalAvgPoolForward sets y (n × c) to the mean of each h×w plane of x
+// (n × c × h × w), as ONNX GlobalAveragePool with the trailing 1×1 dropped.
+// It panics with a "kernel: ..." message on bad sizes or lengths.
+func GlobalAvgPoolForward[T Float](n, c, h, w int, x, y []T) {
+	const op = "GlobalAvgPoolForward"
+	hw := checkGlobal(op, n, c, h, w, x, y)
+	inv := 1 / T(hw)
+	Parallel(n*c, 1+(1<<15)/hw, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s T
+			for _, v := range x[i*hw : (i+1)*hw] {
+				s += v
+			}
+			y[i] = s * inv
+		}
+	})
+}
+
+// GlobalAvgPoolBackward sets dx (n × c × h × w) to the gradient of
+// GlobalAvgPoolForward given dy (n × c): every cell of plane i gets
+// dy[i]/(h·w).
+// It panics with a "kernel: ..." message on bad sizes or lengths.
+func GlobalAvgPoolBackward[T Float](n, c, h, w int, dy, dx []T) {
+	const op = "GlobalAvgPoolBackward"
+	hw := checkGlobal(op, n, c, h, w, dx, dy)
+	inv := 1 / T(hw)
+	Parallel(n*c, 1+(1<<15)/hw, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := dy[i] * inv
+			plane := dx[i*hw : (i+1)*hw]
+			for j := range plane {
+				plane[j] = g
+			}
+		}
+	})
+}
+
+func checkGlobal[T Float](op string, n, c, h, w int, planes, means []T) int {
+	if n < 0 || c < 1 || h < 1 || w < 1 {
+		panic(fmt.Sprintf("kernel: %s: bad shape %d×%d×%d×%d", op, n, c, h, w))
+	}
+	checkLen(op, "planes", planes, n*c*h*w, false)
+	checkLen(op, "means", means, n*c, false)
+	return h * w
+}
