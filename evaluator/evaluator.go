@@ -105,32 +105,10 @@ func QuantizeWeight(m *engine.Model, l int, spec quant.WeightSpec, hess []float6
 	if spec.Method == quant.KMeansHessian && hess == nil {
 		return nil, fmt.Errorf("evaluator: layer %q: the kmeans-hessian quantizer needs a Hessian-diagonal estimate; run the sensitivity analysis first or use kmeans", layer.Name)
 	}
-	if layer.ChannelAxis == 0 {
-		if err := quant.Weights(out, w, layer.Channels, spec, hess); err != nil {
-			return nil, fmt.Errorf("evaluator: layer %q: %w", layer.Name, err)
-		}
-		return out, nil
-	}
-	rows, cols := layer.Shape[0], layer.Shape[1]
-	t := transpose(w, rows, cols)
-	var th []float64
-	if hess != nil {
-		th = transpose(hess, rows, cols)
-	}
-	if err := quant.Weights(t, t, layer.Channels, spec, th); err != nil {
+	if err := quant.WeightsLayout(out, w, layer.Shape, layer.ChannelAxis, spec, hess); err != nil {
 		return nil, fmt.Errorf("evaluator: layer %q: %w", layer.Name, err)
 	}
-	return transpose(t, cols, rows), nil
-}
-
-func transpose(a []float64, rows, cols int) []float64 {
-	t := make([]float64, len(a))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			t[c*rows+r] = a[r*cols+c]
-		}
-	}
-	return t
+	return out, nil
 }
 
 // Evaluator scores plans on one dataset. It is not safe for concurrent use;
