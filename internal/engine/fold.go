@@ -207,6 +207,44 @@ func foldConst(n *graph.Node, in []*graph.Tensor, opset int64) (*graph.Tensor, b
 		return arithConst(n.Op, x, in[1])
 	case "DequantizeLinear":
 		return dequantConst(n, in)
+	case "ConstantOfShape":
+		dims := x.Ints()
+		shape := make([]int, len(dims))
+		for i, d := range dims {
+			if d < 0 || d > 1<<31 {
+				return nil, false, fmt.Errorf("ConstantOfShape dimension %d: %w", d, ErrShape)
+			}
+			shape[i] = int(d)
+		}
+		t := &graph.Tensor{DType: graph.Float32, Shape: shape, Float: make([]float64, graph.NumElements(shape))}
+		if a, ok := n.Attrs["value"]; ok && a.Kind == graph.AttrTensor && a.Tensor.Len() == 1 {
+			t.DType = a.Tensor.DType
+			if t.DType.IsFloat() {
+				v := a.Tensor.Float[0]
+				for i := range t.Float {
+					t.Float[i] = v
+				}
+			} else {
+				t.Float = nil
+				t.Int = make([]int64, graph.NumElements(shape))
+				v := a.Tensor.Int[0]
+				for i := range t.Int {
+					t.Int[i] = v
+				}
+			}
+		}
+		return t, true, nil
+	case "Neg":
+		t := x.Clone()
+		for i := range t.Float {
+			t.Float[i] = -t.Float[i]
+		}
+		for i := range t.Int {
+			t.Int[i] = -t.Int[i]
+		}
+		return t, true, nil
+	case "Equal", "Expand", "Where", "Range":
+		return foldMisc(n.Op, in)
 	case "Transpose":
 		perm := n.AttrInts("perm")
 		m, sh, err := transposeMap(x.Shape, perm)
@@ -483,4 +521,116 @@ func broadcastIndex(a, out []int) []int {
 		}
 	}
 	return idx
+}
+
+// foldMisc folds the remaining shape-computation ops PyTorch exports emit.
+func foldMisc(op string, in []*graph.Tensor) (*graph.Tensor, bool, error) {
+	for _, t := range in {
+		if t == nil {
+			return nil, false, nil
+		}
+	}
+	switch op {
+	case "Equal":
+		if len(in) != 2 {
+			return nil, false, fmt.Errorf("Equal needs two inputs")
+		}
+		sh, err := broadcastShape(in[0].Shape, in[1].Shape)
+		if err != nil {
+			return nil, false, err
+		}
+		ia, ib := broadcastIndex(in[0].Shape, sh), broadcastIndex(in[1].Shape, sh)
+		a, b := in[0].Floats(), in[1].Floats()
+		out := make([]int64, len(ia))
+		for i := range out {
+			if a[ia[i]] == b[ib[i]] {
+				out[i] = 1
+			}
+		}
+		return &graph.Tensor{DType: graph.Bool, Shape: sh, Int: out}, true, nil
+	case "Where":
+		if len(in) != 3 {
+			return nil, false, fmt.Errorf("Where needs three inputs")
+		}
+		sh, err := broadcastShape(in[0].Shape, in[1].Shape)
+		if err == nil {
+			sh, err = broadcastShape(sh, in[2].Shape)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		ic, ix, iy := broadcastIndex(in[0].Shape, sh), broadcastIndex(in[1].Shape, sh), broadcastIndex(in[2].Shape, sh)
+		c := in[0].Ints()
+		t := &graph.Tensor{DType: in[1].DType, Shape: sh}
+		if in[1].DType.IsFloat() {
+			x, y := in[1].Floats(), in[2].Floats()
+			t.Float = make([]float64, len(ic))
+			for i := range ic {
+				t.Float[i] = y[iy[i]]
+				if c[ic[i]] != 0 {
+					t.Float[i] = x[ix[i]]
+				}
+			}
+		} else {
+			x, y := in[1].Ints(), in[2].Ints()
+			t.Int = make([]int64, len(ic))
+			for i := range ic {
+				t.Int[i] = y[iy[i]]
+				if c[ic[i]] != 0 {
+					t.Int[i] = x[ix[i]]
+				}
+			}
+		}
+		return t, true, nil
+	case "Expand":
+		if len(in) != 2 {
+			return nil, false, fmt.Errorf("Expand needs two inputs")
+		}
+		dims := in[1].Ints()
+		target := make([]int, len(dims))
+		for i, d := range dims {
+			target[i] = int(d)
+		}
+		sh, err := broadcastShape(in[0].Shape, target)
+		if err != nil {
+			return nil, false, err
+		}
+		idx := broadcastIndex(in[0].Shape, sh)
+		t := &graph.Tensor{DType: in[0].DType, Shape: sh}
+		if in[0].Float != nil {
+			t.Float = make([]float64, len(idx))
+			for i, j := range idx {
+				t.Float[i] = in[0].Float[j]
+			}
+		} else {
+			t.Int = make([]int64, len(idx))
+			for i, j := range idx {
+				t.Int[i] = in[0].Int[j]
+			}
+		}
+		return t, true, nil
+	case "Range":
+		if len(in) != 3 {
+			return nil, false, fmt.Errorf("Range needs three inputs")
+		}
+		start, limit, delta := in[0].Floats()[0], in[1].Floats()[0], in[2].Floats()[0]
+		if delta == 0 {
+			return nil, false, fmt.Errorf("Range delta 0")
+		}
+		n := int(math.Max(math.Ceil((limit-start)/delta), 0))
+		if n > 1<<24 {
+			return nil, false, fmt.Errorf("Range of %d elements: %w", n, ErrShape)
+		}
+		t := &graph.Tensor{DType: in[0].DType, Shape: []int{n}}
+		for i := 0; i < n; i++ {
+			v := start + float64(i)*delta
+			if in[0].DType.IsFloat() {
+				t.Float = append(t.Float, v)
+			} else {
+				t.Int = append(t.Int, int64(v))
+			}
+		}
+		return t, true, nil
+	}
+	return nil, false, nil
 }

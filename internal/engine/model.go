@@ -18,11 +18,11 @@ var ErrShape = errors.New("shape mismatch")
 
 // supportedOps lists every default-domain operator the engine runs.
 var supportedOps = []string{
-	"Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv",
-	"DequantizeLinear", "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
+	"Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "ConstantOfShape", "Conv",
+	"DequantizeLinear", "Div", "Dropout", "Equal", "Expand", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
 	"HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool",
-	"Mul", "Pad", "QuantizeLinear", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-	"Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+	"Mul", "Neg", "Pad", "QuantizeLinear", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
+	"Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

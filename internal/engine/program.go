@@ -335,8 +335,8 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.batchNorm()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "Gather":
-		return nil, nil, fmt.Errorf("Gather on activations is not supported (only in shape computations)")
+	case "Gather", "ConstantOfShape", "Equal", "Expand", "Neg", "Range", "Where":
+		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)
 }
