@@ -134,7 +134,8 @@ func roundHalfEven(v float64) float64 {
 // across calls it makes them allocation-free. It grows on demand, so one
 // ConvWork may serve convolutions of different geometries.
 type ConvWork[T Float] struct {
-	col  []T // im2col matrix of one image (C·KH·KW × OH·OW), or one fake-quantized input plane for depthwise
+	col  []T // im2col matrix of one image (C·KH·KW × OH·OW), or one zero-padded input plane for depthwise
+	qx   []T // one fake-quantized image, when quantizing before im2col is cheaper than during it
 	dcol []T // gradient of col (backward only)
 	dw   []T // this worker's weight-gradient accumulator (backward only)
 	db   []T // this worker's bias-gradient accumulator (backward only)
@@ -147,13 +148,25 @@ func NewConvWork[T Float](g Conv2D) *ConvWork[T] {
 	if err := g.Validate(); err != nil {
 		panic("kernel: NewConvWork: " + err.Error())
 	}
-	return &ConvWork[T]{col: make([]T, forwardColLen(g))}
+	wk := &ConvWork[T]{col: make([]T, forwardColLen(g))}
+	if prequantize(g) {
+		wk.qx = make([]T, g.C*g.H*g.W)
+	}
+	return wk
+}
+
+// prequantize reports whether ConvForward fake-quantizes a whole image
+// before im2col rather than each value as im2col copies it: cheaper when
+// the im2col matrix has more entries than the image, that is when
+// windows overlap. Both give the same values.
+func prequantize(g Conv2D) bool {
+	return !g.depthwise() && g.KH*g.KW*g.OutH()*g.OutW() > g.H*g.W
 }
 
 // forwardColLen is the length of the col buffer that ConvForward needs.
 func forwardColLen(g Conv2D) int {
 	if g.depthwise() {
-		return g.H * g.W
+		return (g.H + g.PadTop + g.PadBottom) * (g.W + g.PadLeft + g.PadRight)
 	}
 	return g.C * g.KH * g.KW * g.OutH() * g.OutW()
 }

@@ -8,8 +8,11 @@ package kernel
 //	bias: M, or nil for none
 //	y:    n × M × OH × OW, overwritten
 //
-// When q is not nil, every input value is fake-quantized by q.Apply as it is
-// read; the zeros of the padding stay 0. The weights are used as given.
+// When q is not nil, every input value is fake-quantized by q.Apply; the
+// zeros of the padding stay 0. The weights are used as given. Quantization
+// is fused into the im2col copy, except where windows overlap: there each
+// image is quantized once into ConvWork scratch first, which costs fewer
+// Apply calls and gives the same values.
 //
 // work holds one ConvWork per worker (see NewConvWork); ConvForward uses
 // min(len(work), Workers()) goroutines. With at least as many images as
@@ -71,12 +74,25 @@ func ConvForward[T Float](g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], w
 // building it in wk unless g is pointwise and unquantized, in which case
 // x itself is that matrix.
 func columns[T Float](g Conv2D, d convDims, x []T, q *FakeQuant[T], wk *ConvWork[T]) []T {
+	if q != nil && prequantize(g) {
+		wk.qx = grow(wk.qx, len(x))
+		quantizeTo(wk.qx, x, q)
+		x, q = wk.qx, nil
+	}
 	if q == nil && g.pointwise() {
 		return x
 	}
 	wk.col = grow(wk.col, g.C*g.KH*g.KW*d.p)
 	im2col(g, d, x, wk.col, q, 0, g.C)
 	return wk.col
+}
+
+// quantizeTo sets dst[i] = q.Apply(src[i]).
+func quantizeTo[T Float](dst, src []T, q *FakeQuant[T]) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = q.Apply(v)
+	}
 }
 
 // fillBias sets every row of the M × P image y to its bias, or to 0.
@@ -112,10 +128,18 @@ func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T]
 	}
 }
 
-// convImageShared convolves one image with all workers: im2col split over
-// input channels, then the GEMM split over output channels. It uses the
-// col buffer of wk only.
+// convImageShared convolves one image with all workers: quantization and
+// im2col split over input values and channels, then the GEMM split over
+// output channels. It uses the buffers of wk only.
 func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+	if q != nil && prequantize(g) {
+		wk.qx = grow(wk.qx, len(x))
+		qx := wk.qx
+		parallelFor(len(x), 1<<14, workers, func(_, lo, hi int) {
+			quantizeTo(qx[lo:hi], x[lo:hi], q)
+		})
+		x, q = qx, nil
+	}
 	col := x
 	if q != nil || !g.pointwise() {
 		wk.col = grow(wk.col, g.C*g.KH*g.KW*d.p)
@@ -130,7 +154,7 @@ func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y [
 	parallelFor(g.M, minChunk, workers, func(_, lo, hi int) {
 		// Rows [lo, hi) of y may span several groups.
 		for m := lo; m < hi; {
-			gi := m / d.mg / 2
+			gi := m / d.mg
 			end := min(hi, (gi+1)*d.mg)
 			gemmSerial(false, false, end-m, d.p, d.k,
 				1, w[m*d.k:end*d.k], d.k,
@@ -142,61 +166,67 @@ func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y [
 }
 
 // depthwiseForward convolves the (image, channel) planes [lo, hi) of a
-// depthwise convolution directly.
+// depthwise convolution directly: each plane is copied, fake-quantized
+// when q is not nil, into a zero-padded plane in wk, so that the inner
+// loops need no bounds logic.
 func depthwiseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], lo, hi int) {
 	kk := g.KH * g.KW
+	hp, wp := g.H+g.PadTop+g.PadBottom, g.W+g.PadLeft+g.PadRight
+	wk.col = grow(wk.col, hp*wp)
+	padded := wk.col
+	clear(padded[:g.PadTop*wp])
+	clear(padded[(g.PadTop+g.H)*wp:])
 	for idx := lo; idx < hi; idx++ {
 		c := idx % g.C
 		plane := x[idx*d.hw : (idx+1)*d.hw]
-		if q != nil {
-			wk.col = grow(wk.col, d.hw)
-			for i, v := range plane {
-				wk.col[i] = q.Apply(v)
-			}
-			plane = wk.col
+		for ih := range g.H {
+			row := padded[(ih+g.PadTop)*wp : (ih+g.PadTop+1)*wp]
+			clear(row[:g.PadLeft])
+			clear(row[g.PadLeft+g.W:])
+			copyStrided(row[g.PadLeft:g.PadLeft+g.W], plane[ih*g.W:], 0, 1, q)
 		}
-		out := y[idx*d.p : (idx+1)*d.p]
 		var b T
 		if bias != nil {
 			b = bias[c]
 		}
-		for i := range out {
-			out[i] = b
-		}
-		depthwisePlane(g, d, plane, w[c*kk:(c+1)*kk], out)
+		depthwisePadded(g, d, padded, wp, w[c*kk:(c+1)*kk], y[idx*d.p:(idx+1)*d.p], b)
 	}
 }
 
-// depthwisePlane adds the correlation of one H×W plane with one KH×KW
-// kernel to the OH×OW plane out.
-func depthwisePlane[T Float](g Conv2D, d convDims, plane, k, out []T) {
-	for kw := range g.KW {
-		offW := kw*g.DilW - g.PadLeft
-		lo, hi := validRange(d.ow, g.StrideW, offW, g.W)
-		if lo == hi {
-			continue
+// depthwisePadded sets the OH×OW plane out to b plus the correlation of
+// the zero-padded plane xp (row length wp) with the KH×KW kernel k.
+func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, b T) {
+	sh, sw, dh, dw := g.StrideH, g.StrideW, g.DilH, g.DilW
+	if g.KH == 3 && g.KW == 3 {
+		// The common case, unrolled with the kernel in registers.
+		k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+		for oh := range d.oh {
+			r0 := xp[oh*sh*wp:]
+			r1 := xp[(oh*sh+dh)*wp:]
+			r2 := xp[(oh*sh+2*dh)*wp:]
+			o := out[oh*d.ow : (oh+1)*d.ow]
+			for ow := range o {
+				j := ow * sw
+				o[ow] = b +
+					k0*r0[j] + k1*r0[j+dw] + k2*r0[j+2*dw] +
+					k3*r1[j] + k4*r1[j+dw] + k5*r1[j+2*dw] +
+					k6*r2[j] + k7*r2[j+dw] + k8*r2[j+2*dw]
+			}
 		}
-		base := lo*g.StrideW + offW
-		for kh := range g.KH {
-			wv := k[kh*g.KW+kw]
-			for oh := range d.oh {
-				ih := oh*g.StrideH - g.PadTop + kh*g.DilH
-				if ih < 0 || ih >= g.H {
-					continue
-				}
-				dst := out[oh*d.ow+lo : oh*d.ow+hi]
-				src := plane[ih*g.W+base:]
-				if g.StrideW == 1 {
-					src = src[:len(dst)]
-					for i, v := range src {
-						dst[i] += wv * v
-					}
-					continue
-				}
-				for i := range dst {
-					dst[i] += wv * src[i*g.StrideW]
+		return
+	}
+	for oh := range d.oh {
+		o := out[oh*d.ow : (oh+1)*d.ow]
+		for ow := range o {
+			s := b
+			for kh := range g.KH {
+				row := xp[(oh*sh+kh*dh)*wp+ow*sw:]
+				kr := k[kh*g.KW : (kh+1)*g.KW]
+				for kw, kv := range kr {
+					s += kv * row[kw*dw]
 				}
 			}
+			o[ow] = s
 		}
 	}
 }

@@ -26,10 +26,11 @@
 // calls. Convolutions take one ConvWork per worker as scratch memory: with
 // reused ConvWork values, ConvForward allocates nothing but the closure
 // and goroutines of its parallel loop. Convolution workers multiply with a
-// single-threaded, cache-blocked GEMM over gonum's assembly vector kernels,
-// so that parallelism over images is not nested inside parallelism within
-// a GEMM. Floating-point sums are taken in a fixed order for a given
-// Workers(), so results are deterministic on one machine configuration.
+// single-threaded GEMM (gonum's serial kernels, handed tiles small enough
+// that gonum never starts goroutines of its own), so that parallelism over
+// images is not nested inside parallelism within a GEMM. Floating-point sums are taken in an order fixed by the sizes and
+// the number of workers, so results are deterministic for a given
+// GOMAXPROCS and len(work).
 //
 // # Methods
 //
