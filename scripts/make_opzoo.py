@@ -1,0 +1,584 @@
+#!/usr/bin/python3
+"""Build the operator zoo: tiny randomly initialised (seeded) models that
+exercise every ONNX op mpq must support, exported to testdata/opzoo/.
+
+Run from the repo root:   /usr/bin/python3 scripts/make_opzoo.py
+
+For every model <name>:
+  <name>.onnx          the export (dynamic batch axis on input/output)
+  <name>.input.npy     float32 input, batch 3, seeded standard normal
+  <name>.output.npy    float32 PyTorch output (eval mode) for that input
+and, for models whose output is N x K (logits / probabilities):
+  <name>.labels.npy    int64 labels, seeded
+  <name>.grads.npz     (models without BatchNormalization only) gradient of
+                       mean cross-entropy(output, labels) -- the output taken
+                       as logits, i.e. F.cross_entropy(output, labels) -- with
+                       respect to every Conv/Gemm/MatMul weight initializer,
+                       keyed by the ONNX initializer name. Initializers that
+                       torch stored transposed (MatMul from bias-free
+                       nn.Linear) get the transposed gradient, so every array
+                       has the initializer's shape.
+testdata/opzoo/manifest.json lists models, opsets, ops, shapes, and flags.
+
+Every export is also re-run with the numpy reference interpreter
+scripts/onnx_ref.py and compared with PyTorch's output, so the fixtures are
+checked against an implementation that does not share PyTorch kernels.
+Models are exported with a batch-2 dummy and checked at batch 3, which also
+proves the batch axis is really dynamic.
+"""
+import io
+import json
+import os
+import random
+import sys
+import warnings
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx import helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx_ref  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(REPO, "testdata", "opzoo")
+BATCH = 3
+SEED = 20240
+warnings.filterwarnings("ignore")
+
+
+def seed_all(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------
+
+class ConvVariants(nn.Module):
+    """Conv: bias/no-bias, groups, depthwise, stride, asymmetric pad (ZeroPad2d), dilation, non-square."""
+    in_shape = (3, 16, 16)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)                            # bias
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, groups=2, bias=False)      # grouped, no bias
+        self.c3 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)        # depthwise stride 2
+        self.pad = nn.ZeroPad2d((1, 2, 0, 1))                              # left,right,top,bottom
+        self.c4 = nn.Conv2d(8, 12, 3, dilation=2, bias=False)              # dilation 2
+        self.c5 = nn.Conv2d(12, 16, (3, 1), stride=(2, 1), padding=(1, 0))  # non-square kernel/stride
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        x = F.relu(self.c2(x))
+        x = F.relu(self.c3(x))
+        x = F.relu(self.c4(self.pad(x)))
+        x = F.relu(self.c5(x))
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+class GemmMatMul(nn.Module):
+    """Gemm (Linear transB=1, addmm transB=0 with alpha/beta), MatMul with constant
+    K x N weight, bias-free Linear (MatMul, transposed initializer), batched MatMul
+    3-D x 2-D and activation x activation."""
+    in_shape = (20,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 16)
+        self.w_addmm = nn.Parameter(torch.randn(16, 12) * 0.3)   # K x N -> Gemm transB=0
+        self.b_addmm = nn.Parameter(torch.randn(12) * 0.1)
+        self.w_mm = nn.Parameter(torch.randn(12, 12) * 0.3)      # x @ W -> MatMul
+        self.w_bmm = nn.Parameter(torch.randn(4, 6) * 0.5)       # (N,3,4) @ (4,6)
+        self.fc_nb = nn.Linear(12, 10, bias=False)               # MatMul with W^T initializer
+        self.fc_out = nn.Linear(9, 10)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        h = F.relu(torch.addmm(self.b_addmm, h, self.w_addmm, beta=0.5, alpha=2.0))
+        h = torch.tanh(h @ self.w_mm)
+        a = self.fc_nb(h)
+        z = torch.tanh(h.reshape(-1, 3, 4) @ self.w_bmm)          # batched MatMul
+        zz = z @ z.transpose(1, 2)                                # activation x activation
+        b = self.fc_out(zz.view(zz.size(0), -1))
+        return a + b
+
+
+class Elementwise(nn.Module):
+    """Add/Sub/Mul/Div with broadcasting (constants and activations) and all the
+    pointwise activations."""
+    in_shape = (4, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.se = nn.Conv2d(8, 8, 1)
+        self.proj = nn.Conv2d(8, 1, 1)
+        self.c_add = nn.Parameter(torch.randn(8, 1, 1) * 0.5)     # broadcast constants
+        self.c_mul = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
+        self.c_div = nn.Parameter(torch.rand(8, 1, 1) + 0.5)
+        self.c_sub = nn.Parameter(torch.randn(8) * 0.2)          # broadcasts on the last axis (W=8)
+        self.fc = nn.Linear(8 * 9, 10)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = (y + self.c_add) * self.c_mul                  # Add, Mul with constants
+        y = y / self.c_div - self.c_sub                    # Div, Sub with constants
+        y = y - 0.25                                       # scalar constant
+        g = torch.sigmoid(self.se(F.adaptive_avg_pool2d(y, 1)))
+        y = y * g                                          # N,C,H,W * N,C,1,1
+        y = y - self.proj(y)                               # N,C,H,W - N,1,H,W
+        y = y / (1.0 + torch.sigmoid(y))                   # Div between activations
+        feats = [
+            F.relu(y),
+            F.leaky_relu(y, 0.1),
+            F.relu6(y * 4.0),                              # Clip(0,6)
+            F.hardtanh(y, -0.5, 0.5),                      # Clip(-0.5,0.5)
+            torch.sigmoid(y),
+            torch.tanh(y),
+            F.hardsigmoid(y),
+            F.hardswish(y),                                # HardSwish (opset>=14) or HardSigmoid*x
+            y + y * y,                                     # Add/Mul between activations
+        ]
+        pooled = [F.adaptive_avg_pool2d(f, 1).flatten(1) for f in feats]
+        return self.fc(torch.cat(pooled, 1))
+
+
+class Pooling(nn.Module):
+    """MaxPool (pad, stride, ceil_mode), AveragePool (count_include_pad True/False,
+    padding), GlobalAveragePool, Flatten."""
+    in_shape = (3, 16, 16)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.mp_ceil = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)    # 16 -> 9
+        self.ap_excl = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)  # 9 -> 9
+        self.ap_incl = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True)   # 9 -> 5
+        self.mp = nn.MaxPool2d(2)                                               # 5 -> 2
+        self.ap2 = nn.AvgPool2d((2, 3), stride=(1, 2), padding=(1, 1), count_include_pad=False)
+        self.fc = nn.Linear(8 * 4 + 8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        x = self.mp_ceil(x)
+        a = self.ap_excl(x)
+        b = self.ap_incl(a)
+        c = self.mp(b)                       # N,8,2,2
+        d = F.adaptive_avg_pool2d(self.ap2(a), 1)   # GlobalAveragePool
+        return self.fc(torch.cat([torch.flatten(c, 1), torch.flatten(d, 1)], 1))
+
+
+class ShapeOps(nn.Module):
+    """Concat of two conv branches, Transpose (permute and back), Reshape with a
+    constant shape and with the x.size(0) chain, Flatten."""
+    in_shape = (4, 6, 6)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 6, 3, padding=1)
+        self.b = nn.Conv2d(4, 6, 1)
+        self.fc1 = nn.Linear(432, 10)
+        self.fc2 = nn.Linear(432, 10)
+        self.fc3 = nn.Linear(432, 10)
+
+    def forward(self, x):
+        h = torch.cat([F.relu(self.a(x)), torch.tanh(self.b(x))], 1)   # N,12,6,6
+        h = h.permute(0, 2, 3, 1)                                          # NHWC
+        h = F.leaky_relu(h, 0.2)
+        h = h.permute(0, 3, 1, 2).clone()                                  # back to NCHW
+        l1 = self.fc1(h.view(h.size(0), -1))                               # Shape/Gather/Unsqueeze/Concat->Reshape
+        l2 = self.fc2(torch.flatten(h, 1))                                 # Flatten
+        l3 = self.fc3(h.reshape(-1, 12, 36).reshape(-1, 432))              # constant-shape Reshape
+        return l1 + l2 - l3
+
+
+class PadOps(nn.Module):
+    """F.pad constant (non-zero value), reflect and replicate (edge)."""
+    in_shape = (3, 10, 10)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 3)
+        self.c2 = nn.Conv2d(6, 6, 3)
+        self.c3 = nn.Conv2d(6, 8, 3)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c1(F.pad(x, (1, 2, 0, 1), mode="constant", value=0.5)))
+        x = F.relu(self.c2(F.pad(x, (2, 1, 1, 2), mode="reflect")))
+        x = F.relu(self.c3(F.pad(x, (1, 1, 2, 0), mode="replicate")))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SoftmaxHead(nn.Module):
+    in_shape = (16,)
+
+    def __init__(self, log=False):
+        super().__init__()
+        self.log = log
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        z = self.fc2(F.relu(self.fc1(x)))
+        return F.log_softmax(z, dim=1) if self.log else F.softmax(z, dim=1)
+
+
+class BNPreserve(nn.Module):
+    """BatchNormalization kept (2-D after Conv and 1-D after Linear); Dropout in eval."""
+    in_shape = (3, 12, 12)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc1 = nn.Linear(8, 16)
+        self.bn1d = nn.BatchNorm1d(16)
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        x = F.relu6(self.bn2(self.dw(x)))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = self.drop(F.relu(self.bn1d(self.fc1(x))))
+        return self.fc2(x)
+
+
+class IdentityDropout(nn.Module):
+    """Linear -> ReLU -> Dropout -> Identity -> Linear. torch drops Dropout and
+    Identity from the export; they are re-inserted by graph surgery."""
+    in_shape = (12,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 16)
+        self.drop = nn.Dropout(0.5)
+        self.id = nn.Identity()
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.id(self.drop(F.relu(self.fc1(x))))
+        return self.fc2(h.clone())
+
+
+class SmallCNN11(nn.Module):
+    """For the opset-11 export: Clip/Pad/Unsqueeze take the opset-11 forms."""
+    in_shape = (1, 14, 14)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.c2 = nn.Conv2d(6, 8, 3)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.relu6(self.c1(x))
+        x = F.max_pool2d(x, 2)                          # 7x7
+        x = F.pad(x, (1, 0, 1, 0))                      # 8x8
+        x = F.relu(self.c2(x))                          # 6x6
+        x = F.avg_pool2d(x, 2, stride=1, padding=0)     # 5x5
+        x = F.max_pool2d(x, 2, stride=1)                # 4x4
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+
+class SmallCNN17(nn.Module):
+    """For the opset-17 export: HardSwish, depthwise, LeakyRelu, Sigmoid, GAP, logits."""
+    in_shape = (3, 12, 12)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 16, 1, bias=False)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.hardswish(self.c1(x))
+        x = F.leaky_relu(self.dw(x), 0.05)
+        x = torch.sigmoid(self.pw(x))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+# --------------------------------------------------------------------------
+# graph surgery helpers
+# --------------------------------------------------------------------------
+
+def fuse_pad_into_conv(model):
+    """Replace Pad(constant 0, spatial only) -> Conv with a Conv carrying
+    asymmetric pads [top, left, bottom, right]. Expects folded constants."""
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    fused = 0
+    remove = []
+    for n in g.node:
+        if n.op_type != "Pad":
+            continue
+        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+        if a.get("mode", b"constant") not in (b"constant", "constant"):
+            continue
+        pads = [int(v) for v in inits[n.input[1]]]
+        cv = float(inits[n.input[2]]) if len(n.input) > 2 and n.input[2] else 0.0
+        if cv != 0.0 or pads[0] or pads[1] or pads[4] or pads[5]:
+            continue
+        cons = consumers.get(n.output[0], [])
+        if len(cons) != 1 or cons[0].op_type != "Conv":
+            continue
+        conv = cons[0]
+        cp = [0, 0, 0, 0]
+        for at in conv.attribute:
+            if at.name == "pads":
+                cp = list(at.ints)
+        new = [cp[0] + pads[2], cp[1] + pads[3], cp[2] + pads[6], cp[3] + pads[7]]
+        keep = [at for at in conv.attribute if at.name != "pads"]
+        del conv.attribute[:]
+        conv.attribute.extend(keep + [helper.make_attribute("pads", new)])
+        conv.input[0] = n.input[0]
+        remove.append(n)
+        fused += 1
+    for n in remove:
+        g.node.remove(n)
+    used = {i for n in g.node for i in n.input}
+    inits_keep = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits_keep)
+    if not fused:
+        raise RuntimeError("no Pad fused")
+    return model
+
+
+def insert_passthrough(model, op_type, after_op, nth=0):
+    """Insert a single-input pass-through node (Identity, or an inference-mode
+    Dropout: opset 13 with no ratio/training_mode inputs) after the nth node of
+    type after_op. torch removes Dropout/Identity from eval exports, so graph
+    surgery is the only way to get them."""
+    g = model.graph
+    seen = 0
+    for idx, n in enumerate(g.node):
+        if n.op_type != after_op:
+            continue
+        if seen < nth:
+            seen += 1
+            continue
+        src = n.output[0]
+        new_out = "%s_%s" % (src, op_type.lower())
+        for m in g.node[idx + 1:]:
+            for k, i in enumerate(m.input):
+                if i == src:
+                    m.input[k] = new_out
+        g.node.insert(idx + 1, helper.make_node(op_type, [src], [new_out], name="%s_inserted" % op_type))
+        return model
+    raise RuntimeError("no %s node" % after_op)
+
+
+# --------------------------------------------------------------------------
+# export / grads / checks
+# --------------------------------------------------------------------------
+
+def export(model, opset, output_name, preserve_bn=False):
+    model.eval()
+    dummy = torch.randn((2,) + tuple(model.in_shape))
+    kw = dict(opset_version=opset, input_names=["input"], output_names=[output_name],
+              dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}})
+    if preserve_bn:
+        kw.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    f = io.BytesIO()
+    torch.onnx.export(model, dummy, f, **kw)
+    return onnx.load_from_string(f.getvalue())
+
+
+def weight_grads(model, onnx_model, x, labels):
+    """Gradient of F.cross_entropy(model(x), labels) for every Conv/Gemm/MatMul
+    weight initializer, matched to torch parameters by value."""
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx_model.graph.initializer}
+    names = []
+    for n in onnx_model.graph.node:
+        if n.op_type in ("Conv", "Gemm") and len(n.input) > 1 and n.input[1] in inits:
+            names.append(n.input[1])
+        elif n.op_type == "MatMul":
+            names += [i for i in n.input if i in inits]
+    model.eval()
+    model.zero_grad()
+    loss = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
+    loss.backward()
+    params = [(pn, p) for pn, p in model.named_parameters()]
+    grads = {}
+    for name in dict.fromkeys(names):
+        val = inits[name]
+        hits = []
+        for pn, p in params:
+            pv = p.detach().numpy()
+            if pv.shape == val.shape and np.array_equal(pv, val):
+                hits.append((pn, p.grad.numpy().copy()))
+            elif pv.ndim == 2 and pv.T.shape == val.shape and np.array_equal(pv.T, val):
+                hits.append((pn + "^T", p.grad.numpy().T.copy()))
+        if len(hits) != 1:
+            raise RuntimeError("initializer %s matched %d parameters" % (name, len(hits)))
+        grads[name] = hits[0][1].astype(np.float32)
+    return grads
+
+
+def graph_ops(m):
+    seen = []
+    for n in m.graph.node:
+        if n.op_type not in seen:
+            seen.append(n.op_type)
+    return seen
+
+
+def save(name, model, onnx_model, x, out, opset, with_grads, notes, manifest, grads=None):
+    onnx.checker.check_model(onnx_model)
+    path = os.path.join(OUT, name + ".onnx")
+    onnx.save(onnx_model, path)
+    np.save(os.path.join(OUT, name + ".input.npy"), x)
+    np.save(os.path.join(OUT, name + ".output.npy"), out)
+    # independent check with the numpy reference interpreter, at batch 3
+    ref = list(onnx_ref.run(onnx_model, {"input": x}).values())[0]
+    err = float(np.abs(ref - out).max())
+    tol = 1e-4 * max(1.0, float(np.abs(out).max()))
+    if ref.shape != out.shape or err > tol:
+        raise RuntimeError("%s: numpy reference differs from torch: max abs %.3g (shape %s vs %s)"
+                           % (name, err, ref.shape, out.shape))
+    entry = {
+        "name": name,
+        "file": name + ".onnx",
+        "opset": opset,
+        "ops": sorted(set(graph_ops(onnx_model))),
+        "node_count": len(onnx_model.graph.node),
+        "input_name": onnx_model.graph.input[0].name,
+        "input_shape": list(x.shape),
+        "output_name": onnx_model.graph.output[0].name,
+        "output_shape": list(out.shape),
+        "labels": False,
+        "grads": False,
+        "ref_max_abs_diff": err,
+        "notes": notes,
+    }
+    if out.ndim == 2:
+        rng = np.random.RandomState(SEED + 7)
+        labels = rng.randint(0, out.shape[1], size=out.shape[0]).astype(np.int64)
+        np.save(os.path.join(OUT, name + ".labels.npy"), labels)
+        entry["labels"] = True
+        if with_grads:
+            if grads is None:
+                grads = weight_grads(model, onnx_model, x, labels)
+            np.savez(os.path.join(OUT, name + ".grads.npz"), **grads)
+            entry["grads"] = True
+            entry["grad_keys"] = sorted(grads)
+            entry["loss"] = float(F.cross_entropy(torch.from_numpy(out).double(), torch.from_numpy(labels)).item())
+    entry["size_bytes"] = os.path.getsize(path)
+    manifest.append(entry)
+    print("%-18s opset %-2d ops=%s grads=%s diff=%.2g" % (name, opset, entry["ops"], entry["grads"], err), flush=True)
+    return entry
+
+
+def make_input(model, seed):
+    rng = np.random.RandomState(seed)
+    return rng.standard_normal((BATCH,) + tuple(model.in_shape)).astype(np.float32)
+
+
+def randomize_bn(model):
+    g = torch.Generator().manual_seed(SEED + 99)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def torch_out(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy().astype(np.float32)
+
+
+def main():
+    torch.set_num_threads(2)
+    os.makedirs(OUT, exist_ok=True)
+    manifest = []
+
+    # (name, constructor, opset, output name, flags)
+    plain = [
+        ("conv_variants", ConvVariants, 13, "logits", "Conv variants; asymmetric pad as a Pad node before Conv"),
+        ("gemm_matmul", GemmMatMul, 13, "logits", "Gemm transB=1 and transB=0 alpha=2 beta=0.5; MatMul const, transposed-init, batched, act x act"),
+        ("elementwise", Elementwise, 13, "logits", "broadcast arithmetic; HardSwish decomposed to HardSigmoid*x at opset 13"),
+        ("elementwise_op14", Elementwise, 14, "logits", "same network as elementwise, opset 14 so HardSwish is a single op"),
+        ("pooling", Pooling, 13, "logits", "MaxPool ceil_mode/pads; AveragePool count_include_pad=0 with pads; count_include_pad=1 exports as Pad+AveragePool"),
+        ("shape_ops", ShapeOps, 13, "logits", "Concat, Transpose pair, Reshape const and size(0) chain, Flatten (clone() is dropped by the exporter)"),
+        ("pad_ops", PadOps, 13, "logits", "raw torch export: pads computed by a constant sub-graph (ConstantOfShape/Slice/...)"),
+        ("softmax_head", lambda: SoftmaxHead(False), 13, "output", "output is Softmax probabilities; grads use F.cross_entropy(output) as if logits"),
+        ("logsoftmax_head", lambda: SoftmaxHead(True), 13, "output", "output is LogSoftmax; grads use F.cross_entropy(output)"),
+        ("opset11_cnn", SmallCNN11, 11, "logits", "opset 11: Clip min/max and Pad pads as inputs, Unsqueeze axes as attribute"),
+        ("opset17_cnn", SmallCNN17, 17, "logits", "opset 17 export"),
+    ]
+    built = {}
+    for i, (name, ctor, opset, oname, notes) in enumerate(plain):
+        seed_all(SEED + i)
+        model = ctor()
+        model.eval()
+        x = make_input(model, SEED + 1000 + i)
+        om = export(model, opset, oname)
+        out = torch_out(model, x)
+        built[name] = (model, om, x, out)
+        save(name, model, om, x, out, opset, True, notes, manifest)
+
+    # pad_ops with the pad constant sub-graphs folded into initializers
+    model, om, x, out = built["pad_ops"]
+    folded = onnx_ref.fold_constants(om)
+    save("pad_ops_folded", model, folded, x, out, 13, True,
+         "pad_ops with constant sub-graphs pre-evaluated: Pad takes initializer pads", manifest)
+
+    # Conv with asymmetric pads attribute: ZeroPad2d fused into the Conv
+    model, om, x, out = built["conv_variants"]
+    fused = fuse_pad_into_conv(onnx_ref.fold_constants(om))
+    save("conv_asympad", model, fused, x, out, 13, True,
+         "conv_variants with the zero Pad fused into Conv pads=[0,1,1,2] (graph surgery)", manifest)
+
+    # BatchNormalization kept
+    seed_all(SEED + 50)
+    model = BNPreserve()
+    randomize_bn(model)
+    model.eval()
+    x = make_input(model, SEED + 1050)
+    om = export(model, 13, "logits", preserve_bn=True)
+    save("bn_preserve", model, om, x, torch_out(model, x), 13, False,
+         "exported with TrainingMode.PRESERVE, no constant folding: BatchNormalization on 4-D and 2-D; no grads", manifest)
+
+    # Identity + Dropout (inference) nodes
+    seed_all(SEED + 51)
+    model = IdentityDropout()
+    model.eval()
+    x = make_input(model, SEED + 1051)
+    om = export(model, 13, "logits")
+    om = insert_passthrough(om, "Dropout", "Relu")
+    om = insert_passthrough(om, "Identity", "Dropout")
+    save("identity_dropout", model, om, x, torch_out(model, x), 13, True,
+         "Dropout (inference) and Identity inserted by graph surgery after the Relu (torch drops nn.Dropout, nn.Identity and clone() from eval exports)", manifest)
+
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump({"batch": BATCH, "seed": SEED, "models": manifest}, f, indent=1)
+        f.write("\n")
+    all_ops = sorted({o for e in manifest for o in e["ops"]})
+    print("all ops:", all_ops)
+
+
+if __name__ == "__main__":
+    main()

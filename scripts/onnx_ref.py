@@ -1,0 +1,331 @@
+"""Tiny numpy reference interpreter for the ONNX subset mpq supports.
+
+Used by the fixture scripts to cross-check every exported .onnx file against
+the PyTorch outputs (independently of PyTorch's own kernels), and to
+constant-fold shape sub-graphs (fold_constants). No onnxruntime needed.
+
+Usage as a script:  /usr/bin/python3 scripts/onnx_ref.py model.onnx input.npy [expected.npy]
+"""
+import math
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def _attrs(node):
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _pool_out(in_sz, k, s, pb, pe, d, ceil_mode):
+    eff = (k - 1) * d + 1
+    num = in_sz + pb + pe - eff
+    if ceil_mode:
+        out = int(math.ceil(num / s)) + 1
+        # PyTorch/ORT rule: the last window must start inside input or left padding
+        if (out - 1) * s >= in_sz + pb:
+            out -= 1
+    else:
+        out = num // s + 1
+    return out
+
+
+def _conv(x, w, b, a):
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    group = a.get("group", 1)
+    strides = a.get("strides", [1, 1])
+    dil = a.get("dilations", [1, 1])
+    pads = a.get("pads", [0, 0, 0, 0])
+    ap = _s(a.get("auto_pad", "NOTSET"))
+    if ap not in ("NOTSET", "VALID"):
+        raise NotImplementedError("auto_pad " + ap)
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) // strides[0] + 1
+    ow = (wd + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) // strides[1] + 1
+    out = np.zeros((n, m, oh, ow), dtype=np.float64)
+    mg = m // group
+    for g in range(group):
+        xs = xp[:, g * cg:(g + 1) * cg].astype(np.float64)
+        ws = w[g * mg:(g + 1) * mg].astype(np.float64)
+        for i in range(kh):
+            for j in range(kw):
+                hs = i * dil[0]
+                wsx = j * dil[1]
+                patch = xs[:, :, hs:hs + strides[0] * (oh - 1) + 1:strides[0],
+                           wsx:wsx + strides[1] * (ow - 1) + 1:strides[1]]
+                out[:, g * mg:(g + 1) * mg] += np.einsum("nchw,mc->nmhw", patch, ws[:, :, i, j])
+    if b is not None:
+        out += b.reshape(1, -1, 1, 1)
+    return out.astype(np.float32)
+
+
+def _pool(x, a, kind):
+    k = a["kernel_shape"]
+    s = a.get("strides", [1] * len(k))
+    d = a.get("dilations", [1] * len(k))
+    pads = a.get("pads", [0] * (2 * len(k)))
+    ceil_mode = a.get("ceil_mode", 0)
+    if _s(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+        raise NotImplementedError("auto_pad")
+    n, c, h, w = x.shape
+    oh = _pool_out(h, k[0], s[0], pads[0], pads[2], d[0], ceil_mode)
+    ow = _pool_out(w, k[1], s[1], pads[1], pads[3], d[1], ceil_mode)
+    # pad generously on the right for ceil_mode windows
+    eh = max(0, (oh - 1) * s[0] + (k[0] - 1) * d[0] + 1 - (h + pads[0]))
+    ew = max(0, (ow - 1) * s[1] + (k[1] - 1) * d[1] + 1 - (w + pads[1]))
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], eh), (pads[1], ew)), constant_values=fill)
+    valid = np.pad(np.ones((h, w)), ((pads[0], eh), (pads[1], ew)))
+    # "declared" region = input plus declared pads (count_include_pad counts these)
+    decl = np.zeros_like(valid)
+    decl[:pads[0] + h + pads[2], :pads[1] + w + pads[3]] = 1
+    out = np.full((n, c, oh, ow), -np.inf if kind == "max" else 0.0)
+    cnt_valid = np.zeros((oh, ow))
+    cnt_decl = np.zeros((oh, ow))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            sl = (slice(i * d[0], i * d[0] + s[0] * (oh - 1) + 1, s[0]),
+                  slice(j * d[1], j * d[1] + s[1] * (ow - 1) + 1, s[1]))
+            patch = xp[:, :, sl[0], sl[1]]
+            if kind == "max":
+                out = np.maximum(out, patch)
+            else:
+                out += patch
+                cnt_valid += valid[sl]
+                cnt_decl += decl[sl]
+    if kind == "avg":
+        cnt = cnt_decl if a.get("count_include_pad", 0) else cnt_valid
+        out = out / cnt
+    return out.astype(np.float32)
+
+
+def _bcast_int(v):
+    return [int(t) for t in np.asarray(v).reshape(-1)]
+
+
+def run_node(node, vals, opset):
+    a = _attrs(node)
+    ins = [vals[i] if i else None for i in node.input]
+    op = node.op_type
+    x = ins[0] if ins else None
+    if op == "Constant":
+        return [numpy_helper.to_array(a["value"])]
+    if op == "Conv":
+        return [_conv(x, ins[1], ins[2] if len(ins) > 2 else None, a)]
+    if op == "Gemm":
+        A, B = ins[0].astype(np.float64), ins[1].astype(np.float64)
+        if a.get("transA", 0):
+            A = A.T
+        if a.get("transB", 0):
+            B = B.T
+        y = a.get("alpha", 1.0) * (A @ B)
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + a.get("beta", 1.0) * ins[2].astype(np.float64)
+        return [y.astype(np.float32)]
+    if op == "MatMul":
+        return [np.matmul(ins[0].astype(np.float64), ins[1].astype(np.float64)).astype(np.float32)]
+    if op in ("Add", "Sub", "Mul", "Div"):
+        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
+        if ins[0].dtype.kind in "iu" and ins[1].dtype.kind in "iu":
+            if op == "Div":
+                return [(ins[0] // ins[1]).astype(ins[0].dtype)]
+            return [f(ins[0], ins[1]).astype(ins[0].dtype)]
+        return [f(ins[0], ins[1]).astype(ins[0].dtype)]
+    if op == "Relu":
+        return [np.maximum(x, 0).astype(x.dtype)]
+    if op == "LeakyRelu":
+        al = a.get("alpha", 0.01)
+        return [np.where(x >= 0, x, x * np.float32(al)).astype(x.dtype)]
+    if op == "Clip":
+        if opset < 11:
+            lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
+        else:
+            lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
+            hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
+        return [np.minimum(np.maximum(x, lo), hi).astype(x.dtype)]
+    if op == "Sigmoid":
+        return [(1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)]
+    if op == "Tanh":
+        return [np.tanh(x)]
+    if op == "HardSigmoid":
+        al, be = a.get("alpha", 0.2), a.get("beta", 0.5)
+        return [np.clip(al * x.astype(np.float64) + be, 0, 1).astype(np.float32)]
+    if op == "HardSwish":
+        xd = x.astype(np.float64)
+        return [(xd * np.clip(xd / 6.0 + 0.5, 0, 1)).astype(np.float32)]
+    if op == "MaxPool":
+        return [_pool(x, a, "max")]
+    if op == "AveragePool":
+        return [_pool(x, a, "avg")]
+    if op == "GlobalAveragePool":
+        return [x.astype(np.float64).mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(np.float32)]
+    if op == "BatchNormalization":
+        sc, bi, mu, var = ins[1:5]
+        eps = a.get("epsilon", 1e-5)
+        shp = (1, -1) + (1,) * (x.ndim - 2)
+        y = (x.astype(np.float64) - mu.reshape(shp)) / np.sqrt(var.reshape(shp).astype(np.float64) + eps)
+        return [(y * sc.reshape(shp) + bi.reshape(shp)).astype(np.float32)]
+    if op == "Flatten":
+        ax = a.get("axis", 1)
+        if ax < 0:
+            ax += x.ndim
+        return [x.reshape(int(np.prod(x.shape[:ax])), -1)]
+    if op == "Reshape":
+        shp = _bcast_int(ins[1])
+        shp = [x.shape[i] if (v == 0 and not a.get("allowzero", 0)) else v for i, v in enumerate(shp)]
+        return [x.reshape(shp)]
+    if op == "Transpose":
+        return [np.transpose(x, a.get("perm"))]
+    if op == "Concat":
+        return [np.concatenate([t for t in ins if t is not None], axis=a["axis"])]
+    if op == "Pad":
+        mode = _s(a.get("mode", "constant"))
+        if opset < 11:
+            pads, cv = a["pads"], a.get("value", 0.0)
+        else:
+            pads = _bcast_int(ins[1])
+            cv = ins[2].item() if len(ins) > 2 and ins[2] is not None else 0.0
+        r = x.ndim
+        pw = [(pads[i], pads[i + r]) for i in range(r)]
+        if any(p < 0 for pr in pw for p in pr):
+            raise NotImplementedError("negative pads")
+        if mode == "constant":
+            return [np.pad(x, pw, constant_values=cv).astype(x.dtype)]
+        return [np.pad(x, pw, mode={"reflect": "reflect", "edge": "edge"}[mode])]
+    if op in ("Softmax", "LogSoftmax"):
+        xd = x.astype(np.float64)
+        ax = a.get("axis", -1 if opset >= 13 else 1)
+        if opset < 13:
+            if ax < 0:
+                ax += x.ndim
+            shp = x.shape
+            xd = xd.reshape(int(np.prod(shp[:ax])), -1)
+            ax2 = 1
+        else:
+            ax2 = ax
+        mx = xd.max(axis=ax2, keepdims=True)
+        e = np.exp(xd - mx)
+        ssum = e.sum(axis=ax2, keepdims=True)
+        y = (xd - mx - np.log(ssum)) if op == "LogSoftmax" else e / ssum
+        if opset < 13:
+            y = y.reshape(x.shape)
+        return [y.astype(np.float32)]
+    if op == "Identity":
+        return [x]
+    if op == "Dropout":
+        training = opset >= 12 and len(ins) > 2 and ins[2] is not None and bool(ins[2])
+        if training:
+            raise NotImplementedError("Dropout in training mode")
+        return [x, np.ones(x.shape, dtype=bool)][:len(node.output)]
+    if op == "Shape":
+        return [np.array(x.shape, dtype=np.int64)]
+    if op == "Gather":
+        return [np.take(x, ins[1], axis=a.get("axis", 0))]
+    if op == "Unsqueeze":
+        axes = a["axes"] if opset < 13 else _bcast_int(ins[1])
+        r = x.ndim + len(axes)
+        axes = sorted(v + r if v < 0 else v for v in axes)
+        y = x
+        for ax in axes:
+            y = np.expand_dims(y, ax)
+        return [y]
+    if op == "Squeeze":
+        axes = a.get("axes") if opset < 13 else (_bcast_int(ins[1]) if len(ins) > 1 and ins[1] is not None else None)
+        return [np.squeeze(x, axis=tuple(axes) if axes is not None else None)]
+    if op == "ConstantOfShape":
+        v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        return [np.full(_bcast_int(x), v.reshape(-1)[0], dtype=v.dtype)]
+    if op == "Slice":
+        starts, ends = _bcast_int(ins[1]), _bcast_int(ins[2])
+        axes = _bcast_int(ins[3]) if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
+        steps = _bcast_int(ins[4]) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        sl = [slice(None)] * x.ndim
+        for s0, e0, ax, st in zip(starts, ends, axes, steps):
+            dim = x.shape[ax]
+            # clamp like the ONNX spec (handles INT64 min/max sentinels)
+            if st > 0:
+                s0 = min(max(s0 + dim if s0 < 0 else s0, 0), dim)
+                e0 = min(max(e0 + dim if e0 < 0 else e0, 0), dim)
+            else:
+                s0 = min(max(s0 + dim if s0 < 0 else s0, 0), dim - 1)
+                e0 = e0 + dim if e0 < 0 else e0
+                e0 = min(max(e0, -1), dim - 1)
+                if e0 == -1:
+                    e0 = None
+            sl[ax] = slice(s0, e0, st)
+        return [x[tuple(sl)]]
+    if op == "Cast":
+        to = a["to"]
+        return [x.astype(helper.tensor_dtype_to_np_dtype(to)) if hasattr(helper, "tensor_dtype_to_np_dtype")
+                else x.astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[to])]
+    raise NotImplementedError(op)
+
+
+def _opset(model):
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return o.version
+    return 13
+
+
+def run(model, feeds):
+    """Run the graph; returns dict name->array of the graph outputs."""
+    opset = _opset(model)
+    vals = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    vals.update(feeds)
+    for node in model.graph.node:
+        outs = run_node(node, vals, opset)
+        for name, v in zip(node.output, outs):
+            if name:
+                vals[name] = v
+    return {o.name: vals[o.name] for o in model.graph.output}
+
+
+def fold_constants(model):
+    """Evaluate every node whose inputs are all constants and turn the results
+    into initializers (removes Constant / shape-arithmetic chains such as the
+    one torch emits for F.pad). Returns a new ModelProto."""
+    opset = _opset(model)
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    keep, new_inits = [], []
+    graph_outputs = {o.name for o in g.output}
+    for node in g.node:
+        if all((i == "" or i in consts) for i in node.input) and node.op_type not in ("Dropout",) \
+                and not any(o in graph_outputs for o in node.output):
+            outs = run_node(node, consts, opset)
+            for name, v in zip(node.output, outs):
+                if name:
+                    consts[name] = v
+                    new_inits.append(numpy_helper.from_array(np.asarray(v), name))
+        else:
+            keep.append(node)
+    used = {i for n in keep for i in n.input} | graph_outputs
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [t for t in g.initializer if t.name in used] + [t for t in new_inits if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    # drop stale value_info for removed tensors
+    vi = [v for v in g.value_info if v.name in used or any(v.name in n.output for n in keep)]
+    del g.value_info[:]
+    g.value_info.extend(vi)
+    return m
+
+
+if __name__ == "__main__":
+    mdl = onnx.load(sys.argv[1])
+    inp = np.load(sys.argv[2])
+    out = list(run(mdl, {mdl.graph.input[0].name: inp}).values())[0]
+    print(out.shape, out.reshape(-1)[:8])
+    if len(sys.argv) > 3:
+        exp = np.load(sys.argv[3])
+        print("max abs diff", float(np.abs(out - exp).max()))
