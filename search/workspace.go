@@ -14,6 +14,7 @@ import (
 	"mpq/internal/dataset"
 	"mpq/internal/engine"
 	"mpq/internal/onnxio"
+	"mpq/store"
 )
 
 // Workspace is a loaded config: the model and its data splits, each split
@@ -120,4 +121,18 @@ func (w *Workspace) Evaluator(calib *evaluator.Calibration, cache *evaluator.Wei
 		return nil, err
 	}
 	return evaluator.New(w.Model, d, w.Config.Evaluation.Batch, calib, cache)
+}
+
+// OpenStore opens the study database cfg names (study.storage; a relative
+// SQLite path resolves against the config file's folder).
+func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	s, err := cfg.Storage()
+	if err != nil {
+		return nil, err
+	}
+	dsn := s.DSN
+	if s.Driver == "sqlite" {
+		dsn = "sqlite://" + s.DSN // s.DSN is absolute (sqlite:///abs) or :memory:
+	}
+	return store.Open(ctx, dsn)
 }

@@ -1,0 +1,757 @@
+package search
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/c-bata/goptuna"
+	"github.com/c-bata/goptuna/tpe"
+
+	"mpq/evaluator"
+	"mpq/internal/config"
+	"mpq/internal/pareto"
+	"mpq/internal/quant"
+	"mpq/sensitivity"
+	"mpq/store"
+)
+
+// Options adjust a run beyond its config.
+type Options struct {
+	Trials   int  // target number of finished (completed or pruned) trials; 0: the config's
+	Workers  int  // goroutines; 0: the config's
+	Force    bool // resume a study whose stored config differs
+	Progress func(Status)
+	// Log receives one line per notable event (cache hits, seeding,
+	// recovered trials); nil discards them.
+	Log func(string)
+	// StaleAfter is how long a RUNNING trial of another machine may go
+	// without a heartbeat before it is failed and re-enqueued (default 60 s).
+	StaleAfter time.Duration
+}
+
+// Status is a progress report.
+type Status struct {
+	Phase       string // "calibration", "sensitivity", "search", "done"
+	Complete    int
+	Pruned      int
+	Failed      int
+	Target      int
+	Front       int
+	Hypervolume float64
+	Elapsed     time.Duration
+	Last        *store.TrialResult
+}
+
+// Summary is what a finished run reports.
+type Summary struct {
+	Study     string
+	Complete  int
+	Pruned    int
+	Front     []store.TrialResult
+	Baseline  evaluator.Result
+	Elapsed   time.Duration
+	Evaluated int // evaluations this run actually computed (cache misses)
+}
+
+// Kinds of cached blobs.
+const (
+	calibrationKind = "calibration"
+	baselineKind    = "baseline"
+)
+
+// StudyHash fingerprints what a study's results depend on: the canonical
+// config with its run budget (trials, workers, timeout) left out, so a
+// resumed study may raise its trial count.
+func StudyHash(cfg *config.Config) string {
+	c := *cfg
+	c.Search.Trials, c.Search.Workers, c.Search.Timeout = 0, 0, 0
+	return c.Hash()
+}
+
+// runner is one Run's shared state.
+type runner struct {
+	ws       *Workspace
+	st       *store.Store
+	opt      Options
+	cfg      *config.Config
+	space    *Space
+	study    *goptuna.Study
+	objs     objectives
+	calib    *evaluator.Calibration
+	weights  *evaluator.WeightCache
+	seedKeys map[string]bool
+	owner    string
+	target   int
+	started  time.Time
+
+	mu        sync.Mutex
+	cache     map[string]store.TrialResult // by plan key
+	evaluated int
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.opt.Log != nil {
+		r.opt.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+func blobKey(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:])
+}
+
+// Run runs (or resumes) the study the workspace's config describes until
+// the target number of trials has completed.
+func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Summary, error) {
+	cfg := ws.Config
+	if opt.Trials <= 0 {
+		opt.Trials = cfg.Search.Trials
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = max(cfg.Search.Workers, 1)
+	}
+	if opt.StaleAfter <= 0 {
+		opt.StaleAfter = 60 * time.Second
+	}
+	host, _ := os.Hostname()
+	r := &runner{ws: ws, st: st, opt: opt, cfg: cfg, cache: map[string]store.TrialResult{},
+		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), started: time.Now()}
+	sp, err := NewSpace(ws.Model, cfg.Search)
+	if err != nil {
+		return nil, err
+	}
+	r.space = sp
+	if err := r.checkMeta(ctx); err != nil {
+		return nil, err
+	}
+	r.progress(Status{Phase: "calibration"})
+	if r.calib, err = r.calibration(ctx); err != nil {
+		return nil, err
+	}
+	baseline, err := r.baseline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.objs = newObjectives(cfg, baseline.Accuracy, ws.Model, sp)
+	r.weights = evaluator.NewWeightCache(ws.Model)
+	var table *sensitivity.Table
+	needHessian := slices.ContainsFunc(sp.Layers, func(l LayerChoices) bool { return slices.Contains(l.Quantizers, quant.KMeansHessian) })
+	if cfg.Search.Sampler == config.SamplerAuto || needHessian {
+		r.progress(Status{Phase: "sensitivity"})
+		t, cached, err := RunSensitivity(ctx, ws, st, nil)
+		if err != nil && !errors.Is(err, ErrSensitivityCache) {
+			return nil, err
+		}
+		if err != nil {
+			r.logf("sensitivity cache unavailable: %v", err)
+		}
+		if cached {
+			r.logf("sensitivity table loaded from the study database")
+		}
+		table = t
+		for l, d := range t.HessianDiag {
+			if d != nil {
+				if err := r.weights.SetHessianDiag(l, d); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := r.openStudy(); err != nil {
+		return nil, err
+	}
+	if err := r.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.seed(ctx, table); err != nil {
+		return nil, err
+	}
+	if err := r.loadCache(ctx); err != nil {
+		return nil, err
+	}
+	target := opt.Trials
+	if size := sp.Size(); size < float64(target) {
+		target = int(size)
+		r.logf("the space holds %d plans: the target is lowered to %d trials", target, target)
+	}
+	r.target = target
+	r.progress(Status{Phase: "search", Target: target})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, opt.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < opt.Workers; w++ {
+		ev, err := ws.Evaluator(r.calib, r.weights)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.work(ctx, ev, target); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	sum, err := r.summary(ctx, baseline)
+	if err != nil {
+		return nil, err
+	}
+	r.progress(Status{Phase: "done", Complete: sum.Complete, Pruned: sum.Pruned, Target: target, Front: len(sum.Front)})
+	return sum, nil
+}
+
+func (r *runner) progress(s Status) {
+	if r.opt.Progress != nil {
+		s.Elapsed = time.Since(r.started)
+		r.opt.Progress(s)
+	}
+}
+
+// checkMeta refuses to resume a study started with a different config.
+func (r *runner) checkMeta(ctx context.Context) error {
+	name := r.cfg.Study.Name
+	hash := StudyHash(r.cfg)
+	meta, ok, err := r.st.StudyMeta(ctx, name)
+	if err != nil {
+		return err
+	}
+	if ok && meta.ConfigHash != hash && !r.opt.Force {
+		return fmt.Errorf("search: study %q in %s was started with a different config (hash %.12s, now %.12s); its results would not be comparable: use a new study.name, or --force to continue anyway", name, r.st.DSN(), meta.ConfigHash, hash)
+	}
+	yml, err := r.cfg.Canonical()
+	if err != nil {
+		return err
+	}
+	return r.st.PutStudyMeta(ctx, store.StudyMeta{Study: name, ConfigHash: hash, ConfigYAML: string(yml),
+		Objectives: r.cfg.Search.Objectives, MPQVersion: Version})
+}
+
+// Version is mpq's version, recorded with every study.
+const Version = "0.1.0"
+
+func (r *runner) calibration(ctx context.Context) (*evaluator.Calibration, error) {
+	c := r.cfg.Calibration
+	data, err := r.ws.Subset(c.Subset)
+	if err != nil {
+		return nil, err
+	}
+	key := blobKey(r.ws.ModelHash, SubsetDescription(c.Subset, data), c.Method, strconv.FormatFloat(c.Percentile, 'g', -1, 64))
+	if blob, ok, err := r.st.Blob(ctx, calibrationKind, key); err == nil && ok {
+		var cal evaluator.Calibration
+		if json.Unmarshal(blob, &cal) == nil && len(cal.Ranges) == len(r.ws.Model.Layers) {
+			r.logf("calibration loaded from the study database")
+			return &cal, nil
+		}
+	}
+	cal, err := evaluator.Calibrate(ctx, r.ws.Model, data, c.Method, c.Percentile, c.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if blob, err := json.Marshal(cal); err == nil {
+		if err := r.st.PutBlob(ctx, calibrationKind, key, blob); err != nil {
+			return nil, err
+		}
+	}
+	return cal, nil
+}
+
+func (r *runner) baseline(ctx context.Context) (evaluator.Result, error) {
+	e := r.cfg.Evaluation
+	data, err := r.ws.Subset(e)
+	if err != nil {
+		return evaluator.Result{}, err
+	}
+	key := blobKey(r.ws.ModelHash, SubsetDescription(e, data))
+	var res evaluator.Result
+	if blob, ok, err := r.st.Blob(ctx, baselineKind, key); err == nil && ok && json.Unmarshal(blob, &res) == nil && res.Samples > 0 {
+		return res, nil
+	}
+	ev, err := r.ws.Evaluator(nil, nil)
+	if err != nil {
+		return res, err
+	}
+	if res, err = ev.Evaluate(ctx, evaluator.FloatPlan(r.ws.Model)); err != nil {
+		return res, err
+	}
+	blob, _ := json.Marshal(res)
+	return res, r.st.PutBlob(ctx, baselineKind, key, blob)
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...interface{}) {}
+func (quietLogger) Info(string, ...interface{})  {}
+func (quietLogger) Warn(string, ...interface{})  {}
+func (quietLogger) Error(string, ...interface{}) {}
+
+func (r *runner) openStudy() error {
+	opts := []goptuna.StudyOption{
+		goptuna.StudyOptionStorage(r.st.Storage()),
+		goptuna.StudyOptionLoadIfExists(true),
+		goptuna.StudyOptionDirection(goptuna.StudyDirectionMinimize),
+		goptuna.StudyOptionLogger(quietLogger{}),
+	}
+	seed := r.cfg.Search.Seed
+	switch s := r.cfg.Search.Sampler; s {
+	case config.SamplerTPE:
+		opts = append(opts, goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(int64(seed)))))
+	default:
+		mode := s
+		if s == config.SamplerAuto {
+			mode = "auto"
+		}
+		opts = append(opts,
+			goptuna.StudyOptionRelativeSampler(NewSampler(r.space, mode, seed)),
+			goptuna.StudyOptionDefineSearchSpace(r.space.Distributions()))
+	}
+	study, err := goptuna.CreateStudy(r.cfg.Study.Name, opts...)
+	if errors.Is(err, store.ErrStudyExists) {
+		study, err = goptuna.LoadStudy(r.cfg.Study.Name, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("search: study %q in %s: %w", r.cfg.Study.Name, r.st.DSN(), err)
+	}
+	r.study = study
+	return nil
+}
+
+// recover fails the RUNNING trials whose process is gone (same machine, dead
+// PID) or whose heartbeat is stale (other machines), and enqueues their
+// plans again.
+func (r *runner) recover(ctx context.Context) error {
+	trials, err := r.study.GetTrials()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	requeue := func(params map[string]float64) error {
+		if _, ok := r.space.FromInternal(params); !ok {
+			return nil
+		}
+		return r.study.EnqueueTrial(params)
+	}
+	for _, t := range trials {
+		if t.State != goptuna.TrialStateRunning {
+			continue
+		}
+		h, pidStr, ok := strings.Cut(t.SystemAttrs["mpq:owner"], ":")
+		pid, perr := strconv.Atoi(pidStr)
+		if !ok || perr != nil || h != host || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		if err := r.st.Storage().SetTrialState(t.ID, goptuna.TrialStateFail); err != nil {
+			if errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
+				continue
+			}
+			return err
+		}
+		r.logf("trial %d was left running by a process that is gone (pid %d): failed and re-enqueued", t.Number, pid)
+		if err := requeue(t.InternalParams); err != nil {
+			return err
+		}
+	}
+	stale, err := r.st.FailStale(ctx, r.cfg.Study.Name, r.opt.StaleAfter)
+	if err != nil {
+		return err
+	}
+	for _, t := range stale {
+		r.logf("trial %d had no heartbeat for %s: failed and re-enqueued", t.Number, r.opt.StaleAfter)
+		if err := requeue(t.InternalParams); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// loadCache reads every stored result of the study: a plan evaluated once
+// is never evaluated again.
+func (r *runner) loadCache(ctx context.Context) error {
+	rs, err := r.st.TrialResults(ctx, r.cfg.Study.Name)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range rs {
+		if prev, ok := r.cache[res.ConfigKey]; !ok || (prev.Pruned && !res.Pruned) {
+			r.cache[res.ConfigKey] = res
+		}
+	}
+	return nil
+}
+
+// counts returns the study's complete, pruned, failed and running trials.
+func (r *runner) counts() (complete, pruned, failed, running int, err error) {
+	trials, err := r.study.GetTrials()
+	if err != nil {
+		return
+	}
+	for _, t := range trials {
+		switch t.State {
+		case goptuna.TrialStateComplete:
+			complete++
+		case goptuna.TrialStatePruned:
+			pruned++
+		case goptuna.TrialStateFail:
+			failed++
+		case goptuna.TrialStateRunning:
+			running++
+		}
+	}
+	return
+}
+
+// work is one worker's trial loop: it starts trials until the study has
+// target completed ones.
+func (r *runner) work(ctx context.Context, ev *evaluator.Evaluator, target int) error {
+	lastStale := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		complete, pruned, _, running, err := r.counts()
+		if err != nil {
+			return err
+		}
+		// Like Optuna's n_trials, the target counts finished trials:
+		// completed and pruned ones.
+		done := complete + pruned
+		if done >= target {
+			return nil
+		}
+		if done+running >= target {
+			// Others are finishing the last trials; fail the ones whose
+			// worker died, then look again.
+			if time.Since(lastStale) > 5*time.Second {
+				if err := r.recover(ctx); err != nil {
+					return err
+				}
+				lastStale = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if err := r.runTrial(ctx, ev); err != nil {
+			return err
+		}
+	}
+}
+
+// nextTrial pops an enqueued trial or creates a new one.
+func (r *runner) nextTrial() (int, error) {
+	trials, err := r.study.GetTrials()
+	if err != nil {
+		return -1, err
+	}
+	storage := r.study.Storage
+	for _, t := range trials {
+		if t.State != goptuna.TrialStateWaiting {
+			continue
+		}
+		if err := storage.SetTrialState(t.ID, goptuna.TrialStateRunning); err != nil {
+			if errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
+				continue
+			}
+			return -1, err
+		}
+		return t.ID, nil
+	}
+	return storage.CreateNewTrial(r.study.ID)
+}
+
+func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator) error {
+	id, err := r.nextTrial()
+	if err != nil {
+		return fmt.Errorf("search: starting a trial: %w", err)
+	}
+	storage := r.study.Storage
+	if err := storage.SetTrialSystemAttr(id, "mpq:owner", r.owner); err != nil {
+		return err
+	}
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	_ = r.st.Heartbeat(ctx, id)
+	go func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-tick.C:
+				_ = r.st.Heartbeat(hbCtx, id)
+			}
+		}
+	}()
+	trial := goptuna.Trial{Study: r.study, ID: id}
+	state := goptuna.TrialStateFail
+	value, res, objErr := 0.0, (*store.TrialResult)(nil), error(nil)
+	if err := trial.CallRelativeSampler(); err != nil {
+		objErr = err
+	} else {
+		value, res, objErr = r.objective(ctx, ev, trial)
+	}
+	stopHB()
+	if ctx.Err() != nil && objErr != nil {
+		// Interrupted: leave the trial to recovery on the next run (it is
+		// failed and its plan re-enqueued), so no result is lost.
+		_ = storage.SetTrialState(id, goptuna.TrialStateFail)
+		if fz, err := storage.GetTrial(id); err == nil && len(fz.InternalParams) > 0 {
+			_ = r.study.EnqueueTrial(fz.InternalParams)
+		}
+		return nil
+	}
+	switch {
+	case objErr == nil && res != nil && res.Pruned:
+		state = goptuna.TrialStatePruned
+	case objErr == nil:
+		state = goptuna.TrialStateComplete
+	}
+	if objErr == nil {
+		if err := storage.SetTrialValue(id, value); err != nil {
+			return err
+		}
+	}
+	if err := storage.SetTrialState(id, state); err != nil {
+		return err
+	}
+	_ = r.st.Release(ctx, id)
+	if objErr != nil {
+		return fmt.Errorf("search: trial %d: %w", id, objErr)
+	}
+	complete, pruned, failed, _, _ := r.counts()
+	front, hv := r.front(ctx)
+	r.progress(Status{Phase: "search", Complete: complete, Pruned: pruned, Failed: failed, Target: r.target, Front: front, Hypervolume: hv, Last: res})
+	return nil
+}
+
+// objective evaluates the trial's plan (or reuses a stored evaluation of the
+// same plan) and records it.
+func (r *runner) objective(ctx context.Context, ev *evaluator.Evaluator, trial goptuna.Trial) (float64, *store.TrialResult, error) {
+	pt, err := r.space.suggest(trial)
+	if err != nil {
+		return 0, nil, err
+	}
+	fz, err := r.study.Storage.GetTrial(trial.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	plan := r.space.Plan(pt)
+	key := plan.Key()
+	prov := store.ProvenanceSampler
+	if _, fixed := fz.SystemAttrs["fixed_params"]; fixed {
+		prov = store.ProvenanceEnqueuedRetry
+		if r.seedKeys[key] {
+			prov = store.ProvenanceSeed
+		}
+	}
+	start := time.Now()
+	r.mu.Lock()
+	cached, hit := r.cache[key]
+	r.mu.Unlock()
+	if !hit {
+		if c, ok, err := r.st.ResultByKey(ctx, r.cfg.Study.Name, key); err != nil {
+			return 0, nil, err
+		} else if ok {
+			cached, hit = c, true
+		}
+	}
+	cost := evaluator.CostOf(r.ws.Model, plan)
+	var acc, loss float64
+	samples, pruned := 0, false
+	if hit {
+		acc, loss, samples, pruned = cached.Accuracy, cached.Loss, cached.Samples, cached.Pruned
+	} else {
+		res, wasPruned, err := r.evaluate(ctx, ev, trial.ID, plan, cost)
+		if err != nil {
+			return 0, nil, err
+		}
+		acc, loss, samples, pruned = res.Accuracy, res.Loss, res.Samples, wasPruned
+		r.mu.Lock()
+		r.evaluated++
+		r.mu.Unlock()
+	}
+	obj := r.objs.vector(acc, loss, cost)
+	viol := r.objs.violation(acc, cost)
+	out := store.TrialResult{Study: r.cfg.Study.Name, TrialID: trial.ID, TrialNumber: fz.Number, Provenance: prov,
+		Plan: planChoices(r.ws.Model.LayerNames(), plan), ConfigKey: key, Accuracy: acc, Loss: loss,
+		SizeBits: float64(cost.SizeBits), BOPs: float64(cost.BOPs), Objectives: obj, Feasible: viol == 0 && !pruned,
+		Violation: viol, Samples: samples, Pruned: pruned, WallSeconds: time.Since(start).Seconds()}
+	if err := r.st.PutTrialResult(ctx, out); err != nil {
+		return 0, nil, err
+	}
+	objJSON, _ := json.Marshal(obj)
+	violJSON, _ := json.Marshal(viol)
+	storage := r.study.Storage
+	for k, v := range map[string]string{attrObjectives: string(objJSON), attrFeasible: strconv.FormatBool(out.Feasible),
+		attrViolation: string(violJSON), "mpq:provenance": prov} {
+		if err := storage.SetTrialUserAttr(trial.ID, k, v); err != nil {
+			return 0, nil, err
+		}
+	}
+	r.mu.Lock()
+	if prev, ok := r.cache[key]; !ok || prev.Pruned {
+		r.cache[key] = out
+	}
+	r.mu.Unlock()
+	return r.objs.scalar(r.cfg.Search.Sampler, acc, loss, cost, viol), &out, nil
+}
+
+func planChoices(names []string, p evaluator.Plan) map[string]store.LayerChoice {
+	m := make(map[string]store.LayerChoice, len(p))
+	for i, s := range p {
+		m[names[i]] = store.LayerChoice{WeightBits: s.WeightBits, ActivationBits: s.ActivationBits, WeightQuantizer: string(s.WeightQuantizer)}
+	}
+	return m
+}
+
+// evaluate scores a plan on growing quarters of the evaluation set and stops
+// early when the plan cannot end up on the front or within the constraints
+// (its accuracy's 99 % upper confidence bound is below what it must beat).
+func (r *runner) evaluate(ctx context.Context, ev *evaluator.Evaluator, trialID int, plan evaluator.Plan, cost evaluator.Cost) (evaluator.Result, bool, error) {
+	n := ev.Samples()
+	batch := max(r.cfg.Evaluation.Batch, 1)
+	chunk := ((n/4 + batch - 1) / batch) * batch
+	pruned := false
+	step := 0
+	res, err := ev.EvaluatePartial(ctx, plan, chunk, func(p evaluator.Result) bool {
+		if p.Samples >= n {
+			return true
+		}
+		step++
+		_ = r.study.Storage.SetTrialIntermediateValue(trialID, step, -p.Accuracy)
+		if r.objs.primary != config.ObjectiveAccuracy {
+			return true
+		}
+		sd := math.Sqrt(math.Max(p.Accuracy*(1-p.Accuracy), 1.0/float64(p.Samples)) / float64(p.Samples))
+		ub := p.Accuracy + 2.58*sd
+		if r.objs.maxDrop != nil && ub < r.objs.baseline-*r.objs.maxDrop {
+			pruned = true
+			return false
+		}
+		if r.dominated(ub, cost) {
+			pruned = true
+			return false
+		}
+		return true
+	})
+	return res, pruned, err
+}
+
+// dominated reports whether a finished feasible plan is more accurate than
+// acc and at least as cheap as cost in every cost objective.
+func (r *runner) dominated(acc float64, cost evaluator.Cost) bool {
+	costs := r.objs.costs(cost)
+	if len(costs) == 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.cache {
+		if !c.Feasible || c.Pruned || c.Accuracy <= acc {
+			continue
+		}
+		cheaper := true
+		for i, v := range r.objs.costs(evaluator.Cost{SizeBits: int64(c.SizeBits), BOPs: int64(c.BOPs)}) {
+			if v > costs[i] {
+				cheaper = false
+			}
+		}
+		if cheaper {
+			return true
+		}
+	}
+	return false
+}
+
+// front returns the size and hypervolume of the current front (from this
+// process's view).
+func (r *runner) front(ctx context.Context) (int, float64) {
+	r.mu.Lock()
+	var pts [][]float64
+	for _, c := range r.cache {
+		if c.Feasible && !c.Pruned {
+			pts = append(pts, c.Objectives)
+		}
+	}
+	r.mu.Unlock()
+	if len(pts) == 0 {
+		return 0, 0
+	}
+	return len(pareto.Front(pts)), pareto.Hypervolume(pts, r.objs.reference())
+}
+
+func (r *runner) summary(ctx context.Context, baseline evaluator.Result) (*Summary, error) {
+	rs, err := r.st.TrialResults(ctx, r.cfg.Study.Name)
+	if err != nil {
+		return nil, err
+	}
+	complete, pruned, _, _, err := r.counts()
+	if err != nil {
+		return nil, err
+	}
+	return &Summary{Study: r.cfg.Study.Name, Complete: complete, Pruned: pruned, Front: ParetoFront(rs),
+		Baseline: baseline, Elapsed: time.Since(r.started), Evaluated: r.evaluated}, nil
+}
+
+// ParetoFront returns the non-dominated feasible, unpruned results (one per
+// plan), sorted by their first cost objective.
+func ParetoFront(rs []store.TrialResult) []store.TrialResult {
+	var cand []store.TrialResult
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.Feasible && !r.Pruned && !seen[r.ConfigKey] {
+			seen[r.ConfigKey] = true
+			cand = append(cand, r)
+		}
+	}
+	pts := make([][]float64, len(cand))
+	for i, c := range cand {
+		pts[i] = c.Objectives
+	}
+	var out []store.TrialResult
+	for _, i := range pareto.Front(pts) {
+		out = append(out, cand[i])
+	}
+	slices.SortStableFunc(out, func(a, b store.TrialResult) int {
+		if len(a.Objectives) > 1 && len(b.Objectives) > 1 && a.Objectives[1] != b.Objectives[1] {
+			if a.Objectives[1] < b.Objectives[1] {
+				return -1
+			}
+			return 1
+		}
+		return a.TrialNumber - b.TrialNumber
+	})
+	return out
+}

@@ -1,0 +1,187 @@
+package sensitivity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"mpq/internal/dataset"
+	"mpq/internal/engine"
+	"mpq/internal/graph"
+)
+
+// ErrData marks a data subset that does not fit the model.
+var ErrData = errors.New("sensitivity: data does not fit the model")
+
+// Analyze computes the sensitivity table of m's layers on data (the
+// sensitivity subset, already fitted to the model and normalised) with the
+// measures opt.Methods lists. The loss is the mean cross-entropy over all of
+// data. Work stops at the next batch when ctx is cancelled, and Analyze
+// returns ctx's error.
+//
+// The result is a function of m, data and opt (the seed included); the
+// number of CPUs changes it only within rounding.
+func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Options) (*Table, error) {
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkData(m, data); err != nil {
+		return nil, err
+	}
+	report := serialize(o.Progress)
+	start := time.Now()
+	t := &Table{
+		Layers: make([]LayerResult, len(m.Layers)),
+		Settings: Settings{Loss: Loss, Methods: o.Methods, Tolerance: o.Tolerance, MinSamples: o.MinSamples,
+			MaxSamples: o.MaxSamples, ConvergenceWindow: convergenceWindow, EigenIters: o.EigenIters,
+			EigenTolerance: o.EigenTolerance, Seed: o.Seed, Batch: o.Batch, WeightBits: o.WeightBits,
+			ActivationBits: o.ActivationBits, Quantizers: o.Quantizers, HVPStep: hvpStep},
+		Subset:    data.Len(),
+		PhaseTime: map[string]time.Duration{},
+	}
+	for l, layer := range m.Layers {
+		t.Layers[l] = LayerResult{Name: layer.Name, Params: layer.Params}
+	}
+	phase := func(name string, fn func() error) error {
+		t0 := time.Now()
+		err := fn()
+		t.PhaseTime[name] = time.Since(t0)
+		return err
+	}
+
+	var base *baseline
+	if err := phase("forward", func() (err error) {
+		base, err = forwardBaseline(ctx, m, data, o.Batch)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	t.Loss, t.Accuracy = base.loss, base.accuracy
+
+	var h *hvp
+	if o.has(Hutchinson) || o.has(Eigen) {
+		h = newHVP(m, data, o.Batch)
+	}
+	if o.has(Hutchinson) {
+		if err := phase(Hutchinson, func() error {
+			res, err := hutchinson(ctx, h, &o, report)
+			if err != nil {
+				return err
+			}
+			for l := range t.Layers {
+				r := &t.Layers[l]
+				tr := res.traces[l]
+				r.HessianTrace, r.HessianTraceStderr, r.Samples = tr.mean, tr.stderr(), tr.n
+				w := m.Graph.Init[m.Layers[l].Weight].Floats()
+				if r.Omega, err = weightOmega(m.Layers[l], w, tr.mean, res.diag[l], o.Quantizers, o.WeightBits); err != nil {
+					return err
+				}
+			}
+			t.HessianDiag, t.Probes = res.diag, res.probes
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if o.has(Eigen) {
+		if err := phase(Eigen, func() error {
+			res, err := topEigen(ctx, h, &o, report)
+			if err != nil {
+				return err
+			}
+			for l, e := range res {
+				t.Layers[l].TopEigenvalue, t.Layers[l].EigenIters = e.value, e.iters
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if o.has(Fisher) {
+		if err := phase(Fisher, func() error {
+			res, err := fisherTrace(ctx, m, data, report)
+			if err != nil {
+				return err
+			}
+			for l, f := range res {
+				t.Layers[l].FisherTrace = f
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if o.has(Activation) {
+		if err := phase(Activation, func() error {
+			res, err := activationTrace(ctx, m, data, o.Batch, base.ranges, o.ActivationBits, report)
+			if err != nil {
+				return err
+			}
+			for l := range t.Layers {
+				r := &t.Layers[l]
+				r.ActivationTrace, r.ActivationSize = res.trace[l], res.numel[l]
+				r.ActOmega = make(map[int]float64, len(o.ActivationBits))
+				for k, b := range o.ActivationBits {
+					r.ActOmega[b] = r.ActivationTrace / float64(res.numel[l]) * res.qerr[l][k]
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if o.has(Perturbation) {
+		if err := phase(Perturbation, func() error {
+			w, a, err := perturbation(ctx, m, data, &o, report)
+			if err != nil {
+				return err
+			}
+			for l := range t.Layers {
+				t.Layers[l].Perturbation, t.Layers[l].ActPerturbation = w[l], a[l]
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.finite(); err != nil {
+		return nil, err
+	}
+	t.Elapsed = time.Since(start)
+	return t, nil
+}
+
+// checkData reports whether data fits m.
+func checkData(m *engine.Model, data *dataset.Dataset) error {
+	if data == nil || data.Len() == 0 {
+		return fmt.Errorf("%w: the sensitivity subset is empty", ErrData)
+	}
+	want := graph.NumElements(m.SampleShape())
+	if got := data.SampleLen(); got != want {
+		return fmt.Errorf("%w: samples have %d values, the model's input %s needs %d", ErrData, got, graph.ShapeString(m.InputShape), want)
+	}
+	if len(data.X) != data.Len()*want {
+		return fmt.Errorf("%w: %d input values for %d samples of %d", ErrData, len(data.X), data.Len(), want)
+	}
+	if err := data.CheckLabels(m.Classes); err != nil {
+		return fmt.Errorf("%w: %w", ErrData, err)
+	}
+	return nil
+}
+
+// serialize wraps fn so that calls from several goroutines never overlap;
+// a nil fn gives a no-op.
+func serialize(fn func(Progress)) func(Progress) {
+	if fn == nil {
+		return func(Progress) {}
+	}
+	var mu sync.Mutex
+	return func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		fn(p)
+	}
+}
