@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/c-bata/goptuna"
 
@@ -86,6 +87,11 @@ type Sampler struct {
 	mode    string
 	seed    uint64
 	startup int
+
+	// proposed holds the plans this process handed out: workers of one
+	// process sample concurrently, before either trial's params are stored.
+	mu       sync.Mutex
+	proposed map[string]bool
 }
 
 var _ goptuna.RelativeSampler = (*Sampler)(nil)
@@ -93,7 +99,7 @@ var _ goptuna.RelativeSampler = (*Sampler)(nil)
 // NewSampler returns a sampler over sp in mode (auto, mo, random,
 // exhaustive) with a seed.
 func NewSampler(sp *Space, mode string, seed uint64) *Sampler {
-	return &Sampler{space: sp, mode: mode, seed: seed, startup: 8}
+	return &Sampler{space: sp, mode: mode, seed: seed, startup: 8, proposed: map[string]bool{}}
 }
 
 // SampleRelative implements goptuna.RelativeSampler.
@@ -104,12 +110,19 @@ func (s *Sampler) SampleRelative(study *goptuna.Study, trial goptuna.FrozenTrial
 	if s.space.NumParams() == 0 {
 		return map[string]float64{}, nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	done, taken, err := history(study, s.space)
 	if err != nil {
 		return nil, err
 	}
+	for k := range s.proposed {
+		taken[k] = true
+	}
 	rng := rand.New(rand.NewPCG(s.seed, uint64(trial.Number)*0x9e3779b97f4a7c15+1))
-	return s.space.Internal(s.propose(rng, done, taken)), nil
+	pt := s.propose(rng, done, taken)
+	s.proposed[pt.Key()] = true
+	return s.space.Internal(pt), nil
 }
 
 func (s *Sampler) propose(rng *rand.Rand, done []observed, taken map[string]bool) Point {

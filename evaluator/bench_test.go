@@ -1,0 +1,74 @@
+package evaluator_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"mpq/evaluator"
+	"mpq/internal/dataset"
+	"mpq/internal/engine"
+	"mpq/internal/onnxio"
+)
+
+func mnistTest(b *testing.B, m *engine.Model, n int) *dataset.Dataset {
+	d, err := dataset.Load(dataset.Source{Format: "idx", Images: "t10k-images-idx3-ubyte.gz", Labels: "t10k-labels-idx1-ubyte.gz"}, filepath.Join("..", "testdata", "mnist"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Fit(m.SampleShape()); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Apply(dataset.Transform{Scale: 1.0 / 255, Mean: []float64{0.1307}, Std: []float64{0.3081}}, 1); err != nil {
+		b.Fatal(err)
+	}
+	sub, err := d.First(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sub
+}
+
+// BenchmarkEvaluate measures fake-quantized evaluation (batch 256, 2,560
+// images per op) of each shipped model: fp32, w8a8 and a mixed plan.
+func BenchmarkEvaluate(b *testing.B) {
+	for _, name := range []string{"mlp", "lenet", "resnet"} {
+		m, err := onnxio.LoadModel(filepath.Join("..", "testdata", "models", name+".onnx"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		data := mnistTest(b, m, 2560)
+		calib, err := evaluator.Calibrate(context.Background(), m, data, evaluator.MinMax, 0, 256)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mixed := evaluator.UniformPlan(m, 4, 8)
+		for i := range mixed {
+			mixed[i].WeightBits = []int{2, 3, 4, 8}[i%4]
+			mixed[i].ActivationBits = []int{4, 6, 8}[i%3]
+		}
+		for _, pc := range []struct {
+			name string
+			plan evaluator.Plan
+		}{{"fp32", evaluator.FloatPlan(m)}, {"w8a8", evaluator.UniformPlan(m, 8, 8)}, {"mixed", mixed}} {
+			b.Run(name+"/"+pc.name, func(b *testing.B) {
+				ev, err := evaluator.New(m, data, 256, calib, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				if _, err := ev.Evaluate(ctx, pc.plan); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := ev.Evaluate(ctx, pc.plan); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(2560*b.N)/b.Elapsed().Seconds(), "images/s")
+			})
+		}
+	}
+}
