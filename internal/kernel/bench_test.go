@@ -20,20 +20,102 @@ func BenchmarkGemm(b *testing.B) {
 // workers use.
 func BenchmarkGemmSerial(b *testing.B) {
 	for _, n := range []int{256, 512} {
-		b.Run(fmt.Sprintf("float32/n=%d", n), func(b *testing.B) { benchGemm(b, gemmSerial[float32], n) })
-		b.Run(fmt.Sprintf("float64/n=%d", n), func(b *testing.B) { benchGemm(b, gemmSerial[float64], n) })
+		b.Run(fmt.Sprintf("float32/n=%d", n), func(b *testing.B) { benchGemm(b, new(GemmWork[float32]).Gemm, n) })
+		b.Run(fmt.Sprintf("float64/n=%d", n), func(b *testing.B) { benchGemm(b, new(GemmWork[float64]).Gemm, n) })
 	}
 }
 
 func benchGemm[T Float](b *testing.B, f gemmFunc[T], n int) {
-	r := newRand(100)
-	a := fromF64[T](randSlice(r, n*n))
-	bb := fromF64[T](randSlice(r, n*n))
-	c := make([]T, n*n)
-	for b.Loop() {
-		f(false, false, n, n, n, 1, a, n, bb, n, 0, c, n)
+	benchGemmShape(b, f, gemmShape{m: n, n: n, k: n})
+}
+
+// gemmShape is one benchmarked product: C (m×n) = op(A)·op(B) with depth
+// k, on one goroutine (GemmWork.Gemm) when serial.
+type gemmShape struct {
+	name    string
+	tA, tB  bool
+	m, n, k int
+	serial  bool
+}
+
+// gemmBenchShapes are the products of mpq's models: a convolution's GEMMs
+// per image on one worker (forward y = W·col, backward dW = dY·colᵀ and
+// dcol = Wᵀ·dY) and a fully connected layer on a batch (ONNX Gemm with
+// transB, the weights stored output × input).
+var gemmBenchShapes = []gemmShape{
+	{"lenet_conv2_fwd", false, false, 16, 100, 150, true},
+	{"lenet_conv2_dw", false, true, 16, 150, 100, true},
+	{"lenet_conv2_dcol", true, false, 150, 100, 16, true},
+	{"resnet_3x3_16_14x14_fwd", false, false, 16, 196, 144, true},
+	{"resnet_3x3_64_56x56_fwd", false, false, 64, 3136, 576, true},
+	{"fc_batch256_784x256", false, true, 256, 256, 784, false},
+}
+
+// BenchmarkGemmShapes measures GEMM on the products of gemmBenchShapes.
+func BenchmarkGemmShapes(b *testing.B) {
+	for _, s := range gemmBenchShapes {
+		b.Run("float32/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float32](s.serial), s) })
+		b.Run("float64/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float64](s.serial), s) })
 	}
-	reportGFLOPS(b, 2*float64(n)*float64(n)*float64(n))
+}
+
+// BenchmarkGemmCompare measures mpq's GEMM next to the reference GEMMs of
+// the build, in one run: OpenBLAS with the openblas tag (see
+// scripts/bench_gemm.sh), none otherwise. Square products run on all
+// cores (OpenBLAS with one thread per core), the products of
+// gemmBenchShapes marked serial on one (OpenBLAS with one thread).
+func BenchmarkGemmCompare(b *testing.B) {
+	shapes := []gemmShape{{name: "n=256", m: 256, n: 256, k: 256}, {name: "n=512", m: 512, n: 512, k: 512}, {name: "n=1024", m: 1024, n: 1024, k: 1024}}
+	shapes = append(shapes, gemmBenchShapes...)
+	for _, s := range shapes {
+		b.Run("float32/"+s.name, func(b *testing.B) { compareGemm[float32](b, s) })
+		b.Run("float64/"+s.name, func(b *testing.B) { compareGemm[float64](b, s) })
+	}
+}
+
+func compareGemm[T Float](b *testing.B, s gemmShape) {
+	threads := Workers()
+	if s.serial {
+		threads = 1
+	}
+	b.Run("mpq", func(b *testing.B) { benchGemmShape(b, mpqGemm[T](s.serial), s) })
+	for name, f := range referenceGemms[T]() {
+		b.Run(name, func(b *testing.B) {
+			setReferenceThreads(threads)
+			defer setReferenceThreads(Workers())
+			benchGemmShape(b, f, s)
+		})
+	}
+}
+
+// mpqGemm returns mpq's own GEMM, in every build: single-threaded with a
+// GemmWork when serial.
+func mpqGemm[T Float](serial bool) gemmFunc[T] {
+	if serial {
+		return new(GemmWork[T]).Gemm
+	}
+	return gemmMPQ[T]
+}
+
+// benchGemmShape measures f on seeded operands of shape s, overwriting C
+// (beta = 0), and reports GFLOP/s.
+func benchGemmShape[T Float](b *testing.B, f gemmFunc[T], s gemmShape) {
+	r := newRand(100)
+	lda, ldb := s.k, s.n
+	if s.tA {
+		lda = s.m
+	}
+	if s.tB {
+		ldb = s.k
+	}
+	a := fromF64[T](randSlice(r, s.m*s.k))
+	bb := fromF64[T](randSlice(r, s.k*s.n))
+	c := make([]T, s.m*s.n)
+	f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) // warm up buffers and pools
+	for b.Loop() {
+		f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+	}
+	reportGFLOPS(b, 2*float64(s.m)*float64(s.n)*float64(s.k))
 }
 
 // Benchmark geometries: LeNet-5's second convolution, a ResNet stage-1

@@ -134,11 +134,12 @@ func roundHalfEven(v float64) float64 {
 // across calls it makes them allocation-free. It grows on demand, so one
 // ConvWork may serve convolutions of different geometries.
 type ConvWork[T Float] struct {
-	col  []T // im2col matrix of one image (C·KH·KW × OH·OW), or one zero-padded input plane for depthwise
-	qx   []T // one fake-quantized image, when quantizing before im2col is cheaper than during it
-	dcol []T // gradient of col (backward only)
-	dw   []T // this worker's weight-gradient accumulator (backward only)
-	db   []T // this worker's bias-gradient accumulator (backward only)
+	col  []T         // im2col matrix of one image (C·KH·KW × OH·OW), or one zero-padded input plane for depthwise
+	qx   []T         // one fake-quantized image, when quantizing before im2col is cheaper than during it
+	dcol []T         // gradient of col (backward only)
+	dw   []T         // this worker's weight-gradient accumulator (backward only)
+	db   []T         // this worker's bias-gradient accumulator (backward only)
+	gemm GemmWork[T] // packing buffers of this worker's GEMMs
 }
 
 // NewConvWork returns a ConvWork sized for the forward pass of one image of

@@ -120,14 +120,14 @@ func convBackwardImages[T Float](g Conv2D, d convDims, x, w, dy, dx []T, needW, 
 			dyg := dyi[gi*d.mg*d.p : (gi+1)*d.mg*d.p]
 			if needW {
 				// dW_g += dY_g · col_gᵀ
-				gemmSerial(false, true, d.mg, d.k, d.p,
+				wk.gemm.Gemm(false, true, d.mg, d.k, d.p,
 					1, dyg, d.p,
 					col[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p,
 					1, wk.dw[gi*d.mg*d.k:(gi+1)*d.mg*d.k], d.k)
 			}
 			if dx != nil {
 				// dcol_g = W_gᵀ · dY_g
-				gemmSerial(true, false, d.k, d.p, d.mg,
+				wk.gemm.Gemm(true, false, d.k, d.p, d.mg,
 					1, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], d.k,
 					dyg, d.p,
 					0, dcol[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p)

@@ -66,7 +66,7 @@ func ConvForward[T Float](g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], w
 		return
 	}
 	for img := range n {
-		convImageShared(g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, work[0])
+		convImageShared(g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, work)
 	}
 }
 
@@ -121,7 +121,7 @@ func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T]
 	col := columns(g, d, x, q, wk)
 	fillBias(y, bias, d.p)
 	for gi := range g.Group {
-		gemmSerial(false, false, d.mg, d.p, d.k,
+		wk.gemm.Gemm(false, false, d.mg, d.p, d.k,
 			1, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], d.k,
 			col[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p,
 			1, y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], d.p)
@@ -130,8 +130,10 @@ func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T]
 
 // convImageShared convolves one image with all workers: quantization and
 // im2col split over input values and channels, then the GEMM split over
-// output channels. It uses the buffers of wk only.
-func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+// output channels. It uses the buffers of work[0], and the GEMM buffers of
+// each worker's ConvWork.
+func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
+	wk := work[0]
 	if q != nil && prequantize(g) {
 		wk.qx = grow(wk.qx, len(x))
 		qx := wk.qx
@@ -151,12 +153,12 @@ func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y [
 	}
 	fillBias(y, bias, d.p)
 	minChunk := 1 + (1<<16)/(d.p*d.k)
-	parallelFor(g.M, minChunk, workers, func(_, lo, hi int) {
+	parallelFor(g.M, minChunk, workers, func(wi, lo, hi int) {
 		// Rows [lo, hi) of y may span several groups.
 		for m := lo; m < hi; {
 			gi := m / d.mg
 			end := min(hi, (gi+1)*d.mg)
-			gemmSerial(false, false, end-m, d.p, d.k,
+			work[wi].gemm.Gemm(false, false, end-m, d.p, d.k,
 				1, w[m*d.k:end*d.k], d.k,
 				col[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p,
 				1, y[m*d.p:end*d.p], d.p)

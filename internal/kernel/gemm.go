@@ -1,25 +1,15 @@
 package kernel
 
 import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
+	"sync"
+	"unsafe"
 )
 
-// Gemm computes C = alpha·op(A)·op(B) + beta·C, where op(X) is X or Xᵀ as
-// transA and transB say, op(A) is m×k, op(B) is k×n and C is m×n. All
-// matrices are row-major with leading dimensions lda, ldb and ldc (the
-// distance between the starts of consecutive rows), as in BLAS with row-major
-// storage: lda ≥ max(1, k) when A is not transposed and ≥ max(1, m) when it
-// is; likewise for B; ldc ≥ max(1, n).
-//
-// When beta is 0, C is overwritten without being read, so NaN or Inf in C do
-// not propagate. When m or n is 0 nothing happens; when k is 0 or alpha is 0,
-// C is only scaled by beta. C must not overlap A or B.
-//
-// Gemm may run several goroutines for large products. It panics with a
-// "kernel: ..." message on bad dimensions, leading dimensions or slice
-// lengths.
-func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// gemmMPQ is mpq's own Gemm (see Gemm for the contract): the blocked
+// algorithm of gemmBlocked with the fastest micro-kernel this CPU runs,
+// split over up to Workers() goroutines when the product is large enough to
+// repay them.
+func gemmMPQ[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
@@ -28,25 +18,92 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		scaleRows(m, n, beta, c, ldc)
 		return
 	}
-	tA, tB := blasTrans(transA), blasTrans(transB)
-	var impl gonum.Implementation
-	a32, a64 := views(a)
-	b32, b64 := views(b)
-	c32, c64 := views(c)
-	if is32[T]() {
-		impl.Sgemm(tA, tB, m, n, k, float32(alpha), a32, lda, b32, ldb, float32(beta), c32, ldc)
-	} else {
-		impl.Dgemm(tA, tB, m, n, k, float64(alpha), a64, lda, b64, ldb, float64(beta), c64, ldc)
+	p := gemmProblem[T]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
+	workers := Workers()
+	if m*n*k < gemmParallelMin {
+		workers = 1
 	}
+	gemmParallel(gemmArchFor[T](), workers, &p)
 }
 
-// blasTrans converts a transpose flag to gonum's enumeration.
-func blasTrans(trans bool) blas.Transpose {
-	if trans {
-		return blas.Trans
+// gemmParallelMin is the number of multiply-adds below which Gemm stays on
+// the calling goroutine: about 20 µs of work, several times the cost of
+// starting and joining a goroutine.
+const gemmParallelMin = 1 << 19
+
+// gemmParallel splits p into up to workers independent GEMMs over disjoint
+// columns of C (or rows, when C is taller than wide), aligned to the
+// micro-tile, and runs them concurrently with pooled GemmWork values. Each
+// part packs its own blocks: with two to four parts the duplicated packing
+// of the shared operand costs a few percent, less than the barriers that
+// sharing packed blocks would need.
+func gemmParallel[T Float](arch *gemmArch[T], workers int, p *gemmProblem[T]) {
+	byCols := p.n >= p.m
+	units, unit := ceilDiv(p.m, arch.mr), arch.mr
+	if byCols {
+		units, unit = ceilDiv(p.n, arch.nr), arch.nr
 	}
-	return blas.NoTrans
+	// At least four micro-tiles per part: each part packs the whole of the
+	// shared operand, which must stay small next to its share of the work.
+	parts := min(workers, units/4)
+	if parts <= 1 {
+		w := getGemmWork[T]()
+		gemmBlocked(arch, w, p, planGemm(arch, p))
+		putGemmWork(w)
+		return
+	}
+	parallelFor(parts, 1, parts, func(_, lo, hi int) {
+		for part := lo; part < hi; part++ {
+			q := *p
+			from, to := part*units/parts*unit, (part+1)*units/parts*unit
+			if byCols {
+				to = min(to, p.n)
+				q.n = to - from
+				q.c = p.c[from:]
+				if p.transB {
+					q.b = p.b[from*p.ldb:]
+				} else {
+					q.b = p.b[from:]
+				}
+			} else {
+				to = min(to, p.m)
+				q.m = to - from
+				q.c = p.c[from*p.ldc:]
+				if p.transA {
+					q.a = p.a[from:]
+				} else {
+					q.a = p.a[from*p.lda:]
+				}
+			}
+			w := getGemmWork[T]()
+			gemmBlocked(arch, w, &q, planGemm(arch, &q))
+			putGemmWork(w)
+		}
+	})
 }
+
+// The pools of GemmWork that Gemm draws its packing buffers from, one per
+// memory layout (named float types share them). They are the package's
+// only mutable package-level state: Gemm's callers own no scratch memory,
+// and the pools keep repeated large products from allocating and zeroing
+// megabytes of packing buffers each time.
+var gemmPool32, gemmPool64 sync.Pool
+
+func gemmPool[T Float]() *sync.Pool {
+	if is32[T]() {
+		return &gemmPool32
+	}
+	return &gemmPool64
+}
+
+func getGemmWork[T Float]() *GemmWork[T] {
+	if w, ok := gemmPool[T]().Get().(unsafe.Pointer); ok {
+		return (*GemmWork[T])(w)
+	}
+	return new(GemmWork[T])
+}
+
+func putGemmWork[T Float](w *GemmWork[T]) { gemmPool[T]().Put(unsafe.Pointer(w)) }
 
 // checkGemm panics unless the arguments describe a valid GEMM.
 func checkGemm(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) {

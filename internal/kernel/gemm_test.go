@@ -59,12 +59,65 @@ func gemmShapes() [][3]int {
 }
 
 func TestGemm(t *testing.T) {
-	t.Run("float64", func(t *testing.T) {
-		testGemm(t, 1e-13, map[string]gemmFunc[float64]{"Gemm": Gemm[float64], "serial": gemmSerial[float64]})
-	})
-	t.Run("float32", func(t *testing.T) {
-		testGemm(t, 3e-6, map[string]gemmFunc[float32]{"Gemm": Gemm[float32], "serial": gemmSerial[float32]})
-	})
+	t.Run("float64", func(t *testing.T) { testGemm(t, 1e-13, gemmVariants[float64](t)) })
+	t.Run("float32", func(t *testing.T) { testGemm(t, 3e-6, gemmVariants[float32](t)) })
+}
+
+// gemmVariants returns Gemm, GemmWork.Gemm, and gemmBlocked and
+// gemmParallel with every micro-kernel this CPU runs (assembly ones
+// included even where a faster one would be chosen), each with its own
+// block sizes and with tiny ones that make every loop of the blocked
+// algorithm take several turns with partial blocks, with every choice of
+// packing A and B or reading them in place.
+func gemmVariants[T Float](t *testing.T) map[string]gemmFunc[T] {
+	fns := map[string]gemmFunc[T]{"Gemm": Gemm[T], "GemmWork": new(GemmWork[T]).Gemm}
+	archs := gemmArchsFor[T]()
+	names := make([]string, len(archs))
+	for i, arch := range archs {
+		names[i] = arch.name
+		tiny := *arch
+		tiny.mc, tiny.kc, tiny.nc = 2*arch.mr, 5, 3*arch.nr
+		for _, ar := range []*gemmArch[T]{arch, &tiny} {
+			name := arch.name
+			if ar == &tiny {
+				name += "/tiny-blocks"
+			}
+			fns[name+"/parallel3"] = blockedFunc(ar, nil, gemmPlan{}, 3)
+			if raceEnabled {
+				// The race detector has nothing to find in the
+				// single-threaded variants and makes them slow.
+				continue
+			}
+			w := new(GemmWork[T])
+			for _, plan := range []gemmPlan{{true, true}, {false, true}, {true, false}, {false, false}} {
+				fns[fmt.Sprintf("%s/packA=%v,packB=%v", name, plan.packA, plan.packB)] = blockedFunc(ar, w, plan, 1)
+			}
+		}
+	}
+	t.Logf("micro-kernels: %v", names)
+	return fns
+}
+
+// blockedFunc returns a gemmFunc that calls gemmBlocked with w and plan
+// (B packed whenever it is transposed), or gemmParallel when workers > 1.
+func blockedFunc[T Float](arch *gemmArch[T], w *GemmWork[T], plan gemmPlan, workers int) gemmFunc[T] {
+	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+		if m == 0 || n == 0 {
+			return
+		}
+		if k == 0 || alpha == 0 {
+			scaleRows(m, n, beta, c, ldc)
+			return
+		}
+		p := gemmProblem[T]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
+		if workers > 1 {
+			gemmParallel(arch, workers, &p)
+			return
+		}
+		plan.packB = plan.packB || transB
+		gemmBlocked(arch, w, &p, plan)
+	}
 }
 
 // testGemm checks every f against naiveGemm on inputs representable in T,
@@ -72,9 +125,14 @@ func TestGemm(t *testing.T) {
 // untouched, and NaN in C when beta is 0. The error bound is
 // tol·(Σ|alpha·a·b| + |beta·c|).
 func testGemm[T Float](t *testing.T, tol float64, fns map[string]gemmFunc[T]) {
+	testGemmShapes(t, tol, fns, gemmShapes())
+}
+
+// testGemmShapes is testGemm on the given m, n, k.
+func testGemmShapes[T Float](t *testing.T, tol float64, fns map[string]gemmFunc[T], shapes [][3]int) {
 	r := newRand(1)
 	scalars := [][2]float64{{1, 0}, {0.7, -1.3}, {-1.5, 1}, {0.7, 0}}
-	for si, sh := range gemmShapes() {
+	for si, sh := range shapes {
 		m, n, k := sh[0], sh[1], sh[2]
 		for ti, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			// Two of the four (alpha, beta) pairs per case, in turn.
@@ -98,10 +156,11 @@ func testGemm[T Float](t *testing.T, tol float64, fns map[string]gemmFunc[T]) {
 					}
 				}
 				want, scale := naiveGemm(tr[0], tr[1], m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				aT, bT := fromF64[T](a), fromF64[T](b)
 				for fname, f := range fns {
 					name := fmt.Sprintf("%s m%d n%d k%d tA%v tB%v alpha%v beta%v", fname, m, n, k, tr[0], tr[1], alpha, beta)
 					cT := fromF64[T](c)
-					f(tr[0], tr[1], m, n, k, T(alpha), fromF64[T](a), lda, fromF64[T](b), ldb, T(beta), cT, ldc)
+					f(tr[0], tr[1], m, n, k, T(alpha), aT, lda, bT, ldb, T(beta), cT, ldc)
 					for i := range m {
 						for j := range ldc {
 							got, w := float64(cT[i*ldc+j]), want[i*ldc+j]
@@ -159,11 +218,11 @@ func TestGemmDegenerate(t *testing.T) {
 	t.Run("m=0 and n=0 do nothing", func(t *testing.T) {
 		Gemm[float64](false, false, 0, 3, 2, 1, nil, 2, make([]float64, 6), 3, 0, nil, 3)
 		Gemm[float32](false, false, 3, 0, 2, 1, make([]float32, 6), 2, nil, 1, 0, nil, 1)
-		gemmSerial[float64](false, false, 0, 0, 0, 1, nil, 1, nil, 1, 0, nil, 1)
+		new(GemmWork[float64]).Gemm(false, false, 0, 0, 0, 1, nil, 1, nil, 1, 0, nil, 1)
 	})
 	t.Run("serial k=0 beta=0 overwrites NaN", func(t *testing.T) {
 		c := []float32{float32(nan), float32(nan)}
-		gemmSerial(false, false, 1, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+		new(GemmWork[float32]).Gemm(false, false, 1, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
 		closeTo(t, "c", to64(c), []float64{0, 0}, 0)
 	})
 }
@@ -181,7 +240,7 @@ func TestGemmNamedType(t *testing.T) {
 			t.Fatalf("c = %v, want %v", c, want)
 		}
 	}
-	gemmSerial(false, true, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
+	new(GemmWork[myFloat32]).Gemm(false, true, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
 	want = []myFloat32{17, 23, 39, 53}
 	for i := range c {
 		if c[i] != want[i] {
@@ -217,4 +276,29 @@ func expectPanic(t *testing.T, f func()) {
 		}
 	}()
 	f()
+}
+
+func TestGemmAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := newRand(8)
+	for _, sh := range [][3]int{{16, 100, 150}, {33, 257, 7}, {300, 300, 300}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		a, b, c := to32(randSlice(r, m*k)), to32(randSlice(r, k*n)), make([]float32, m*n)
+		var w GemmWork[float32]
+		w.Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) // grow the buffers
+		if got := testing.AllocsPerRun(5, func() {
+			w.Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			w.Gemm(true, true, m, n, k, 1, a, m, b, k, 0, c, n)
+		}); got != 0 {
+			t.Errorf("m%d n%d k%d: GemmWork.Gemm made %v allocations, want 0", m, n, k, got)
+		}
+		// Gemm draws its buffers from a pool; going parallel costs the
+		// closure and goroutines of parallelFor.
+		limit := float64(2 + Workers())
+		if got := testing.AllocsPerRun(5, func() { Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }); got > limit {
+			t.Errorf("m%d n%d k%d: Gemm made %v allocations, want ≤ %v", m, n, k, got, limit)
+		}
+	}
 }
