@@ -20,9 +20,11 @@ images, it computes per quantizable layer (Conv2d/Linear weight W_l):
 
 Models with BatchNorm are folded first (torch.fx finds every BatchNorm2d
 that directly follows a Conv2d; torch.nn.utils.fusion.fuse_conv_bn_eval
-folds it), so the numbers refer to the weights mpq quantizes. The folded
-weights are checked against the ONNX file's (mpq folds BatchNormalization
-nodes the same way) when python3-onnx is installed.
+folds it), so the numbers refer to the weights mpq quantizes. When
+python3-onnx is installed, the folded weights are checked against the ONNX
+file's (within 1e-5) and then replaced by them, BatchNormalization nodes
+folded in float32 as mpq's engine does: the reference then analyses exactly
+the tensors mpq reads, and the images are normalised exactly as mpq does.
 
 Layer names are the ONNX node names of the export: "/" + module path with
 "/" for "." + "/Conv" or "/Gemm" (e.g. "/conv1/Conv", "/fc1/Gemm").
@@ -102,12 +104,16 @@ def quantizable(model):
 
 
 def onnx_weights(path):
-    """Layer weights of an ONNX file by node name, BatchNormalization folded (numpy)."""
+    """Layer weights and biases of an ONNX file by node name, as mpq runs them:
+    a Conv followed by BatchNormalization is folded in float32 exactly as
+    mpq's engine folds it (internal/engine/model.go, foldBatchNorm):
+    s = f32(gamma) / f32(sqrt(f64(f32(var) + f32(eps)))), W' = f32(W)*s,
+    b' = f32(beta) - f32(mean)*s [+ f32(b)*s]. Returns float32 arrays."""
     import onnx
     from onnx import numpy_helper
 
     m = onnx.load(path)
-    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in m.graph.initializer}
+    init = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in m.graph.initializer}
     consumers = {}
     for n in m.graph.node:
         for i in n.input:
@@ -117,37 +123,74 @@ def onnx_weights(path):
         if n.op_type not in ("Conv", "Gemm") or n.input[1] not in init:
             continue
         w = init[n.input[1]]
+        b = init.get(n.input[2]) if len(n.input) > 2 else None
         users = consumers.get(n.output[0], [])
         if n.op_type == "Conv" and len(users) == 1 and users[0].op_type == "BatchNormalization":
             bn = users[0]
-            eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
-            gamma, var = init[bn.input[1]], init[bn.input[4]]
-            w = w * (gamma / np.sqrt(var + eps)).reshape(-1, 1, 1, 1)
-        out[n.name] = w
+            eps = np.float32(next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5))
+            gamma, beta, mean, var = (init[bn.input[i]] for i in range(1, 5))
+            sc = (gamma / np.sqrt((var + eps).astype(np.float64)).astype(np.float32)).astype(np.float32)
+            w = (w * sc.reshape(-1, 1, 1, 1)).astype(np.float32)
+            nb = (beta - mean * sc).astype(np.float32)
+            if b is not None:
+                nb = (nb + b * sc).astype(np.float32)
+            b = nb
+        out[n.name] = (w, b)
     return out
 
 
-def check_against_onnx(name, layers):
-    path = os.path.join(MODELS_DIR, name + ".onnx")
+def use_onnx_weights(name, layers, path):
+    """Check the module's (folded) weights against the ONNX file's, then
+    replace them by the ONNX file's, so that the reference analyses exactly
+    the tensors mpq reads."""
     try:
         ref = onnx_weights(path)
     except ImportError:
-        print("note: python3-onnx not installed; weights not checked against %s" % path, file=sys.stderr)
-        return
+        print("note: python3-onnx not installed; the .pt weights are used unchecked", file=sys.stderr)
+        return False
     for lname, mod in layers:
         if lname not in ref:
             sys.exit("%s: no layer %s in %s (have %s)" % (name, lname, path, ", ".join(ref)))
-        w = mod.weight.detach().double().numpy()
-        diff = np.abs(w - ref[lname]).max()
+        w, b = ref[lname]
+        diff = np.abs(mod.weight.detach().double().numpy() - w).max()
         if diff > 1e-5 * max(np.abs(w).max(), 1e-30):
             sys.exit("%s: layer %s differs from %s by %.3g: the .pt and the .onnx are out of sync" % (name, lname, path, diff))
+        with torch.no_grad():
+            mod.weight.copy_(torch.from_numpy(w))
+            if b is not None:
+                if mod.bias is None:
+                    sys.exit("%s: layer %s has a bias in %s but not in the module" % (name, lname, path))
+                mod.bias.copy_(torch.from_numpy(b.reshape(mod.bias.shape)))
+    return True
 
 
-def subset(name, count, dtype):
+def subset(input_shape, count, dtype):
+    """The first count training images, normalised as mpq does
+    (internal/dataset/transform.go): (p*scale - mean)/std in float64, rounded
+    once to float32 (mnist.normalize computes in float32 and may differ by
+    one unit in the last place)."""
     images, labels = mnist.load("train")
-    x = torch.from_numpy(mnist.normalize(images[:count])).to(dtype)
+    x = ((images[:count].astype(np.float64) * (1 / 255) - mnist.MEAN) / mnist.STD).astype(np.float32)
+    x = torch.from_numpy(x).to(dtype)
     y = torch.from_numpy(labels[:count])
-    return models.prepare_input(name, x), y
+    return x.reshape((x.shape[0],) + tuple(input_shape)), y
+
+
+def load_module(spec, weights):
+    """A module from FILE.py:NAME (a class or a function of no arguments)
+    with the state_dict in weights, in eval mode."""
+    import importlib.util
+
+    path, _, name = spec.rpartition(":")
+    if not path or not name:
+        sys.exit("--module wants FILE.py:NAME, got %r" % spec)
+    ms = importlib.util.spec_from_file_location("user_module", path)
+    mod = importlib.util.module_from_spec(ms)
+    ms.loader.exec_module(mod)
+    model = getattr(mod, name)()
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    model.eval()
+    return model
 
 
 def batches(x, y, size):
@@ -280,7 +323,13 @@ def fisher_and_activation(model, layers, x, y):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="one of %s" % ", ".join(models.MODELS))
+    ap.add_argument("--model", required=True,
+                    help="one of %s, or a name for --module" % ", ".join(models.MODELS))
+    ap.add_argument("--module", help="FILE.py:NAME: a model not in models.py (a class or function building "
+                                     "it; its input_shape attribute, default (1, 28, 28), shapes the images)")
+    ap.add_argument("--weights", help="with --module: its state_dict (.pt)")
+    ap.add_argument("--onnx", help="the ONNX export to check the weights against "
+                                   "(default testdata/models/<model>.onnx without --module)")
     ap.add_argument("--count", type=int, default=1024, help="first N training images (default %(default)s)")
     ap.add_argument("--samples", type=int, default=1000, help="most Hutchinson probes (default %(default)s)")
     ap.add_argument("--min-samples", type=int, default=50)
@@ -301,17 +350,25 @@ def main():
     ap.add_argument("--time-float32", type=int, default=5, help="float32 probes to time (default %(default)s)")
     ap.add_argument("--out", help="JSON output (default testdata/golden/<model>.hessian.json; - for stdout)")
     args = ap.parse_args()
-    if args.model not in models.MODELS:
-        sys.exit("unknown model %r (have %s)" % (args.model, ", ".join(models.MODELS)))
+    if args.module is None and args.model not in models.MODELS:
+        sys.exit("unknown model %r (have %s; or use --module)" % (args.model, ", ".join(models.MODELS)))
+    if args.module is not None and args.weights is None:
+        sys.exit("--module needs --weights")
 
     torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     gen = torch.Generator().manual_seed(args.seed)
     t_start = time.perf_counter()
 
-    model = fold_batchnorm(models.load(args.model, MODELS_DIR))
+    if args.module:
+        raw = load_module(args.module, args.weights)
+    else:
+        raw = models.load(args.model, MODELS_DIR)
+        args.onnx = args.onnx or os.path.join(MODELS_DIR, args.model + ".onnx")
+    input_shape = getattr(raw, "input_shape", (1, 28, 28))
+    model = fold_batchnorm(raw)
     layers = quantizable(model)
-    check_against_onnx(args.model, layers)
+    onnx_used = bool(args.onnx) and use_onnx_weights(args.model, layers, args.onnx)
     model = model.to(dtype)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -319,7 +376,7 @@ def main():
     for p in params:
         p.requires_grad_(True)
 
-    x, y = subset(args.model, args.count, dtype)
+    x, y = subset(input_shape, args.count, dtype)
     n = x.shape[0]
     data = batches(x, y, args.batch)
     with torch.no_grad():
@@ -368,6 +425,7 @@ def main():
         "batch": args.batch,
         "seed": args.seed,
         "probes": args.probes,
+        "weights": "onnx" if onnx_used else "pt",
         "probe_words": ["%016x" % w for w in splitmix_words(args.seed, 0, 4)],
         "torch": torch.__version__,
         "seconds_per_sample": float(np.median(times)),

@@ -36,9 +36,9 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	t := &Table{
 		Layers: make([]LayerResult, len(m.Layers)),
 		Settings: Settings{Loss: Loss, Methods: o.Methods, Tolerance: o.Tolerance, MinSamples: o.MinSamples,
-			MaxSamples: o.MaxSamples, ConvergenceWindow: convergenceWindow, EigenIters: o.EigenIters,
+			MaxSamples: o.MaxSamples, ConvergenceWindow: ConvergenceWindow, EigenIters: o.EigenIters,
 			EigenTolerance: o.EigenTolerance, Seed: o.Seed, Batch: o.Batch, WeightBits: o.WeightBits,
-			ActivationBits: o.ActivationBits, Quantizers: o.Quantizers, HVPStep: hvpStep},
+			ActivationBits: o.ActivationBits, Quantizers: o.Quantizers},
 		Subset:    data.Len(),
 		PhaseTime: map[string]time.Duration{},
 	}
@@ -62,6 +62,7 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	t.Loss, t.Accuracy = base.loss, base.accuracy
 
 	var h *hvp
+	stable := true
 	if o.has(Hutchinson) || o.has(Eigen) {
 		h = newHVP(m, data, o.Batch)
 	}
@@ -71,6 +72,7 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 			if err != nil {
 				return err
 			}
+			stable = res.stable
 			for l := range t.Layers {
 				r := &t.Layers[l]
 				tr := res.traces[l]
@@ -88,6 +90,18 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	}
 	if o.has(Eigen) {
 		if err := phase(Eigen, func() error {
+			if !o.has(Hutchinson) {
+				// Choose the step with the first Hutchinson probe.
+				v, hv := make([][]float64, len(h.w)), make([][]float64, len(h.w))
+				for l, w := range h.w {
+					v[l], hv[l] = make([]float64, len(w)), make([]float64, len(w))
+				}
+				rademacher(v, o.Seed, 0)
+				var err error
+				if _, stable, err = h.calibrate(ctx, v, hv); err != nil {
+					return fmt.Errorf("sensitivity: choosing the finite-difference step: %w", err)
+				}
+			}
 			res, err := topEigen(ctx, h, &o, report)
 			if err != nil {
 				return err
@@ -145,6 +159,13 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 			return nil
 		}); err != nil {
 			return nil, err
+		}
+	}
+	if h != nil {
+		t.Settings.HVPStep = h.eta
+		if !stable {
+			t.Notes = append(t.Notes, fmt.Sprintf("the finite-difference Hessian-vector products still depended on the step at η = %g: "+
+				"ReLU or MaxPool kinks lie very close to the weights on this subset, and the Hessian numbers may be off", h.eta))
 		}
 	}
 	if err := t.finite(); err != nil {

@@ -110,7 +110,7 @@ func TestRunningMean(t *testing.T) {
 		{"mean near zero", func(k int) float64 { return 1e-9 + float64(k%2*2-1) }, 200, 0},
 		// x_k = 1 + 1/k²: |Δmean| ≈ (mean − 1)/k ≈ 1.64/k² falls below
 		// 1e-3·|mean| at k ≈ 40, then holds for the window.
-		{"settling", func(k int) float64 { return 1 + 1/float64((k+1)*(k+1)) }, 100, 40 + convergenceWindow},
+		{"settling", func(k int) float64 { return 1 + 1/float64((k+1)*(k+1)) }, 100, 40 + ConvergenceWindow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r runningMean

@@ -52,25 +52,39 @@
 //	Hv ≈ (∇L(W + h·v) − ∇L(W − h·v)) / (2h),   h = η·‖W_S‖/‖v_S‖
 //
 // with S the perturbed layers, so the weights move by a fraction η of their
-// norm. The two gradients run concurrently on two Sessions, each summing
-// the subset's batches (batch b weighted n_b/N, since the engine's loss is a
-// batch mean): one probe costs two forward and two backward passes over the
-// subset.
+// norm (for the iterates of power iteration, which line up with the data
+// and so move pre-activations √n_S times more for the same norm, the step
+// is √n_S times smaller). The two gradients run concurrently on two
+// Sessions, each summing the subset's batches (batch b weighted n_b/N,
+// since the engine's loss is a batch mean): one probe costs two forward and
+// two backward passes over the subset.
 //
-// The step η = 1e-8 is set by the network's kinks rather than by the usual
+// The step is set by the network's kinks rather than by the usual
 // trade-off. Where the loss is smooth the truncation error is O(h²) and the
 // rounding error O(u·‖∇L‖/h) with u = 2⁻⁵³, both below 1e-8 relative for
-// any η between 1e-9 and 1e-5. But ReLU and MaxPool make the gradient jump
-// where a pre-activation crosses zero or a pooling window's maximum changes
-// hands, and a perturbation that crosses such a kink adds a term of order
-// (jump)/h. With millions of pre-activations in a subset, some lie within
-// 1e-6 of a kink: on the shipped LeNet with 1024 images, η = 1e-6 or 1e-5
-// changes conv1's first probe from 0.790 to 38.8 or 8.28, while η = 1e-7,
-// 1e-8 and 1e-9 agree to six digits (TestHVPStepPlateau). Double
-// backprop, as in PyTorch, differentiates each linear piece and never sees
-// a kink; at η = 1e-8 the finite differences agree with it to about 1e-7
-// per probe (TestGoldenTorch). TestExactHessian bounds the error against
-// gonum's finite-difference Hessian on smooth tiny networks:
+// any η between 1e-9 and 1e-5 (the two gradients round almost alike, so
+// the rounding error is smaller still). But ReLU and MaxPool make the
+// gradient jump where a pre-activation crosses zero or a pooling window's
+// maximum changes hands, and a perturbation that crosses such a kink adds
+// a term of order (jump)/h. With millions of pre-activations in a subset,
+// some lie extremely close to a kink: on the shipped LeNet with 1024
+// images, η = 1e-6 or 1e-5 changes conv1's first probe from 0.790 to 38.8
+// or 8.28, while η = 1e-7, 1e-8 and 1e-9 agree to six digits; on the small
+// ResNet even η = 1e-8 crosses kinks (its /down/Conv probe reads 156.8
+// instead of 540.25), and η = 1e-9 to 1e-11 agree. Double backprop, as in
+// PyTorch, differentiates each linear piece and never sees a kink.
+//
+// So the step is calibrated on the subset with the first probe: starting
+// at η = 1e-8, the probe's per-layer estimates at η and η/10 are compared,
+// and η is divided by ten until they agree within 1e-4 (down to 1e-11; if
+// they never agree the table says so in Notes). Agreement between two steps
+// ten times apart means no kink lies within reach; the extra products cost
+// one or two probes. Table.Settings.HVPStep records the step used. At the
+// calibrated step, mpq's probes agree with PyTorch's double backprop to
+// about 1e-7 (LeNet, MLP) and 1e-4 (ResNet, whose near-kink units fall on
+// either side depending on the last bits of the weights) — TestGoldenTorch;
+// TestStepCalibration checks the steps chosen; TestExactHessian bounds the
+// error against gonum's finite-difference Hessian on smooth tiny networks:
 // |Hv − H_fd·v| ≤ 1e-6 + 1e-5·max|H_fd·v|.
 //
 // # Probes and reproducibility
@@ -146,8 +160,8 @@
 // # Cost
 //
 // With N samples, a forward and backward pass per sample costing C: the
-// baseline pass N·C/3; Hutchinson 2·N·C per probe; eigen 2·N·C per
-// iteration and layer; Fisher N·C (batches of one, less efficient per
+// baseline pass N·C/3; Hutchinson 2·N·C per probe, plus one or two probes'
+// worth for the step calibration; eigen 2·N·C per iteration and layer; Fisher N·C (batches of one, less efficient per
 // sample); activation N·C; perturbation N·C/3 per layer and bitwidth.
 // Kernels use every core; Hessian-vector products also run their two
 // gradients concurrently.

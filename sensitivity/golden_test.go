@@ -73,15 +73,18 @@ func closeTo(got, want, rel, scale float64) bool {
 // TestGoldenTorch compares mpq with PyTorch's double backprop on shipped
 // models (testdata/golden/*.hessian.json, from scripts/hessian_torch.py),
 // on the same 1024 images and the same Rademacher probes:
-//   - each probe's per-layer v_lᵀ(Hv)_l within 1e-5 relative (finite
-//     differences of float64 gradients against exact second derivatives;
-//     they agree to about 1e-7);
+//   - each probe's per-layer v_lᵀ(Hv)_l within 1e-4 relative (finite
+//     differences of float64 gradients at the calibrated step against
+//     exact second derivatives: about 1e-7 on LeNet and the MLP; up to
+//     3e-5 on the ResNet, whose ReLUs have pre-activations so close to zero
+//     that the 1e-7 differences between PyTorch's and the exporter's
+//     BatchNorm folding put a few on the other side);
 //   - the empirical Fisher and activation traces within 1e-6;
 //   - Analyze's trace means over the first two probes (seed and probe
 //     numbering), and with -full over all of them, with the layers'
 //     ranking by trace;
-//   - the top eigenvalues within 5e-3: power iteration from other starts,
-//     stopped at the default tolerance 1e-3 here and 1e-5 in PyTorch.
+//   - the top eigenvalues within 1e-3: power iteration from other starts,
+//     stopped at a relative change of 1e-5 on both sides.
 //
 // -short checks LeNet's first probe and its Fisher and activation traces;
 // the default checks a few probes of every model and LeNet's eigenvalues;
@@ -129,18 +132,24 @@ func TestGoldenTorch(t *testing.T) {
 			worst := 0.0
 			for k := range probes {
 				rademacher(v, g.Seed, k)
-				if _, err := h.apply(ctx, v, hv, false); err != nil {
+				var err error
+				if k == 0 {
+					_, _, err = h.calibrate(ctx, v, hv)
+				} else {
+					_, err = h.apply(ctx, v, hv, false)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				for l, gl := range g.Layers {
 					got, want := dot(v[l], hv[l]), gl.ProbeEstimates[k]
 					worst = math.Max(worst, math.Abs(got-want)/math.Abs(want))
-					if !closeTo(got, want, 1e-5, scale) {
+					if !closeTo(got, want, 1e-4, scale) {
 						t.Errorf("probe %d, layer %s: v_lᵀ(Hv)_l = %.9g, PyTorch %.9g", k, gl.Name, got, want)
 					}
 				}
 			}
-			t.Logf("%d probes: worst relative difference from PyTorch %.2g", probes, worst)
+			t.Logf("%d probes at η = %g: worst relative difference from PyTorch %.2g", probes, h.eta, worst)
 
 			methods := []string{Fisher, Activation}
 			eigen := !testing.Short() && (name == "lenet" || *full)
@@ -154,7 +163,7 @@ func TestGoldenTorch(t *testing.T) {
 			if *full {
 				n = g.Layers[0].Samples
 			}
-			tab, err := Analyze(ctx, m, d, Options{Methods: methods, Seed: g.Seed, MinSamples: n, MaxSamples: n})
+			tab, err := Analyze(ctx, m, d, Options{Methods: methods, Seed: g.Seed, MinSamples: n, MaxSamples: n, EigenTolerance: 1e-5})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,10 +183,10 @@ func TestGoldenTorch(t *testing.T) {
 				if !*full {
 					want = (gl.ProbeEstimates[0] + gl.ProbeEstimates[1]) / 2
 				}
-				if r.Samples != n || !closeTo(r.HessianTrace, want, 1e-5, scale) {
+				if r.Samples != n || !closeTo(r.HessianTrace, want, 1e-4, scale) {
 					t.Errorf("layer %s: trace %.9g over %d probes, PyTorch %.9g over its first %d", gl.Name, r.HessianTrace, r.Samples, want, n)
 				}
-				if eigen && gl.TopEigenvalue != nil && !closeTo(r.TopEigenvalue, *gl.TopEigenvalue, 5e-3, 0) {
+				if eigen && gl.TopEigenvalue != nil && !closeTo(r.TopEigenvalue, *gl.TopEigenvalue, 1e-3, 0) {
 					t.Errorf("layer %s: top eigenvalue %.6g (%d iterations), PyTorch %.6g", gl.Name, r.TopEigenvalue, r.EigenIters, *gl.TopEigenvalue)
 				}
 				ours, theirs = append(ours, r.HessianTrace), append(theirs, gl.Trace)

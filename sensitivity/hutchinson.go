@@ -54,13 +54,13 @@ func rademacher(v [][]float64, seed uint64, probe int) {
 	}
 }
 
-// convergenceWindow is the number of consecutive probes over which a
-// layer's running mean must stay within the tolerance. A single probe is
+// ConvergenceWindow is the number of consecutive probes over which a
+// layer's running mean must stay within Options.Tolerance to stop. A single probe is
 // not enough: the change of the mean after probe k is (x_k − m_{k−1})/k,
 // which is small by chance whenever x_k happens to land near the mean
 // (PyHessian's one-probe rule then stops after a handful of probes with a
 // standard error of tens of percent).
-const convergenceWindow = 5
+const ConvergenceWindow = 5
 
 // runningMean is Welford's online mean and variance (Welford 1962; Knuth,
 // TAOCP vol. 2, §4.2.2) with the stopping rule of the Hutchinson loop.
@@ -74,7 +74,7 @@ type runningMean struct {
 
 // add adds x and updates the stopping state: after at least minSamples
 // probes the estimate is converged once |Δmean| ≤ tol·|mean| held for
-// convergenceWindow consecutive probes. The denominator is |mean|, never
+// ConvergenceWindow consecutive probes. The denominator is |mean|, never
 // the signed mean (a negative or zero trace must not make every change look
 // small, the bug of NNCF issue 2155); a mean of exactly zero converges only
 // on exactly zero changes, which is what an all-zero block produces.
@@ -89,7 +89,7 @@ func (r *runningMean) add(x float64, tol float64, minSamples int) {
 	} else {
 		r.stable = 0
 	}
-	if r.n >= minSamples && r.stable >= convergenceWindow {
+	if r.n >= minSamples && r.stable >= ConvergenceWindow {
 		r.done = true
 	}
 }
@@ -104,6 +104,7 @@ func (r *runningMean) stderr() float64 {
 
 // hutchinsonResult is the Hutchinson phase's output.
 type hutchinsonResult struct {
+	stable bool // the step calibration found a kink-free step
 	traces []runningMean
 	diag   [][]float64 // per layer: mean of v ⊙ Hv over all probes
 	probes int
@@ -138,7 +139,16 @@ func hutchinson(ctx context.Context, h *hvp, opt *Options, report func(Progress)
 			return nil, err
 		}
 		rademacher(v, opt.Seed, k)
-		loss, err := h.apply(ctx, v, hv, false)
+		var (
+			loss float64
+			err  error
+		)
+		if k == 0 {
+			// The first probe also chooses the step.
+			loss, res.stable, err = h.calibrate(ctx, v, hv)
+		} else {
+			loss, err = h.apply(ctx, v, hv, false)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sensitivity: hutchinson probe %d: %w", k+1, err)
 		}

@@ -118,7 +118,7 @@ func perturbation(ctx context.Context, m *engine.Model, data *dataset.Dataset, o
 			return
 		}
 		done++
-		report(Progress{Phase: Perturbation, Layer: done / max(len(jobs)/layers, 1), Layers: layers, Sample: done, Samples: len(jobs), Elapsed: time.Since(start)})
+		report(Progress{Phase: Perturbation, Layer: done * layers / len(jobs), Layers: layers, Sample: done, Samples: len(jobs), Elapsed: time.Since(start)})
 	}
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Add(1)

@@ -60,8 +60,9 @@ type Settings struct {
 	ActivationBits    []int          `json:"activation_bits"`
 	Quantizers        []quant.Method `json:"quantizers"`
 	// HVPStep is η, the relative finite-difference step of the
-	// Hessian-vector products.
-	HVPStep float64 `json:"hvp_step"`
+	// Hessian-vector products, as calibrated on the subset (zero without
+	// the hutchinson and eigen methods).
+	HVPStep float64 `json:"hvp_step,omitempty"`
 }
 
 // Table is the result of Analyze. It is plain data and JSON-serialisable
@@ -87,6 +88,8 @@ type Table struct {
 	// ("forward" is the baseline pass).
 	Elapsed   time.Duration            `json:"elapsed_ns"`
 	PhaseTime map[string]time.Duration `json:"phase_ns,omitempty"`
+	// Notes are caveats about the numbers, for people to read.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Has reports whether the table holds the given measure.

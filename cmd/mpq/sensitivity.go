@@ -285,14 +285,16 @@ type sensitivityJSON struct {
 	Loss           float64                `json:"loss"`
 	Accuracy       float64                `json:"accuracy"`
 	ElapsedSeconds float64                `json:"elapsed_seconds"`
+	HVPStep        float64                `json:"hvp_step,omitempty"`
 	Plot           string                 `json:"plot,omitempty"`
+	Notes          []string               `json:"notes,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
 
 func sensitivityView(t *sensitivity.Table, cached bool, plot string) sensitivityJSON {
 	out := sensitivityJSON{Methods: t.Settings.Methods, Key: t.Key, Cached: cached, Subset: t.Subset,
-		Loss: t.Loss, Accuracy: t.Accuracy, ElapsedSeconds: t.Elapsed.Seconds(), Plot: plot}
+		Loss: t.Loss, Accuracy: t.Accuracy, ElapsedSeconds: t.Elapsed.Seconds(), HVPStep: t.Settings.HVPStep, Plot: plot, Notes: t.Notes}
 	for _, r := range t.Layers {
 		l := sensitivityLayerJSON{Name: r.Name, Params: r.Params, ActivationOmega: r.ActOmega,
 			Perturbation: r.Perturbation, ActPerturbation: r.ActPerturbation}
@@ -417,7 +419,11 @@ func writeSensitivityTable(w io.Writer, t *sensitivity.Table, cached bool) error
 	}
 	fmt.Fprintf(w, "\n%d samples, float loss %.4f, accuracy %.2f%%; %s\n", t.Subset, t.Loss, 100*t.Accuracy, how)
 	if hut {
-		fmt.Fprintf(w, "Ω(l, b) = |Tr(H_l)|/n_l · ‖Q_b(W_l) − W_l‖²; %d Hutchinson probes drawn (seed %d)\n", t.Probes, t.Settings.Seed)
+		fmt.Fprintf(w, "Ω(l, b) = |Tr(H_l)|/n_l · ‖Q_b(W_l) − W_l‖²; %d Hutchinson probes drawn (seed %d), finite-difference step η = %g\n",
+			t.Probes, t.Settings.Seed, t.Settings.HVPStep)
+	}
+	for _, n := range t.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
 }
