@@ -347,6 +347,7 @@ def main():
     ap.add_argument("--eigen-iters", type=int, default=200)
     ap.add_argument("--eigen-tol", type=float, default=1e-6)
     ap.add_argument("--no-eigen", action="store_true")
+    ap.add_argument("--no-fisher", action="store_true", help="skip the Fisher and activation traces")
     ap.add_argument("--time-float32", type=int, default=5, help="float32 probes to time (default %(default)s)")
     ap.add_argument("--out", help="JSON output (default testdata/golden/<model>.hessian.json; - for stdout)")
     args = ap.parse_args()
@@ -395,7 +396,9 @@ def main():
             print("  eigen %s: %.6g (%d iterations)" % (layers[l][0], eig[l], it), file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    fisher, acts = fisher_and_activation(model, layers, x, y)
+    fisher = acts = [None] * len(layers)
+    if not args.no_fisher:
+        fisher, acts = fisher_and_activation(model, layers, x, y)
     fisher_seconds = time.perf_counter() - t0
 
     t32 = c32 = None

@@ -163,7 +163,7 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 		table = t
 		for l, d := range t.HessianDiag {
 			if d != nil {
-				if err := r.weights.SetHessianDiag(l, d); err != nil {
+				if err := r.weights.SetHessianDiag(l, t.ClampedDiag(l)); err != nil {
 					return nil, err
 				}
 			}

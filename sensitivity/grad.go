@@ -95,7 +95,8 @@ func toFloat64(dst []float64, x []float32) []float64 {
 
 // hvpStep is the first relative finite-difference step tried, η: the
 // weights of the perturbed layers S move by h·v with h = η·‖w_S‖/‖v_S‖, so
-// ‖h·v‖ = η·‖w_S‖ (√n_S times less for power iteration, see hvp.step).
+// ‖h·v‖ = η·‖w_S‖ (√n_S times less for the eigenvalue's Lanczos vectors,
+// see hvp.step).
 // calibrate lowers η by factors of stepFactor, down to minStep, until the
 // products stop depending on it; the package documentation ("Hessian-vector
 // products") explains why.
@@ -139,8 +140,8 @@ func newHVP(m *engine.Model, data *dataset.Dataset, batch int) *hvp {
 // step returns h for direction v (nil blocks are not perturbed): for a
 // random direction h = η·‖w_S‖/‖v_S‖, so that the weights move by a fraction
 // η of their norm (for a Rademacher probe, by η·rms(w) each); for a
-// direction aligned with the data (aligned, the iterates of power
-// iteration) √n_S times less. A random-sign move δ changes a layer's
+// direction aligned with the data (aligned: the Lanczos vectors of the top
+// eigenvalue) √n_S times less. A random-sign move δ changes a layer's
 // pre-activations by about ‖δ‖‖x‖/√n, but the top eigenvector of H_ll lines
 // up with the layer's inputs x and changes them by about ‖δ‖‖x‖: without
 // the factor it would cross ReLU and MaxPool kinks that the probes avoid.

@@ -132,9 +132,9 @@ func checkHutchinson(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.S
 	}
 }
 
-// checkTopEigen compares power iteration with gonum's symmetric
+// checkTopEigen compares the Lanczos estimate with gonum's symmetric
 // eigendecomposition of each exact diagonal block: the eigenvalue of
-// largest magnitude, to 1e-6 relative. (The Rayleigh quotient carries the
+// largest magnitude, to 1e-6 relative. (The estimate carries the
 // finite-difference error, about 1e-9 relative, so a tolerance below that
 // is never met.)
 func checkTopEigen(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.SymDense, off []int) {
@@ -157,7 +157,7 @@ func checkTopEigen(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.Sym
 			}
 		}
 		if math.Abs(r.TopEigenvalue-top) > 1e-6*math.Abs(top)+1e-9 {
-			t.Errorf("layer %d: power iteration %.9g after %d iterations, eigendecomposition %.9g (next %.3g)", l, r.TopEigenvalue, r.EigenIters, top, second)
+			t.Errorf("layer %d: Lanczos %.9g after %d iterations, eigendecomposition %.9g (next %.3g)", l, r.TopEigenvalue, r.EigenIters, top, second)
 		}
 	}
 }

@@ -56,12 +56,12 @@ type Options struct {
 	// MinSamples and MaxSamples bound the Hutchinson probes per layer
 	// (defaults 10 and 200).
 	MinSamples, MaxSamples int
-	// EigenIters and EigenTolerance bound the power iteration for the top
-	// eigenvalue: it stops when the Rayleigh quotient changes by at most
+	// EigenIters and EigenTolerance bound the iteration for the top
+	// eigenvalue: it stops when the estimate changes by at most
 	// EigenTolerance·|λ| (defaults 100 and 1e-3).
 	EigenIters     int
 	EigenTolerance float64
-	// Seed seeds the Rademacher probes and the power-iteration starts.
+	// Seed seeds the Rademacher probes and the eigenvalue iterations' starts.
 	Seed uint64
 	// Batch is the number of samples per forward pass (default 256). It
 	// changes nothing but rounding.
@@ -88,7 +88,7 @@ type Progress struct {
 	// the Hutchinson phase); Layers is the number of layers.
 	Layer, Layers int
 	// Sample and Samples count the phase's units of work: probes
-	// (Hutchinson, with Samples = MaxSamples), power iterations of all
+	// (Hutchinson, with Samples = MaxSamples), Lanczos iterations of all
 	// layers (eigen, with Samples the iterations left possible), data
 	// samples (fisher, activation) or measurements (perturbation).
 	Sample, Samples int
@@ -199,8 +199,9 @@ func sortedUnique(v []int) []int {
 }
 
 // keyVersion changes whenever an algorithm change alters the numbers, so
-// that cached tables from older versions are not reused.
-const keyVersion = 1
+// that cached tables from older versions are not reused. Version 2:
+// calibrated finite-difference step, Lanczos eigenvalues.
+const keyVersion = 2
 
 // Key returns the cache key of a table: a SHA-256 over the model's hash, a
 // description of the data subset (split, count, seed), the loss and every

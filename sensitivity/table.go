@@ -22,7 +22,7 @@ type LayerResult struct {
 	HessianTraceStderr float64 `json:"hessian_trace_stderr"`
 	Samples            int     `json:"samples"`
 	// TopEigenvalue is the eigenvalue of largest magnitude of H_ll, after
-	// EigenIters power iterations.
+	// EigenIters Lanczos iterations (Hessian-vector products).
 	TopEigenvalue float64 `json:"top_eigenvalue"`
 	EigenIters    int     `json:"eigen_iters,omitempty"`
 	// FisherTrace is the empirical Fisher trace (1/N) Σ_i ‖∂ℓ_i/∂W_l‖².

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -142,12 +143,16 @@ type progressView struct {
 	terminal bool
 	p        *mpb.Progress
 
-	mu    sync.Mutex
+	mu    sync.Mutex // guards the fields below; held while calling mpb
 	phase string
 	bar   *mpb.Bar
 	last  sensitivity.Progress
-	extra string
 	said  time.Time
+	// extra is the current bar's trailing text. mpb's render goroutine
+	// reads it through a decorator while update may be blocked in a call to
+	// mpb under mu, so it is atomic; each bar has its own, so finished bars
+	// keep their last text.
+	extra *atomic.Pointer[string]
 }
 
 const logEvery = 5 * time.Second
@@ -189,23 +194,25 @@ func (v *progressView) update(p sensitivity.Progress) {
 	if v.terminal {
 		_, detail := describe(p)
 		eta := p.ETA().Round(time.Second)
-		if p.Phase != v.phase || (p.Phase == sensitivity.Eigen && p.Layer != v.last.Layer) {
+		if p.Phase != v.phase {
 			if v.bar != nil {
 				v.bar.SetTotal(-1, true)
 			}
-			name := p.Phase
+			extra := new(atomic.Pointer[string])
+			v.extra = extra
 			v.bar = v.p.AddBar(int64(p.Samples),
-				mpb.PrependDecorators(decor.Name(name, decor.WC{W: 13, C: decor.DindentRight}), decor.CountersNoUnit("%d/%d")),
+				mpb.PrependDecorators(decor.Name(p.Phase, decor.WC{W: 13, C: decor.DindentRight}), decor.CountersNoUnit("%d/%d")),
 				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-					v.mu.Lock()
-					defer v.mu.Unlock()
-					return v.extra
+					if e := extra.Load(); e != nil {
+						return *e
+					}
+					return ""
 				})))
 		}
-		v.extra = detail
 		if eta > 0 {
-			v.extra += fmt.Sprintf(", ETA %s", eta)
+			detail += fmt.Sprintf(", ETA %s", eta)
 		}
+		v.extra.Store(&detail)
 		v.bar.SetTotal(int64(p.Samples), false)
 		v.bar.SetCurrent(int64(p.Sample))
 	} else {
@@ -285,6 +292,7 @@ type sensitivityJSON struct {
 	Loss           float64                `json:"loss"`
 	Accuracy       float64                `json:"accuracy"`
 	ElapsedSeconds float64                `json:"elapsed_seconds"`
+	PhaseSeconds   map[string]float64     `json:"phase_seconds,omitempty"`
 	HVPStep        float64                `json:"hvp_step,omitempty"`
 	Plot           string                 `json:"plot,omitempty"`
 	Notes          []string               `json:"notes,omitempty"`
@@ -295,6 +303,12 @@ func ptr[T any](v T) *T { return &v }
 func sensitivityView(t *sensitivity.Table, cached bool, plot string) sensitivityJSON {
 	out := sensitivityJSON{Methods: t.Settings.Methods, Key: t.Key, Cached: cached, Subset: t.Subset,
 		Loss: t.Loss, Accuracy: t.Accuracy, ElapsedSeconds: t.Elapsed.Seconds(), HVPStep: t.Settings.HVPStep, Plot: plot, Notes: t.Notes}
+	if len(t.PhaseTime) > 0 {
+		out.PhaseSeconds = map[string]float64{}
+		for k, d := range t.PhaseTime {
+			out.PhaseSeconds[k] = d.Seconds()
+		}
+	}
 	for _, r := range t.Layers {
 		l := sensitivityLayerJSON{Name: r.Name, Params: r.Params, ActivationOmega: r.ActOmega,
 			Perturbation: r.Perturbation, ActPerturbation: r.ActPerturbation}
