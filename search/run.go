@@ -96,6 +96,8 @@ type runner struct {
 	target   int
 	started  time.Time
 
+	claimMu sync.Mutex // serialises this process's count-then-claim
+
 	mu        sync.Mutex
 	cache     map[string]store.TrialResult // by plan key
 	evaluated int
@@ -462,10 +464,56 @@ func (r *runner) work(ctx context.Context, ev *evaluator.Evaluator, target int) 
 			}
 			continue
 		}
-		if err := r.runTrial(ctx, ev); err != nil {
+		id, ok, err := r.claim(target)
+		if err != nil {
+			return fmt.Errorf("search: starting a trial: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		if err := r.runTrial(ctx, ev, id); err != nil {
 			return err
 		}
 	}
+}
+
+// claim starts a trial unless the study already has target finished or
+// running ones. Counting and claiming are one step for this process's
+// workers; across processes (which share only the database) a claim that
+// overshoots the target is handed back: every process ranks the running
+// trials by ID, and the ones ranked past the target return to WAITING, where
+// a later run picks them up. ok is false when the trial was handed back.
+func (r *runner) claim(target int) (id int, ok bool, err error) {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	complete, pruned, _, running, err := r.counts()
+	if err != nil {
+		return -1, false, err
+	}
+	done := complete + pruned
+	if done+running >= target {
+		return -1, false, nil
+	}
+	if id, err = r.nextTrial(); err != nil {
+		return -1, false, err
+	}
+	trials, err := r.study.GetTrials()
+	if err != nil {
+		return -1, false, err
+	}
+	rank := 0
+	for _, t := range trials {
+		if t.State == goptuna.TrialStateRunning && t.ID < id {
+			rank++
+		}
+	}
+	if done+rank < target {
+		return id, true, nil
+	}
+	if err := r.study.Storage.SetTrialState(id, goptuna.TrialStateWaiting); err != nil {
+		return -1, false, err
+	}
+	return -1, false, nil
 }
 
 // nextTrial pops an enqueued trial or creates a new one.
@@ -490,11 +538,7 @@ func (r *runner) nextTrial() (int, error) {
 	return storage.CreateNewTrial(r.study.ID)
 }
 
-func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator) error {
-	id, err := r.nextTrial()
-	if err != nil {
-		return fmt.Errorf("search: starting a trial: %w", err)
-	}
+func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator, id int) error {
 	storage := r.study.Storage
 	if err := storage.SetTrialSystemAttr(id, "mpq:owner", r.owner); err != nil {
 		return err

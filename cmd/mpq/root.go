@@ -13,6 +13,12 @@ so that a model is as small and cheap as possible for the accuracy it keeps.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInspectCmd(), newEvalCmd(), newSearchCmd(), newSensitivityCmd(), newStudiesCmd())
+	root.AddCommand(
+		newInspectCmd(),
+		newEvalCmd(),
+		newSearchCmd(),
+		newSensitivityCmd(),
+		newStudiesCmd(),
+	)
 	return root
 }
