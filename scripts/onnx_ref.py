@@ -260,6 +260,19 @@ def run_node(node, vals, opset):
                     e0 = None
             sl[ax] = slice(s0, e0, st)
         return [x[tuple(sl)]]
+    if op in ("QuantizeLinear", "DequantizeLinear"):
+        # ONNX opset 13: per tensor (scalar scale) or per axis (1-D scale).
+        scale = np.asarray(ins[1], dtype=np.float32)
+        zp = ins[2] if len(ins) > 2 and ins[2] is not None else np.zeros(scale.shape, np.uint8)
+        if scale.ndim == 1:
+            shp = [1] * x.ndim
+            shp[a.get("axis", 1) % x.ndim] = -1
+            scale, zp = scale.reshape(shp), zp.reshape(shp)
+        if op == "DequantizeLinear":
+            return [((x.astype(np.int32) - zp.astype(np.int32)).astype(np.float32) * scale).astype(np.float32)]
+        info = np.iinfo(zp.dtype)
+        y = np.rint(x.astype(np.float32) / scale) + zp.astype(np.float32)  # rint: half to even
+        return [np.clip(y, info.min, info.max).astype(zp.dtype)]
     if op == "Cast":
         to = a["to"]
         return [x.astype(helper.tensor_dtype_to_np_dtype(to)) if hasattr(helper, "tensor_dtype_to_np_dtype")

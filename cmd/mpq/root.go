@@ -19,6 +19,7 @@ so that a model is as small and cheap as possible for the accuracy it keeps.`,
 		newSearchCmd(),
 		newSensitivityCmd(),
 		newStudiesCmd(),
+		newExportONNXCmd(),
 	)
 	return root
 }

@@ -40,6 +40,10 @@ func TestImportDirection(t *testing.T) {
 		{"mpq/internal/graph", "mpq/internal/kernel", "the graph form is independent of kernels"},
 		{"mpq/internal/quant", "mpq/internal/engine", "quantizers are a leaf"},
 		{"mpq/store", "mpq/search", "store is below search"},
+		{"mpq/internal/qdq", "mpq/evaluator", "the QDQ writer takes plain numbers; search glues the evaluator to it"},
+		{"mpq/internal/qdq", "mpq/search", "the QDQ writer is below search"},
+		{"mpq/evaluator", "mpq/internal/qdq", "the evaluator does not write ONNX files"},
+		{"mpq/internal/engine", "mpq/internal/qdq", "the runtime does not know the file format"},
 	}
 	for _, f := range forbidden {
 		if slices.Contains(deps[f.pkg], f.dep) {
