@@ -27,10 +27,11 @@ const SensitivityKind = "sensitivity"
 var ErrSensitivityCache = errors.New("search: sensitivity cache")
 
 // SensitivityOptions returns the sensitivity options a config asks for: the
-// sensitivity section's settings and methods, its subset's batch size and
-// seed (0 when the subset has none) for the probes, and for the Ω table
-// every weight bitwidth, activation bitwidth and weight quantizer the search
-// may choose, per-layer overrides included.
+// sensitivity section's settings and methods (plus the activation traces
+// when the search chooses between activation bitwidths), its subset's batch
+// size and seed (0 when the subset has none) for the probes, and for the Ω
+// table every weight bitwidth, activation bitwidth and weight quantizer the
+// search may choose, per-layer overrides included.
 func SensitivityOptions(cfg *config.Config) (sensitivity.Options, error) {
 	s := cfg.Sensitivity
 	o := sensitivity.Options{
@@ -62,6 +63,12 @@ func SensitivityOptions(cfg *config.Config) (sensitivity.Options, error) {
 		if !slices.Contains(o.Quantizers, m) {
 			o.Quantizers = append(o.Quantizers, m)
 		}
+	}
+	// Only the activation traces price activation bitwidths in the Ω
+	// table: without them the seeding knapsack sees every activation choice
+	// as free and may seed the narrowest.
+	if acts := slices.Compact(slices.Sorted(slices.Values(o.ActivationBits))); len(acts) > 1 && !slices.Contains(o.Methods, sensitivity.Activation) {
+		o.Methods = append(o.Methods, sensitivity.Activation)
 	}
 	return o, nil
 }
@@ -102,17 +109,11 @@ func SubsetDescription(s config.Subset, d *dataset.Dataset) string {
 // table is then returned together with an error wrapping
 // ErrSensitivityCache.
 func RunSensitivity(ctx context.Context, ws *Workspace, st *store.Store, progress func(sensitivity.Progress)) (*sensitivity.Table, bool, error) {
-	opt, err := SensitivityOptions(ws.Config)
+	opt, data, key, err := sensitivityKey(ws)
 	if err != nil {
 		return nil, false, err
 	}
 	opt.Progress = progress
-	sub := ws.Config.Sensitivity.Subset
-	data, err := ws.Subset(sub)
-	if err != nil {
-		return nil, false, err
-	}
-	key := sensitivity.Key(ws.ModelHash, SubsetDescription(sub, data), opt)
 	var cacheErr error
 	if st != nil {
 		blob, ok, err := st.Blob(ctx, SensitivityKind, key)
@@ -147,4 +148,39 @@ func RunSensitivity(ctx context.Context, ws *Workspace, st *store.Store, progres
 		}
 	}
 	return t, false, cacheErr
+}
+
+// sensitivityKey returns the options, the data subset and the cache key of
+// the workspace config's sensitivity analysis.
+func sensitivityKey(ws *Workspace) (sensitivity.Options, *dataset.Dataset, string, error) {
+	opt, err := SensitivityOptions(ws.Config)
+	if err != nil {
+		return opt, nil, "", err
+	}
+	sub := ws.Config.Sensitivity.Subset
+	data, err := ws.Subset(sub)
+	if err != nil {
+		return opt, nil, "", err
+	}
+	return opt, data, sensitivity.Key(ws.ModelHash, SubsetDescription(sub, data), opt), nil
+}
+
+// CachedSensitivity returns the sensitivity table stored for the workspace
+// config (as RunSensitivity caches it), without computing one: false when
+// the store holds none that fits the model.
+func CachedSensitivity(ctx context.Context, ws *Workspace, st *store.Store) (*sensitivity.Table, bool, error) {
+	_, _, key, err := sensitivityKey(ws)
+	if err != nil {
+		return nil, false, err
+	}
+	blob, ok, err := st.Blob(ctx, SensitivityKind, key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var t sensitivity.Table
+	if json.Unmarshal(blob, &t) != nil || t.Check(ws.Model) != nil {
+		return nil, false, nil
+	}
+	t.Key = key
+	return &t, true, nil
 }

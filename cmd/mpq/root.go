@@ -19,6 +19,8 @@ so that a model is as small and cheap as possible for the accuracy it keeps.`,
 		newSearchCmd(),
 		newSensitivityCmd(),
 		newStudiesCmd(),
+		newExportCmd(),
+		newReportCmd(),
 		newExportONNXCmd(),
 	)
 	return root

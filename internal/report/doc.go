@@ -14,4 +14,15 @@
 // and finite (a log axis has no place for them). The axis covers the
 // positive values, with room above them for the legend, and at least a
 // factor of ten overall.
+//
+// # Study reports
+//
+// A Study (built by search.StudyReport from the study database) holds a
+// finished study as plain values: trial results, the Pareto front, the fp32
+// baseline, the sensitivity table and the hypervolume history. Its methods
+// turn it into chart data — TradeoffChart (a ScatterChart of accuracy
+// against size or BOPs), BitsChart (a HeatmapChart of the front's
+// bitwidths), HypervolumeChart (a LineChart) and StudySensitivityChart (a
+// BarChart) — which RenderPNG draws; WriteStudy writes the PNG files and
+// an index.html that embeds them as data URIs, so the page is one file.
 package report
