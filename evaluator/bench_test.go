@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"mpq/evaluator"
 	"mpq/internal/dataset"
@@ -29,8 +30,10 @@ func mnistTest(b *testing.B, m *engine.Model, n int) *dataset.Dataset {
 	return sub
 }
 
-// BenchmarkEvaluate measures fake-quantized evaluation (batch 256, 2,560
-// images per op) of each shipped model: fp32, w8a8 and a mixed plan.
+// BenchmarkEvaluate measures evaluation (batch 256, 2,560 images per op)
+// of each shipped model: fp32, w8a8 and a mixed plan fake-quantized, and
+// w8a8 and the mixed plan in integer arithmetic (int-w8a8, int-mixed;
+// evaluator.WithIntegerArithmetic).
 func BenchmarkEvaluate(b *testing.B) {
 	for _, name := range []string{"mlp", "lenet", "resnet"} {
 		m, err := onnxio.LoadModel(filepath.Join("..", "testdata", "models", name+".onnx"))
@@ -50,9 +53,16 @@ func BenchmarkEvaluate(b *testing.B) {
 		for _, pc := range []struct {
 			name string
 			plan evaluator.Plan
-		}{{"fp32", evaluator.FloatPlan(m)}, {"w8a8", evaluator.UniformPlan(m, 8, 8)}, {"mixed", mixed}} {
+			opts []evaluator.Option
+		}{
+			{"fp32", evaluator.FloatPlan(m), nil},
+			{"w8a8", evaluator.UniformPlan(m, 8, 8), nil},
+			{"mixed", mixed, nil},
+			{"int-w8a8", evaluator.UniformPlan(m, 8, 8), []evaluator.Option{evaluator.WithIntegerArithmetic()}},
+			{"int-mixed", mixed, []evaluator.Option{evaluator.WithIntegerArithmetic()}},
+		} {
 			b.Run(name+"/"+pc.name, func(b *testing.B) {
-				ev, err := evaluator.New(m, data, 256, calib, nil)
+				ev, err := evaluator.New(m, data, 256, calib, nil, pc.opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -62,13 +72,24 @@ func BenchmarkEvaluate(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu := cpuTime()
 				for range b.N {
 					if _, err := ev.Evaluate(ctx, pc.plan); err != nil {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(2560*b.N)/b.Elapsed().Seconds(), "images/s")
+				reportThroughput(b, 2560, cpuTime()-cpu)
 			})
 		}
+	}
+}
+
+// reportThroughput reports images/s, wall time, and cpu-images/s, images per
+// CPU-second of the process (all goroutines), for b.N operations of
+// perOp images that used cpu.
+func reportThroughput(b *testing.B, perOp int, cpu time.Duration) {
+	b.ReportMetric(float64(perOp*b.N)/b.Elapsed().Seconds(), "images/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(perOp*b.N)/cpu.Seconds(), "cpu-images/s")
 	}
 }

@@ -26,7 +26,8 @@ type WeightCache struct {
 	model *engine.Model
 	mu    sync.Mutex
 	m     map[wkey][]float32
-	hess  [][]float64 // per layer: Hessian-diagonal estimate for kmeans-hessian
+	hess  [][]float64                     // per layer: Hessian-diagonal estimate for kmeans-hessian
+	ints  map[wkey]*engine.IntegerWeights // integer codes of the uniform quantizer (integer.go)
 }
 
 type wkey struct {
@@ -37,7 +38,7 @@ type wkey struct {
 
 // NewWeightCache returns an empty cache for m.
 func NewWeightCache(m *engine.Model) *WeightCache {
-	return &WeightCache{model: m, m: map[wkey][]float32{}, hess: make([][]float64, len(m.Layers))}
+	return &WeightCache{model: m, m: map[wkey][]float32{}, hess: make([][]float64, len(m.Layers)), ints: map[wkey]*engine.IntegerWeights{}}
 }
 
 // SetHessianDiag supplies layer l's per-weight Hessian-diagonal estimate (in
@@ -122,12 +123,13 @@ type Evaluator struct {
 	calib   *Calibration
 	weights *WeightCache
 	fq      []kernel.FakeQuant[float32]
+	integer bool // WithIntegerArithmetic
 }
 
 // New returns an evaluator of m on data with the given batch size. calib may
 // be nil when no plan quantizes activations; weights may be nil (a private
-// cache is made).
-func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, weights *WeightCache) (*Evaluator, error) {
+// cache is made). opts configure it (WithIntegerArithmetic).
+func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, weights *WeightCache, opts ...Option) (*Evaluator, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("evaluator: batch size %d: want at least 1", batch)
 	}
@@ -143,8 +145,12 @@ func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, 
 	if weights == nil {
 		weights = NewWeightCache(m)
 	}
-	return &Evaluator{model: m, data: data, batch: batch, sess: engine.NewSession[float32](m),
-		calib: calib, weights: weights, fq: make([]kernel.FakeQuant[float32], len(m.Layers))}, nil
+	e := &Evaluator{model: m, data: data, batch: batch, sess: engine.NewSession[float32](m),
+		calib: calib, weights: weights, fq: make([]kernel.FakeQuant[float32], len(m.Layers))}
+	for _, opt := range opts {
+		opt(e)
+	}
+	return e, nil
 }
 
 // Model returns the evaluator's model.
@@ -188,7 +194,7 @@ func (e *Evaluator) Apply(p Plan) error {
 		e.fq[l] = kernel.FakeQuant[float32]{Scale: float32(a.Scale), ZP: float32(a.ZeroPoint), Lo: 0, Hi: float32(int64(1)<<s.ActivationBits - 1)}
 		e.sess.SetInputQuant(l, &e.fq[l])
 	}
-	return nil
+	return e.applyInteger(p)
 }
 
 // Evaluate scores plan p on the whole dataset.

@@ -35,6 +35,7 @@ var ErrSensitivityCache = errors.New("search: sensitivity cache")
 func SensitivityOptions(cfg *config.Config) (sensitivity.Options, error) {
 	s := cfg.Sensitivity
 	o := sensitivity.Options{
+		Estimator: s.Estimator, Sketch: s.Sketch,
 		Tolerance: s.Tolerance, MinSamples: s.MinSamples, MaxSamples: s.MaxSamples,
 		EigenIters: s.EigenIters, EigenTolerance: s.EigenTolerance,
 		Batch: s.Batch, Methods: slices.Clone(s.Methods),

@@ -69,6 +69,18 @@ func TestSensitivityOptions(t *testing.T) {
 	if o.MaxSamples != 2 || o.Batch != 12 || o.Seed != 0 {
 		t.Errorf("options %+v", o)
 	}
+	// Two activation bitwidths to choose from: the activation traces price
+	// them in the Ω table.
+	if want := []string{config.SensitivityHutchinson, sensitivity.Activation}; !reflect.DeepEqual(o.Methods, want) {
+		t.Errorf("methods %v, want %v", o.Methods, want)
+	}
+	o, err = SensitivityOptions(sensConfig(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{config.SensitivityHutchinson}; !reflect.DeepEqual(o.Methods, want) {
+		t.Errorf("one activation bitwidth: methods %v, want %v", o.Methods, want)
+	}
 }
 
 // TestRunSensitivityCache runs the analysis twice against one store: the

@@ -35,7 +35,7 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	start := time.Now()
 	t := &Table{
 		Layers: make([]LayerResult, len(m.Layers)),
-		Settings: Settings{Loss: Loss, Methods: o.Methods, Tolerance: o.Tolerance, MinSamples: o.MinSamples,
+		Settings: Settings{Loss: Loss, Methods: o.Methods, Estimator: o.Estimator, Sketch: o.Sketch, Tolerance: o.Tolerance, MinSamples: o.MinSamples,
 			MaxSamples: o.MaxSamples, ConvergenceWindow: ConvergenceWindow, EigenIters: o.EigenIters,
 			EigenTolerance: o.EigenTolerance, Seed: o.Seed, Batch: o.Batch, WeightBits: o.WeightBits,
 			ActivationBits: o.ActivationBits, Quantizers: o.Quantizers},
@@ -68,17 +68,24 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	}
 	if o.has(Hutchinson) {
 		if err := phase(Hutchinson, func() error {
-			res, err := hutchinson(ctx, h, &o, report)
+			estimate := hutchinson
+			if o.Estimator == HutchPP {
+				estimate = hutchPP
+			}
+			res, err := estimate(ctx, h, &o, report)
 			if err != nil {
 				return err
 			}
 			stable = res.stable
 			for l := range t.Layers {
 				r := &t.Layers[l]
-				tr := res.traces[l]
-				r.HessianTrace, r.HessianTraceStderr, r.Samples = tr.mean, tr.stderr(), tr.n
+				mean, stderr, samples := res.layer(l)
+				r.HessianTrace, r.HessianTraceStderr, r.Samples = mean, stderr, samples
+				if res.exact != nil {
+					r.TraceExact = res.exact[l]
+				}
 				w := m.Graph.Init[m.Layers[l].Weight].Floats()
-				if r.Omega, err = weightOmega(m.Layers[l], w, tr.mean, res.diag[l], o.Quantizers, o.WeightBits); err != nil {
+				if r.Omega, err = weightOmega(m.Layers[l], w, mean, res.diag[l], o.Quantizers, o.WeightBits); err != nil {
 					return err
 				}
 			}

@@ -166,7 +166,7 @@ func TestGoldenTorch(t *testing.T) {
 			if *full {
 				n = g.Layers[0].Samples
 			}
-			tab, err := Analyze(ctx, m, d, Options{Methods: methods, Seed: g.Seed, MinSamples: n, MaxSamples: n, EigenTolerance: 1e-5})
+			tab, err := Analyze(ctx, m, d, Options{Methods: methods, Estimator: SharedProbes, Seed: g.Seed, MinSamples: n, MaxSamples: n, EigenTolerance: 1e-5})
 			if err != nil {
 				t.Fatal(err)
 			}

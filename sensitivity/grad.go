@@ -18,10 +18,11 @@ type lossGrad struct {
 	data  *dataset.Dataset
 	batch int
 	x     []float64 // the current batch's inputs in float64
+	only  int       // ≥ 0: eval wants this layer's gradient alone (the backward pass stops there)
 }
 
 func newLossGrad(m *engine.Model, data *dataset.Dataset, batch int) *lossGrad {
-	return &lossGrad{sess: engine.NewSession[float64](m), data: data, batch: batch}
+	return &lossGrad{sess: engine.NewSession[float64](m), data: data, batch: batch, only: -1}
 }
 
 // batches runs a forward and a backward pass over each batch of the subset
@@ -37,7 +38,13 @@ func (lg *lossGrad) batches(ctx context.Context, fn func(b dataset.Batch, loss f
 		if _, err := lg.sess.Forward(lg.x, n); err != nil {
 			return fmt.Errorf("batch %d: %w", i, err)
 		}
-		loss, err := lg.sess.Backward(b.Labels)
+		var loss float64
+		var err error
+		if lg.only >= 0 {
+			loss, err = lg.sess.BackwardLayer(b.Labels, lg.only)
+		} else {
+			loss, err = lg.sess.Backward(b.Labels)
+		}
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", i, err)
 		}
@@ -61,9 +68,19 @@ func (lg *lossGrad) eval(ctx context.Context, w, g [][]float64) (float64, error)
 		}
 		lg.sess.SetWeight(l, wl)
 	}
-	for _, gl := range g {
+	lg.only = -1
+	for l, gl := range g {
 		clear(gl)
+		if gl != nil {
+			if lg.only == -1 {
+				lg.only = l
+			} else {
+				lg.only = -2
+			}
+		}
 	}
+	lg.only = max(lg.only, -1)
+	defer func() { lg.only = -1 }()
 	total := float64(lg.data.Len())
 	sum := 0.0
 	err := lg.batches(ctx, func(b dataset.Batch, loss float64) error {

@@ -41,6 +41,8 @@ func TestExactHessian(t *testing.T) {
 			h, off := exactHessian(t, m, d)
 			t.Run("hvp", func(t *testing.T) { checkHVP(t, m, d, h, off) })
 			t.Run("hutchinson", func(t *testing.T) { checkHutchinson(t, m, d, h, off) })
+			t.Run("hutch++", func(t *testing.T) { checkHutchPP(t, m, d, h, off) })
+			t.Run("exact", func(t *testing.T) { checkExactTrace(t, m, d, h, off) })
 			t.Run("eigen", func(t *testing.T) { checkTopEigen(t, m, d, h, off) })
 		})
 	}
@@ -105,7 +107,7 @@ func checkHVP(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.SymDense
 // per-element standard errors (Var[v_j(Hv)_j] = Σ_{k≠j} H_jk²).
 func checkHutchinson(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.SymDense, off []int) {
 	const probes = 2000
-	tab, err := Analyze(context.Background(), m, d, Options{MinSamples: probes, MaxSamples: probes, Seed: 9})
+	tab, err := Analyze(context.Background(), m, d, Options{Estimator: SharedProbes, MinSamples: probes, MaxSamples: probes, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +129,65 @@ func checkHutchinson(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.S
 			}
 			if se := math.Sqrt(v / probes); math.Abs(got-h.At(row, row)) > 5*se+1e-7 {
 				t.Errorf("layer %d: diag[%d] = %.6g, exact %.6g (stderr %.2g)", l, j, got, h.At(row, row), se)
+			}
+		}
+	}
+}
+
+// checkHutchPP compares Hutch++ with a sketch smaller than each block
+// (so every layer goes through the sketch and the projected remainder)
+// with the exact block traces, within four standard errors, and checks
+// that the diagonal estimate sums to the trace and is close to the exact
+// diagonal.
+func checkHutchPP(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.SymDense, off []int) {
+	const probes = 1000
+	tab, err := Analyze(context.Background(), m, d, Options{Sketch: 3, Tolerance: 1e-15, MinSamples: 2, MaxSamples: probes, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, r := range tab.Layers {
+		b := block(h, off, l)
+		exact := mat.Trace(b)
+		if r.TraceExact || r.Samples != 6+probes {
+			t.Errorf("layer %d: %d samples (exact %v), want the sketch's 6 and %d probes", l, r.Samples, r.TraceExact, probes)
+		}
+		if math.Abs(r.HessianTrace-exact) > 4*r.HessianTraceStderr+1e-9 {
+			t.Errorf("layer %d: trace %.6g ± %.2g, exact %.6g", l, r.HessianTrace, r.HessianTraceStderr, exact)
+		}
+		sum, worst, scale := 0.0, 0.0, 0.0
+		for j, got := range tab.HessianDiag[l] {
+			sum += got
+			worst = math.Max(worst, math.Abs(got-b.At(j, j)))
+			scale = math.Max(scale, math.Abs(b.At(j, j)))
+		}
+		if math.Abs(sum-r.HessianTrace) > 1e-9*math.Max(1, math.Abs(exact)) {
+			t.Errorf("layer %d: diagonal sums to %.9g, trace %.9g", l, sum, r.HessianTrace)
+		}
+		if worst > 0.1*scale {
+			t.Errorf("layer %d: diagonal off by %.3g (largest element %.3g)", l, worst, scale)
+		}
+	}
+}
+
+// checkExactTrace checks that layers no larger than the default sketch's
+// cost are measured exactly: trace and diagonal to finite-difference
+// precision, with a standard error of zero.
+func checkExactTrace(t *testing.T, m *engine.Model, d *dataset.Dataset, h *mat.SymDense, off []int) {
+	tab, err := Analyze(context.Background(), m, d, Options{Sketch: 30, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, r := range tab.Layers {
+		b := block(h, off, l)
+		if !r.TraceExact || r.HessianTraceStderr != 0 || r.Samples != b.SymmetricDim() {
+			t.Fatalf("layer %d (%d weights): exact %v, stderr %g, %d samples: want an exact trace", l, b.SymmetricDim(), r.TraceExact, r.HessianTraceStderr, r.Samples)
+		}
+		if exact := mat.Trace(b); math.Abs(r.HessianTrace-exact) > 1e-6*math.Max(1, math.Abs(exact)) {
+			t.Errorf("layer %d: trace %.9g, exact %.9g", l, r.HessianTrace, exact)
+		}
+		for j, got := range tab.HessianDiag[l] {
+			if math.Abs(got-b.At(j, j)) > 1e-6*math.Max(1, math.Abs(b.At(j, j))) {
+				t.Errorf("layer %d: diag[%d] = %.9g, exact %.9g", l, j, got, b.At(j, j))
 			}
 		}
 	}

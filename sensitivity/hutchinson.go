@@ -79,12 +79,19 @@ type runningMean struct {
 // small, the bug of NNCF issue 2155); a mean of exactly zero converges only
 // on exactly zero changes, which is what an all-zero block produces.
 func (r *runningMean) add(x float64, tol float64, minSamples int) {
+	r.addOffset(x, 0, tol, minSamples)
+}
+
+// addOffset is add for an estimate offset+mean (the Hutch++ sketch's exact
+// part plus the running mean of the remainder): the relative change is
+// taken against |offset + mean|.
+func (r *runningMean) addOffset(x, offset float64, tol float64, minSamples int) {
 	r.n++
 	d := x - r.mean
 	r.mean += d / float64(r.n)
 	r.m2 += d * (x - r.mean)
 	change := math.Abs(d / float64(r.n))
-	if r.n > 1 && change <= tol*math.Abs(r.mean) {
+	if r.n > 1 && change <= tol*math.Abs(offset+r.mean) {
 		r.stable++
 	} else {
 		r.stable = 0
@@ -109,6 +116,24 @@ type hutchinsonResult struct {
 	diag   [][]float64 // per layer: mean of v ⊙ Hv over all probes
 	probes int
 	loss   float64 // mean loss over the ± evaluations: L(w) + O(h²)
+
+	// Hutch++ only (nil for shared probes): per layer, the sketch's exact
+	// part of the trace, whether the trace was measured exactly, and the
+	// Hessian-vector products spent.
+	sketch   []float64
+	exact    []bool
+	products []int
+}
+
+// layer returns layer l's trace estimate, its standard error and the
+// samples behind it: probes for shared probes, Hessian-vector products of
+// the layer's block for Hutch++.
+func (r *hutchinsonResult) layer(l int) (mean, stderr float64, samples int) {
+	t := &r.traces[l]
+	if r.sketch == nil {
+		return t.mean, t.stderr(), t.n
+	}
+	return r.sketch[l] + t.mean, t.stderr(), r.products[l]
 }
 
 // hutchinson estimates every layer's Hessian trace Tr(H_ll) with

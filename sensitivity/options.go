@@ -61,6 +61,13 @@ type Options struct {
 	// EigenTolerance·|λ| (defaults 100 and 1e-3).
 	EigenIters     int
 	EigenTolerance float64
+	// Estimator is the trace estimator: HutchPP (default: Hutch++ on each
+	// layer's block) or SharedProbes (the classic one-probe-for-all-layers
+	// Hutchinson of HAWQ-v2 and PyHessian).
+	Estimator string
+	// Sketch is the Hutch++ sketch size per layer (default DefaultSketch);
+	// ignored by SharedProbes.
+	Sketch int
 	// Seed seeds the Rademacher probes and the eigenvalue iterations' starts.
 	Seed uint64
 	// Batch is the number of samples per forward pass (default 256). It
@@ -87,8 +94,9 @@ type Progress struct {
 	// Layer is the number of layers finished in this phase (converged, in
 	// the Hutchinson phase); Layers is the number of layers.
 	Layer, Layers int
-	// Sample and Samples count the phase's units of work: probes
-	// (Hutchinson, with Samples = MaxSamples), Lanczos iterations of all
+	// Sample and Samples count the phase's units of work: block
+	// Hessian-vector products (Hutch++, with Samples an upper bound) or
+	// probes (shared probes, with Samples = MaxSamples), Lanczos iterations of all
 	// layers (eigen, with Samples the iterations left possible), data
 	// samples (fisher, activation) or measurements (perturbation).
 	Sample, Samples int
@@ -120,6 +128,22 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxSamples == 0 {
 		o.MaxSamples = DefaultMaxSamples
+	}
+	if o.Estimator == "" {
+		o.Estimator = HutchPP
+	}
+	o.Estimator = strings.ToLower(strings.TrimSpace(o.Estimator))
+	if !slices.Contains(Estimators(), o.Estimator) {
+		return o, fmt.Errorf("%w: unknown estimator %q (valid: %s)", ErrOptions, o.Estimator, strings.Join(Estimators(), ", "))
+	}
+	if o.Sketch == 0 {
+		o.Sketch = DefaultSketch
+	}
+	if o.Sketch < 0 {
+		return o, fmt.Errorf("%w: sketch %d must not be negative", ErrOptions, o.Sketch)
+	}
+	if o.Estimator == SharedProbes {
+		o.Sketch = 0
 	}
 	if o.EigenIters == 0 {
 		o.EigenIters = DefaultEigenIters
@@ -200,8 +224,9 @@ func sortedUnique(v []int) []int {
 
 // keyVersion changes whenever an algorithm change alters the numbers, so
 // that cached tables from older versions are not reused. Version 2:
-// calibrated finite-difference step, Lanczos eigenvalues.
-const keyVersion = 2
+// calibrated finite-difference step, Lanczos eigenvalues. Version 3: the
+// estimator (Hutch++ per block by default) and its sketch size.
+const keyVersion = 3
 
 // Key returns the cache key of a table: a SHA-256 over the model's hash, a
 // description of the data subset (split, count, seed), the loss and every
@@ -218,6 +243,8 @@ func Key(modelHash, subset string, opt Options) string {
 		Model          string   `json:"model"`
 		Subset         string   `json:"subset"`
 		Loss           string   `json:"loss"`
+		Estimator      string   `json:"estimator"`
+		Sketch         int      `json:"sketch"`
 		Tolerance      float64  `json:"tolerance"`
 		MinSamples     int      `json:"min_samples"`
 		MaxSamples     int      `json:"max_samples"`
@@ -235,7 +262,7 @@ func Key(modelHash, subset string, opt Options) string {
 		qs[i] = string(q)
 	}
 	slices.Sort(qs)
-	k := keyed{keyVersion, modelHash, subset, Loss, o.Tolerance, o.MinSamples, o.MaxSamples,
+	k := keyed{keyVersion, modelHash, subset, Loss, o.Estimator, o.Sketch, o.Tolerance, o.MinSamples, o.MaxSamples,
 		o.EigenIters, o.EigenTolerance, o.Seed, o.Batch, o.Methods, o.WeightBits, o.ActivationBits, qs}
 	b, err := json.Marshal(k)
 	if err != nil {

@@ -15,12 +15,17 @@ import (
 type LayerResult struct {
 	Name   string `json:"name"`
 	Params int    `json:"params"`
-	// HessianTrace is the Hutchinson estimate of Tr(H_ll), the trace of the
-	// loss Hessian's diagonal block of the layer's weight;
-	// HessianTraceStderr its standard error and Samples the probes used.
+	// HessianTrace is the estimate of Tr(H_ll), the trace of the loss
+	// Hessian's diagonal block of the layer's weight (see
+	// Settings.Estimator); HessianTraceStderr its standard error and
+	// Samples the work behind it: Hessian-vector products of the layer's
+	// block for Hutch++, shared probes for the classic estimator.
+	// TraceExact is set when the trace was measured exactly (a small
+	// layer: one product per weight), with a standard error of zero.
 	HessianTrace       float64 `json:"hessian_trace"`
 	HessianTraceStderr float64 `json:"hessian_trace_stderr"`
 	Samples            int     `json:"samples"`
+	TraceExact         bool    `json:"trace_exact,omitempty"`
 	// TopEigenvalue is the eigenvalue of largest magnitude of H_ll, after
 	// EigenIters Lanczos iterations (Hessian-vector products).
 	TopEigenvalue float64 `json:"top_eigenvalue"`
@@ -48,6 +53,8 @@ type LayerResult struct {
 type Settings struct {
 	Loss              string         `json:"loss"`
 	Methods           []string       `json:"methods"`
+	Estimator         string         `json:"estimator,omitempty"`
+	Sketch            int            `json:"sketch,omitempty"`
 	Tolerance         float64        `json:"tolerance"`
 	MinSamples        int            `json:"min_samples"`
 	MaxSamples        int            `json:"max_samples"`

@@ -179,7 +179,7 @@ func isTerminal(w io.Writer) bool {
 func describe(p sensitivity.Progress) (unit, detail string) {
 	switch p.Phase {
 	case sensitivity.Hutchinson:
-		return "sample", fmt.Sprintf("%d/%d layers converged", p.Layer, p.Layers)
+		return "sample", fmt.Sprintf("%d/%d layers done", p.Layer, p.Layers)
 	case sensitivity.Eigen:
 		return "iteration", fmt.Sprintf("layer %d/%d", min(p.Layer+1, p.Layers), p.Layers)
 	case sensitivity.Perturbation:

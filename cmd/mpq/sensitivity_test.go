@@ -75,7 +75,7 @@ func TestSensitivityCmd(t *testing.T) {
 	if _, err := os.Stat(got.Plot); err != nil {
 		t.Error(err)
 	}
-	if !strings.Contains(logs, "sensitivity: hutchinson sample 2/2") {
+	if !strings.Contains(logs, "sensitivity: hutchinson sample ") || !strings.Contains(logs, "5/5 layers done") {
 		t.Errorf("no progress lines in\n%s", logs)
 	}
 

@@ -83,6 +83,12 @@ type Calibration struct {
 // Sensitivity is the subset and settings of the sensitivity pass.
 type Sensitivity struct {
 	Subset `yaml:",inline"`
+	// Estimator is the Hessian-trace estimator: hutch++ (default; Hutch++
+	// on each layer's block) or hutchinson (one shared probe over all
+	// layers per product, as HAWQ-v2 and PyHessian do).
+	Estimator string `yaml:"estimator,omitempty"`
+	// Sketch is the Hutch++ sketch size per layer.
+	Sketch int `yaml:"sketch,omitempty"`
 	// Tolerance stops the Hutchinson trace estimate when its relative
 	// change falls below it.
 	Tolerance float64 `yaml:"tolerance,omitempty"`
@@ -213,6 +219,8 @@ const (
 	DefaultCalibrationCount = 512
 	DefaultSensitivityCount = 1024
 	DefaultPercentile       = 99.99
+	DefaultEstimator        = "hutch++"
+	DefaultSketch           = 10
 	DefaultTolerance        = 1e-3
 	DefaultMinSamples       = 10
 	DefaultMaxSamples       = 200
@@ -240,7 +248,7 @@ func Load(path string) (*Config, error) {
 // sensitivity.split the calibration split; counts 512 (calibration) and
 // 1024 (sensitivity), clamped to the split's size when not given;
 // batch 256; calibration.method minmax, percentile 99.99; sensitivity
-// tolerance 1e-3, min_samples 10, max_samples 200, eigen_iters 100,
+// estimator hutch++, sketch 10, tolerance 1e-3, min_samples 10, max_samples 200, eigen_iters 100,
 // eigen_tolerance 1e-3, methods [hutchinson]; study.name the config file's
 // base name, study.storage sqlite://<name>.db; search.weight_bits
 // [2, 3, 4, 8], activation_bits [8], objectives [accuracy, size_bits],
@@ -312,6 +320,8 @@ func (c *Config) applyDefaults() {
 		c.Calibration.Percentile = DefaultPercentile
 	}
 	sens := &c.Sensitivity
+	setDefault(&sens.Estimator, DefaultEstimator)
+	defaultNumber(c, "sensitivity.sketch", &sens.Sketch, DefaultSketch)
 	defaultNumber(c, "sensitivity.tolerance", &sens.Tolerance, DefaultTolerance)
 	defaultNumber(c, "sensitivity.min_samples", &sens.MinSamples, DefaultMinSamples)
 	defaultNumber(c, "sensitivity.max_samples", &sens.MaxSamples, DefaultMaxSamples)

@@ -140,6 +140,8 @@ func (v *validator) calibration() {
 
 func (v *validator) sensitivity() {
 	s := v.c.Sensitivity
+	v.oneOf("sensitivity.estimator", s.Estimator, []string{"hutch++", "hutchinson"})
+	v.atLeast1("sensitivity.sketch", s.Sketch)
 	v.positive("sensitivity.tolerance", s.Tolerance)
 	v.positive("sensitivity.eigen_tolerance", s.EigenTolerance)
 	v.atLeast1("sensitivity.min_samples", s.MinSamples)

@@ -14,6 +14,13 @@
 // steady-state batch allocates nothing. Kernels (GEMM, convolution, pooling)
 // come from package kernel and use every core.
 //
+// A float32 Session can also compute chosen layers in integer arithmetic,
+// as a deployment runtime does (Session.SetIntegerLayer, IntegerWeights):
+// the layer's input quantized to uint8 codes by its input quantizer, int8
+// weight codes, exact int32 sums, dequantized to float32 with the
+// per-channel weight scale times the input scale. The rest of the graph
+// stays in floating point; such a Forward has no Backward.
+//
 // Semantics follow the ONNX operator specification for opsets 11–17
 // (inference behaviour: Dropout is the identity, BatchNormalization uses its
 // running statistics).

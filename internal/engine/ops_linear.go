@@ -20,12 +20,18 @@ type convStep[T Float] struct {
 	n     int
 	layer int // quantizable layer index, -1 if none
 	work  []*kernel.ConvWork[T]
+	// Integer arithmetic (integer.go).
+	qwork  []*kernel.QConvWork
+	qscale []float32
 }
 
 func (s *convStep[T]) forward(st *state[T]) {
 	var bias []T
 	if len(s.in) > 2 && s.in[2] >= 0 {
 		bias = st.data[s.in[2]]
+	}
+	if s.forwardInteger(st, bias) {
+		return
 	}
 	if s.work == nil {
 		s.work = make([]*kernel.ConvWork[T], kernel.Workers())
@@ -150,9 +156,14 @@ type gemmStep[T Float] struct {
 	layer          int
 	qa             []T // scratch for the fake-quantized A
 	usedA          []T
+	qwork          kernel.QLinearWork
+	qscale         []float32
 }
 
 func (s *gemmStep[T]) forward(st *state[T]) {
+	if s.forwardInteger(st) {
+		return
+	}
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	if q := st.inQuant(s.layer); q != nil {
 		if s.qa == nil {
@@ -257,9 +268,14 @@ type matmulStep[T Float] struct {
 	layer      int
 	qa         []T
 	usedA      []T
+	qwork      kernel.QLinearWork
+	qscale     []float32
 }
 
 func (s *matmulStep[T]) forward(st *state[T]) {
+	if s.forwardInteger(st) {
+		return
+	}
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	if q := st.inQuant(s.layer); q != nil {
 		if s.qa == nil {

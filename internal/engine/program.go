@@ -26,6 +26,9 @@ type program[T Float] struct {
 	// layerW[l] and layerIn[l] are the value indices of layer l's weight and input.
 	layerW  []int
 	layerIn []int
+	// layerStep[l] is the index of the step that computes layer l (-1 if
+	// none does): no earlier step contributes to its weight's gradient.
+	layerStep []int
 	// dynamic[v] is true for values computed per batch (their gradient exists).
 	dynamic []bool
 }
@@ -134,6 +137,11 @@ func compile[T Float](m *Model, n int) (*program[T], error) {
 			}
 		}
 		st, outShapes, err := c.build()
+		for _, sh := range outShapes {
+			if err == nil {
+				err = checkShape(sh)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
 		}
@@ -164,6 +172,10 @@ func compile[T Float](m *Model, n int) (*program[T], error) {
 				if ls, ok := st.(interface{ setLayer(int) }); ok {
 					ls.setLayer(l)
 				}
+				for len(p.layerStep) <= l {
+					p.layerStep = append(p.layerStep, -1)
+				}
+				p.layerStep[l] = len(p.steps)
 			}
 			st.bind(c.ins, c.outs)
 			p.steps = append(p.steps, st)
@@ -174,6 +186,9 @@ func compile[T Float](m *Model, n int) (*program[T], error) {
 		return nil, fmt.Errorf("onnx: output %q does not depend on the input %q", m.Output, m.Input)
 	}
 	p.output = out
+	for len(p.layerStep) < len(m.Layers) {
+		p.layerStep = append(p.layerStep, -1)
+	}
 	for _, l := range m.Layers {
 		p.layerW = append(p.layerW, p.index[l.Weight])
 		in, ok := p.index[l.Input]

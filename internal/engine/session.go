@@ -16,6 +16,7 @@ type Session[T Float] struct {
 	floatW  [][]T // per layer: the model's own weights in T
 	weights [][]T // per layer: the weights in use (floatW unless replaced)
 	quant   []*kernel.FakeQuant[T]
+	ints    []*IntegerWeights // per layer: integer weights, or nil (integer.go)
 	consts  map[string][]T
 	last    *state[T]
 }
@@ -23,7 +24,7 @@ type Session[T Float] struct {
 // NewSession returns a Session computing in T (float32 or float64).
 func NewSession[T Float](m *Model) *Session[T] {
 	s := &Session[T]{m: m, states: map[int]*state[T]{}, consts: map[string][]T{},
-		quant: make([]*kernel.FakeQuant[T], len(m.Layers))}
+		quant: make([]*kernel.FakeQuant[T], len(m.Layers)), ints: make([]*IntegerWeights, len(m.Layers))}
 	for _, l := range m.Layers {
 		w := toT[T](m.Graph.Init[l.Weight].Floats())
 		s.floatW = append(s.floatW, w)
@@ -51,6 +52,7 @@ type state[T Float] struct {
 	grad    [][]T
 	scratch [3][]T
 	n       int
+	intRan  []bool // per layer: computed in integers by the last Forward
 }
 
 func (st *state[T]) inQuant(layer int) *kernel.FakeQuant[T] {
@@ -92,7 +94,7 @@ func (s *Session[T]) state(n int) (*state[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state[T]{p: p, sess: s, n: n, data: make([][]T, len(p.names))}
+	st := &state[T]{p: p, sess: s, n: n, data: make([][]T, len(p.names)), intRan: make([]bool, len(s.m.Layers))}
 	isW := map[int]int{}
 	for l, wi := range p.layerW {
 		isW[wi] = l
@@ -139,6 +141,7 @@ func (s *Session[T]) Forward(x []T, n int) ([]T, error) {
 		return nil, err
 	}
 	copy(st.data[st.p.input], x)
+	clear(st.intRan)
 	for _, stp := range st.p.steps {
 		stp.forward(st)
 	}
@@ -150,12 +153,34 @@ func (s *Session[T]) Forward(x []T, n int) ([]T, error) {
 // against labels, and the gradient of that loss with respect to every layer
 // weight and every activation. It returns the loss.
 func (s *Session[T]) Backward(labels []int) (float64, error) {
+	return s.backward(labels, 0)
+}
+
+// BackwardLayer is Backward for layer l's weight gradient alone: it stops
+// at the step that computes layer l, so the gradients of earlier values and
+// earlier layers' weights are left unset (and WeightGrad of those layers is
+// stale). A Hessian-vector product restricted to one layer needs no more.
+func (s *Session[T]) BackwardLayer(labels []int, l int) (float64, error) {
+	first := 0
+	if s.last != nil && l >= 0 && l < len(s.last.p.layerStep) {
+		first = max(s.last.p.layerStep[l], 0)
+	}
+	return s.backward(labels, first)
+}
+
+// backward runs the backward pass of steps len−1 down to first.
+func (s *Session[T]) backward(labels []int, first int) (float64, error) {
 	st := s.last
 	if st == nil {
 		return 0, fmt.Errorf("engine: Backward before Forward")
 	}
 	if len(labels) != st.n {
 		return 0, fmt.Errorf("engine: %d labels for a batch of %d", len(labels), st.n)
+	}
+	for l, ran := range st.intRan {
+		if ran {
+			return 0, fmt.Errorf("engine: Backward after a Forward that computed layer %q in integer arithmetic, which has no gradient", s.m.Layers[l].Name)
+		}
 	}
 	p := st.p
 	if st.grad == nil {
@@ -179,7 +204,7 @@ func (s *Session[T]) Backward(labels []int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for i := len(p.steps) - 1; i >= 0; i-- {
+	for i := len(p.steps) - 1; i >= first; i-- {
 		p.steps[i].backward(st)
 	}
 	return loss, nil

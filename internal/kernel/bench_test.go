@@ -209,3 +209,108 @@ func BenchmarkPool(b *testing.B) {
 		}
 	})
 }
+
+// modelConvs are the non-depthwise convolutions of the shipped models
+// (testdata/models), batch 256.
+var modelConvs = []struct {
+	name string
+	g    Conv2D
+}{
+	{"lenet_conv1", Conv2D{C: 1, H: 28, W: 28, M: 6, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"lenet_conv2", benchLeNetConv2},
+	{"resnet_stem", Conv2D{C: 1, H: 28, W: 28, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_b_conv", Conv2D{C: 16, H: 28, W: 28, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_down", Conv2D{C: 16, H: 28, W: 28, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_3x3_64_56x56", benchResNet3x3},
+}
+
+// BenchmarkConvPaths measures the forward and backward convolution of the
+// shipped models' layers, one worker, through im2col and through the
+// padded layout, in one run.
+func BenchmarkConvPaths(b *testing.B) {
+	for _, c := range modelConvs {
+		n := 256
+		if c.g.H > 28 {
+			n = 8
+		}
+		b.Run("forward/float32/"+c.name+"/im2col", func(b *testing.B) { benchConvPath[float32](b, c.g, n, false, false) })
+		b.Run("forward/float32/"+c.name+"/padded", func(b *testing.B) { benchConvPath[float32](b, c.g, n, true, false) })
+		b.Run("backward/float64/"+c.name+"/im2col", func(b *testing.B) { benchConvPath[float64](b, c.g, n, false, true) })
+		b.Run("backward/float64/"+c.name+"/padded", func(b *testing.B) { benchConvPath[float64](b, c.g, n, true, true) })
+	}
+}
+
+func benchConvPath[T Float](b *testing.B, g Conv2D, n int, padded, backward bool) {
+	d := g.dims()
+	r := newRand(104)
+	x := fromF64[T](randSlice(r, n*g.C*d.hw))
+	w := fromF64[T](randSlice(r, g.M*d.k))
+	bias := fromF64[T](randSlice(r, g.M))
+	y := make([]T, n*g.M*d.p)
+	dx := make([]T, len(x))
+	wk := &ConvWork[T]{}
+	run := func() {
+		switch {
+		case backward && padded:
+			convBackwardPadded(g, d, x, w, y, dx, true, true, wk, 0, n)
+		case backward:
+			convBackwardImages(g, d, x, w, y, dx, true, true, wk, 0, n)
+		default:
+			for img := range n {
+				xi, yi := x[img*g.C*d.hw:(img+1)*g.C*d.hw], y[img*g.M*d.p:(img+1)*g.M*d.p]
+				if padded {
+					convImagePadded(g, d, xi, w, bias, yi, nil, wk)
+				} else {
+					convImageIm2col(g, d, xi, w, bias, yi, nil, wk)
+				}
+			}
+		}
+	}
+	run()
+	for b.Loop() {
+		run()
+	}
+	flops := convFLOPs(g, n)
+	if backward {
+		flops *= 2
+	}
+	reportGFLOPS(b, flops)
+}
+
+// BenchmarkConvQuantized measures, on one worker, the forward convolution
+// of the shipped models' layers with an 8-bit input: fake-quantized
+// float32 (ConvForward with a FakeQuant) next to integer (QConvForward).
+func BenchmarkConvQuantized(b *testing.B) {
+	q := &FakeQuant[float32]{Scale: 0.02, ZP: 60, Lo: 0, Hi: 255}
+	for _, c := range modelConvs {
+		g, n := c.g, 256
+		if g.H > 28 {
+			n = 8
+		}
+		d := g.dims()
+		r := newRand(105)
+		x := to32(randSlice(r, n*g.C*d.hw))
+		w := to32(randSlice(r, g.M*d.k))
+		codes := make([]int8, len(w))
+		for i, v := range w {
+			codes[i] = int8(v * 127)
+		}
+		bias, scale := to32(randSlice(r, g.M)), to32(randSlice(r, g.M))
+		y := make([]float32, n*g.M*d.p)
+		b.Run(c.name+"/fakequant", func(b *testing.B) {
+			work := workFor[float32](g, 1)
+			for b.Loop() {
+				ConvForward(g, n, x, w, bias, y, q, work)
+			}
+			reportGFLOPS(b, convFLOPs(g, n))
+		})
+		b.Run(c.name+"/integer", func(b *testing.B) {
+			qw := PackQWeights(g.M, d.k, g.Group, codes)
+			work := []*QConvWork{{}}
+			for b.Loop() {
+				QConvForward(g, n, x, qw, q, scale, bias, y, work)
+			}
+			reportGFLOPS(b, convFLOPs(g, n))
+		})
+	}
+}

@@ -140,6 +140,18 @@ type ConvWork[T Float] struct {
 	dw   []T         // this worker's weight-gradient accumulator (backward only)
 	db   []T         // this worker's bias-gradient accumulator (backward only)
 	gemm GemmWork[T] // packing buffers of this worker's GEMMs
+
+	// The padded layout (conv_padded.go).
+	pad    []T     // one padded, phase-split image
+	dpad   []T     // its gradient (backward only)
+	wide   []T     // one group's output, or all output gradients, over the wide columns
+	wperm  []T     // the weights tap-major (backward only)
+	dwperm []T     // the weight gradient tap-major (backward only)
+	off    []int   // per im2col row of a group: its offset in the padded image
+	taps   []int   // per kernel tap: its offset within a channel
+	pg     padGeom // the layout of offFor
+	offFor Conv2D  // the geometry off, taps and pg were computed for
+	padGeo Conv2D  // the geometry whose padding pad holds
 }
 
 // NewConvWork returns a ConvWork sized for the forward pass of one image of
@@ -148,6 +160,13 @@ type ConvWork[T Float] struct {
 func NewConvWork[T Float](g Conv2D) *ConvWork[T] {
 	if err := g.Validate(); err != nil {
 		panic("kernel: NewConvWork: " + err.Error())
+	}
+	if usePadded(g) {
+		wk := &ConvWork[T]{}
+		pg, _ := convPaddedSetup(g, g.dims(), wk)
+		wk.pad = make([]T, pg.size)
+		wk.wide = make([]T, g.M/g.Group*pg.nw)
+		return wk
 	}
 	wk := &ConvWork[T]{col: make([]T, forwardColLen(g))}
 	if prequantize(g) {

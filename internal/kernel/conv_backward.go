@@ -12,7 +12,10 @@ package kernel
 // into contiguous ranges, one per worker; each worker accumulates its
 // weight and bias gradients in its own ConvWork and the results are summed
 // in worker order, so for a fixed Workers() the result is deterministic.
-// With fewer images than workers, fewer workers run.
+// With fewer images than workers, fewer workers run. Where usePaddedBackward
+// says so, each image runs two GEMMs per kernel tap on its padded layout
+// (conv_padded.go); otherwise it builds the im2col matrix, runs
+// dW += dY·colᵀ and dcol = Wᵀ·dY, and folds dcol back with col2im.
 //
 // ConvBackward panics with a "kernel: ..." message when g is invalid, a
 // slice has the wrong length or work is empty. The outputs must not
@@ -45,11 +48,15 @@ func ConvBackward[T Float](g Conv2D, n int, x, w, dy, dx, dw, db []T, work []*Co
 			})
 		}
 	} else {
+		images := convBackwardImages[T]
+		if usePaddedBackward(g) {
+			images = convBackwardPadded[T]
+		}
 		if used = chunkCount(n, 1, workers); used == 1 {
-			convBackwardImages(g, d, x, w, dy, dx, needW, needB, work[0], 0, n)
+			images(g, d, x, w, dy, dx, needW, needB, work[0], 0, n)
 		} else {
 			parallelFor(n, 1, workers, func(wi, lo, hi int) {
-				convBackwardImages(g, d, x, w, dy, dx, needW, needB, work[wi], lo, hi)
+				images(g, d, x, w, dy, dx, needW, needB, work[wi], lo, hi)
 			})
 		}
 	}

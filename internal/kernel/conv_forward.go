@@ -9,18 +9,21 @@ package kernel
 //	y:    n × M × OH × OW, overwritten
 //
 // When q is not nil, every input value is fake-quantized by q.Apply; the
-// zeros of the padding stay 0. The weights are used as given. Quantization
-// is fused into the im2col copy, except where windows overlap: there each
-// image is quantized once into ConvWork scratch first, which costs fewer
-// Apply calls and gives the same values.
+// zeros of the padding stay 0. The weights are used as given. Each input
+// value is quantized once, as the image is copied into the padded layout
+// or the im2col matrix (or, where im2col windows overlap, into ConvWork
+// scratch first).
 //
 // work holds one ConvWork per worker (see NewConvWork); ConvForward uses
 // min(len(work), Workers()) goroutines. With at least as many images as
-// workers each worker convolves whole images (im2col, then a
-// single-threaded GEMM per group); with fewer images the im2col and the
-// GEMM of each image are split across the workers. Depthwise convolutions
-// (Group = C = M) use a direct loop over (image, channel) planes instead.
-// 1×1 stride-1 unpadded convolutions without q skip im2col.
+// workers each worker convolves whole images: it copies each into the
+// padded layout of conv_padded.go and runs a single-threaded GEMM per
+// group whose panels are packed from it, or, where usePadded says im2col
+// is cheaper, builds the im2col matrix. With fewer images the im2col and
+// the GEMM of each image are split across the workers. Depthwise
+// convolutions (Group = C = M) use a direct loop over (image, channel)
+// planes instead. 1×1 stride-1 unpadded convolutions without q multiply
+// the image in place.
 //
 // ConvForward panics with a "kernel: ..." message when g is invalid, a
 // slice has the wrong length, work is empty, or q has a non-positive scale
@@ -118,6 +121,16 @@ func convImages[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T
 
 // convImage convolves one image on the calling goroutine.
 func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+	if usePadded(g) {
+		convImagePadded(g, d, x, w, bias, y, q, wk)
+		return
+	}
+	convImageIm2col(g, d, x, w, bias, y, q, wk)
+}
+
+// convImageIm2col convolves one image on the calling goroutine through its
+// im2col matrix.
+func convImageIm2col[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
 	col := columns(g, d, x, q, wk)
 	fillBias(y, bias, d.p)
 	for gi := range g.Group {

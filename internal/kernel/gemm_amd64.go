@@ -32,6 +32,16 @@ func asmArchs32() []*gemmArch[float32] {
 	return s
 }
 
+// asmQArchs returns the integer micro-kernels in assembly this CPU runs.
+// There are none for AVX-512 VNNI or AVX-VNNI: see the package
+// documentation.
+func asmQArchs() []*qArchT {
+	if hasAVX2() {
+		return []*qArchT{{name: "avx2", kernels: qgemmAVX2Kernels}}
+	}
+	return nil
+}
+
 func asmArchs64() []*gemmArch[float64] {
 	var s []*gemmArch[float64]
 	if hasAVX512() {

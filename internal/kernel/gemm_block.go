@@ -208,7 +208,8 @@ func packA[T Float](dst []T, transA bool, a []T, lda, i0, l0, mb, kb, mr int) {
 
 // packSteps sets d[l·mr + i] = a[l·lda + i] for i < rows and l < kb. Steps
 // of a full panel of the assembly kernels (24 to 64 bytes) are copied as
-// arrays, which compiles to a few moves where copy would call memmove.
+// arrays of at most 32 bytes, which compile to a few moves where copy
+// would call memmove.
 func packSteps[T Float](d, a []T, lda, kb, rows, mr int) {
 	d = d[:kb*mr]
 	a = a[:(kb-1)*lda+rows]
@@ -227,12 +228,12 @@ func packSteps[T Float](d, a []T, lda, kb, rows, mr int) {
 			return
 		case 48:
 			for l := range kb {
-				*(*[48]byte)(unsafe.Pointer(&d[l*mr])) = *(*[48]byte)(unsafe.Pointer(&a[l*lda]))
+				copy48(unsafe.Pointer(&d[l*mr]), unsafe.Pointer(&a[l*lda]))
 			}
 			return
 		case 64:
 			for l := range kb {
-				*(*[64]byte)(unsafe.Pointer(&d[l*mr])) = *(*[64]byte)(unsafe.Pointer(&a[l*lda]))
+				copy64(unsafe.Pointer(&d[l*mr]), unsafe.Pointer(&a[l*lda]))
 			}
 			return
 		}
@@ -331,19 +332,19 @@ func packB[T Float](dst []T, transB bool, b []T, ldb, l0, j0, kb, nb, nr int) {
 
 // packRowsCopy sets d[l·nr + j] = b[l·ldb + j] for j < nr and l < kb.
 // Rows of 64 or 128 bytes, those of the assembly kernels' panels, are
-// copied as arrays, which compiles to a few vector moves where copy would
-// call memmove.
+// copied as 32-byte arrays (copy64, copy128), which compile to a few
+// vector moves where copy would call memmove.
 func packRowsCopy[T Float](d, b []T, ldb, kb, nr int) {
 	d = d[:kb*nr]
 	b = b[:(kb-1)*ldb+nr]
 	switch uintptr(nr) * unsafe.Sizeof(d[0]) {
 	case 64:
 		for l := range kb {
-			*(*[64]byte)(unsafe.Pointer(&d[l*nr])) = *(*[64]byte)(unsafe.Pointer(&b[l*ldb]))
+			copy64(unsafe.Pointer(&d[l*nr]), unsafe.Pointer(&b[l*ldb]))
 		}
 	case 128:
 		for l := range kb {
-			*(*[128]byte)(unsafe.Pointer(&d[l*nr])) = *(*[128]byte)(unsafe.Pointer(&b[l*ldb]))
+			copy128(unsafe.Pointer(&d[l*nr]), unsafe.Pointer(&b[l*ldb]))
 		}
 	default:
 		for l := range kb {
@@ -385,3 +386,25 @@ func packCols4[T Float](d, b []T, ldb, kb, nr int) {
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// copy48, copy64 and copy128 copy 48, 64 and 128 bytes from src to dst,
+// which must not overlap. They move arrays of at most 32 bytes: the
+// compiler copies those with vector moves, larger arrays through memmove.
+func copy48(dst, src unsafe.Pointer) {
+	*(*[32]byte)(dst) = *(*[32]byte)(src)
+	*(*[16]byte)(unsafe.Add(dst, 32)) = *(*[16]byte)(unsafe.Add(src, 32))
+}
+
+func copy64(dst, src unsafe.Pointer) {
+	d, s := (*[2][32]byte)(dst), (*[2][32]byte)(src)
+	d[0] = s[0]
+	d[1] = s[1]
+}
+
+func copy128(dst, src unsafe.Pointer) {
+	d, s := (*[4][32]byte)(dst), (*[4][32]byte)(src)
+	d[0] = s[0]
+	d[1] = s[1]
+	d[2] = s[2]
+	d[3] = s[3]
+}

@@ -8,4 +8,14 @@ func asmArchs32() []*gemmArch[float32] { return nil }
 
 func asmArchs64() []*gemmArch[float64] { return nil }
 
+func asmQArchs() []*qArchT { return nil }
+
 func packCols8Asm[T Float](d, b []T, ldb, kb, nr int) int { return 0 }
+
+func quantizeCodesAsm(dst []uint8, src []float32, q *FakeQuant[float32]) int { return 0 }
+
+func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) int { return 0 }
+
+func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) bool {
+	return false
+}

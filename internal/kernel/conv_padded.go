@@ -1,0 +1,403 @@
+package kernel
+
+import "unsafe"
+
+// This file holds the convolutions that never build the im2col matrix:
+// each image is copied once into a zero-padded, phase-split layout in
+// which every row of the im2col matrix is a contiguous run, so that GEMM
+// panels can be packed straight from the image (forward) and the
+// backward products read the image in place.
+//
+// The layout. Let Hp×Wp be the padded input and sh×sw the strides. The
+// padded plane of each channel is split into sh·sw phase planes of
+// Hq×Wq = ⌈Hp/sh⌉×⌈Wp/sw⌉: padded pixel (ih, iw) goes to phase plane
+// (ih mod sh)·sw + (iw mod sw), at row ⌊ih/sh⌋ and column ⌊iw/sw⌋. With
+// stride 1 there is one phase plane, the padded plane itself. Output
+// pixel (oh, ow) is given the "wide" column j = oh·Wq + ow; kernel tap
+// (kh, kw) reads padded pixel (oh·sh + kh·DilH, ow·sw + kw·DilW), which
+// lies in the phase plane of (kh·DilH mod sh, kw·DilW mod sw) at row
+// oh + ⌊kh·DilH/sh⌋ and column ow + ⌊kw·DilW/sw⌋: at offset
+// tap(kh, kw) + j from the start of the channel, where tap does not
+// depend on the pixel. So row (c, kh, kw) of the im2col matrix, over the
+// wide columns, is the contiguous run starting at c·cs + tap(kh, kw).
+//
+// Wide columns with ow ≥ OW (the last Wq − OW of each output row but the
+// last) are not outputs: they read whatever follows and are dropped.
+// Every read of a valid output stays inside its channel, and reads of
+// dropped columns stay inside the buffer thanks to a slack of zeros at
+// its end, so no bounds logic is needed in the inner loops. The cost is
+// (Wq − OW)/Wq wasted columns, ≈ (KW−1)·DilW/(sw·Wq) of the work.
+
+// padGeom is the padded, phase-split layout of one image of a Conv2D.
+type padGeom struct {
+	hp, wp int // padded input
+	hq, wq int // one phase plane
+	plane  int // hq·wq
+	cs     int // distance between channels: sh·sw·plane
+	nw     int // wide columns: (OH−1)·wq + OW
+	slack  int // zero elements after the last channel
+	size   int // C·cs + slack
+}
+
+// padGeomFor returns the layout of g with slack elements of zeros after
+// the last channel.
+func padGeomFor(g Conv2D, d convDims, slack int) padGeom {
+	hp, wp := g.H+g.PadTop+g.PadBottom, g.W+g.PadLeft+g.PadRight
+	hq, wq := ceilDiv(hp, g.StrideH), ceilDiv(wp, g.StrideW)
+	plane := hq * wq
+	cs := g.StrideH * g.StrideW * plane
+	return padGeom{hp: hp, wp: wp, hq: hq, wq: wq, plane: plane, cs: cs,
+		nw: (d.oh-1)*wq + d.ow, slack: slack, size: g.C*cs + slack}
+}
+
+// tapOffsets sets off[t] for each kernel tap t = kh·KW + kw to its offset
+// from the start of a channel in the layout pg.
+func tapOffsets(g Conv2D, pg padGeom, off []int) {
+	for kh := range g.KH {
+		rh := kh * g.DilH
+		for kw := range g.KW {
+			rw := kw * g.DilW
+			phase := (rh%g.StrideH)*g.StrideW + rw%g.StrideW
+			off[kh*g.KW+kw] = phase*pg.plane + rh/g.StrideH*pg.wq + rw/g.StrideW
+		}
+	}
+}
+
+// padImage writes the C×H×W image x, fake-quantized by q when q is not
+// nil, into dst in the layout pg. The padding and the slack must be zeros:
+// padImage writes them when borders is true, and otherwise leaves them as
+// they are, since they do not change from image to image. Each input
+// value is read once.
+func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], borders bool) {
+	hw := g.H * g.W
+	dst = dst[:pg.size]
+	if borders {
+		clear(dst)
+	}
+	sh, sw := g.StrideH, g.StrideW
+	for c := range g.C {
+		ch := dst[c*pg.cs : (c+1)*pg.cs]
+		src := x[c*hw : (c+1)*hw]
+		for ih := range g.H {
+			ihp := ih + g.PadTop
+			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
+			row := src[ih*g.W : (ih+1)*g.W]
+			if sw == 1 {
+				copyStrided(ch[rowBase+g.PadLeft:rowBase+g.PadLeft+g.W], row, 0, 1, q)
+				continue
+			}
+			for pw := range sw {
+				// Input columns iw with (iw + PadLeft) mod sw = pw land in
+				// phase plane pw, at consecutive columns from
+				// (iw0 + PadLeft)/sw.
+				iw0 := ((pw-g.PadLeft)%sw + sw) % sw
+				if iw0 >= g.W {
+					continue
+				}
+				start := rowBase + pw*pg.plane + (iw0+g.PadLeft)/sw
+				copyStrided(ch[start:start+(g.W-iw0+sw-1)/sw], row, iw0, sw, q)
+			}
+		}
+	}
+}
+
+// padFor prepares wk.pad for one image of g and reports whether its
+// padding must be written: the buffer is new, or last held another
+// layout.
+func (wk *ConvWork[T]) padFor(g Conv2D, pg padGeom) bool {
+	borders := cap(wk.pad) < pg.size || wk.padGeo != g
+	wk.pad = grow(wk.pad, pg.size)
+	wk.padGeo = g
+	return borders
+}
+
+// unpadImage copies the interior of the padded image src (layout pg) into
+// the C×H×W image dx: the adjoint of padImage, where padding receives
+// gradient that is dropped.
+func unpadImage[T Float](g Conv2D, pg padGeom, src, dx []T) {
+	hw := g.H * g.W
+	sh, sw := g.StrideH, g.StrideW
+	for c := range g.C {
+		ch := src[c*pg.cs : (c+1)*pg.cs]
+		out := dx[c*hw : (c+1)*hw]
+		for ih := range g.H {
+			ihp := ih + g.PadTop
+			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
+			dst := out[ih*g.W : (ih+1)*g.W]
+			if sw == 1 {
+				copy(dst, ch[rowBase+g.PadLeft:])
+				continue
+			}
+			for iw := range dst {
+				iwp := iw + g.PadLeft
+				dst[iw] = ch[rowBase+(iwp%sw)*pg.plane+iwp/sw]
+			}
+		}
+	}
+}
+
+// usePadded reports whether ConvForward and ConvBackward use the padded
+// layout for g rather than im2col. Depthwise convolutions have their own
+// kernel and pointwise ones multiply the image in place. For the others
+// the padded layout wins when the im2col matrix is larger than the image
+// (windows overlap: the padded copy is the smaller one), unless its wasted
+// wide columns, which grow with KW·DilW/(StrideW·Wq), make up more than a
+// third of the work, as when a kernel nearly as wide as the input slides
+// over a small image.
+func usePadded(g Conv2D) bool {
+	if g.depthwise() || g.pointwise() {
+		return false
+	}
+	d := g.dims()
+	if g.KH*g.KW*d.p < d.hw {
+		return false // strided 1×1 and the like: im2col copies less
+	}
+	pg := padGeomFor(g, d, 0)
+	return 2*pg.nw <= 3*d.p
+}
+
+// usePaddedBackward reports whether ConvBackward uses the padded layout
+// for g. Its backward pass runs two GEMMs per kernel tap, of C/Group
+// columns (weight gradient) and rows (input gradient): with fewer than
+// eight channels per group, a fraction of one micro-tile, im2col's two
+// GEMMs over the whole matrix are faster.
+func usePaddedBackward(g Conv2D) bool {
+	return usePadded(g) && g.C/g.Group >= 8
+}
+
+// paddedSlack is the number of zeros after the last channel of a padded
+// image: a full panel of the widest micro-kernel (32 values) read from
+// the last wide column.
+const paddedSlack = 32
+
+// convPaddedSetup returns the layout of g and the offset of each row
+// (c, kh, kw) of one group's im2col matrix from the start of the group,
+// cached in wk for repeated calls with the same geometry.
+func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, []int) {
+	if wk.offFor != g || wk.off == nil {
+		pg := padGeomFor(g, d, paddedSlack)
+		kk := g.KH * g.KW
+		taps := make([]int, kk)
+		tapOffsets(g, pg, taps)
+		off := make([]int, d.k)
+		for c := range d.cg {
+			for t, o := range taps {
+				off[c*kk+t] = c*pg.cs + o
+			}
+		}
+		wk.offFor, wk.off, wk.taps, wk.pg = g, off, taps, pg
+	}
+	return wk.pg, wk.off
+}
+
+// convImagePadded convolves one image through the padded layout on the
+// calling goroutine: pad (and fake-quantize) the image, multiply each
+// group's weights by its implicit im2col matrix into wide columns, and
+// copy the valid columns, plus the bias, into y.
+func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+	pg, off := convPaddedSetup(g, d, wk)
+	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
+	wk.wide = grow(wk.wide, d.mg*pg.nw)
+	arch := gemmArchFor[T]()
+	for gi := range g.Group {
+		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide)
+		for m := range d.mg {
+			var b T
+			if bias != nil {
+				b = bias[gi*d.mg+m]
+			}
+			src := wk.wide[m*pg.nw:]
+			dst := y[(gi*d.mg+m)*d.p : (gi*d.mg+m+1)*d.p]
+			for oh := range d.oh {
+				addTo(dst[oh*d.ow:(oh+1)*d.ow], src[oh*pg.wq:], b)
+			}
+		}
+	}
+}
+
+// addTo sets dst[i] = src[i] + b.
+func addTo[T Float](dst, src []T, b T) {
+	src = src[:len(dst)]
+	if b == 0 {
+		copy(dst, src)
+		return
+	}
+	for i, v := range src {
+		dst[i] = v + b
+	}
+}
+
+// implicitGemm sets the m×n matrix C (leading dimension n) to A·B, where A
+// is m×k row-major (leading dimension k) and B is given by rows:
+// B(l, j) = src[off[l] + j]. It runs the blocked loops of gemmBlocked on
+// the calling goroutine, packing each kc×nc block of B from those rows:
+// each step of a panel is one contiguous run of nr values. src must hold
+// off[l] + roundUp(n, nr) values for every l.
+func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, src []T, off []int, c []T) {
+	mr, nr := arch.mr, arch.nr
+	var z T
+	size := int(unsafe.Sizeof(z))
+	kc := ceilDiv(k, ceilDiv(k, arch.kc))
+	mc := roundUp(ceilDiv(m, ceilDiv(m, arch.mc)), mr)
+	// A block of B of about 128 KiB stays in the L2 cache while every
+	// block of A sweeps it.
+	nc := min(arch.nc, roundUp(n, nr), max(nr, (128<<10)/(kc*size)/nr*nr))
+	p := gemmProblem[T]{m: m, n: n, k: k, alpha: 1, a: a, lda: k, c: c, ldc: n}
+	plan := gemmPlan{packA: n >= packAMinN || k*size%4096 == 0, packB: true}
+	if plan.packA {
+		w.a = grow(w.a, mc*kc)
+	}
+	w.b = grow(w.b, kc*nc)
+	w.tile = grow(w.tile, mr*nr)
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			var beta T
+			if pc > 0 {
+				beta = 1
+			}
+			packRowsAt(w.b, src, off[pc:pc+kb], jc, nb, nr)
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				if plan.packA {
+					packA(w.a, false, a, k, ic, pc, mb, kb, mr)
+				}
+				macroKernel(arch, w, &p, plan, ic, jc, pc, mb, nb, kb, beta)
+			}
+		}
+	}
+}
+
+// packRowsAt packs the block of B with rows off and columns [j0, j0+nb)
+// into dst as panels of nr columns, B(l, j) = src[off[l] + j]: element
+// (l, j) of panel q is at dst[q·nr·kb + l·nr + j]. Every panel is copied
+// whole, the last one past column nb too (its extra columns are dropped
+// by the macro-kernel), so each step is a fixed-size copy.
+func packRowsAt[T Float](dst, src []T, off []int, j0, nb, nr int) {
+	kb := len(off)
+	var z T
+	for q := 0; q < nb; q += nr {
+		d := dst[q*kb : q*kb+nr*kb]
+		s := src[j0+q:]
+		switch uintptr(nr) * unsafe.Sizeof(z) {
+		case 64:
+			for l, o := range off {
+				copy64(unsafe.Pointer(&d[l*nr]), unsafe.Pointer(&s[o : o+nr][0]))
+			}
+		case 128:
+			for l, o := range off {
+				copy128(unsafe.Pointer(&d[l*nr]), unsafe.Pointer(&s[o : o+nr][0]))
+			}
+		default:
+			for l, o := range off {
+				copy(d[l*nr:l*nr+nr], s[o:o+nr])
+			}
+		}
+	}
+}
+
+// convBackwardPadded runs the backward pass of images [lo, hi) through the
+// padded layout on the calling goroutine, accumulating weight and bias
+// gradients in wk. With the output gradient of an image spread over the
+// wide columns (zeros in the dropped ones), as dYw, each kernel tap t is
+// a pair of plain GEMMs over the padded image read in place:
+//
+//	dW[:, :, t] += dYw · X_tᵀ    (X_t: the C/Group × wide-columns run of tap t)
+//	dXp_t       += W[:, :, t]ᵀ · dYw
+//
+// where dXp is the gradient of the padded image, whose runs overlap from
+// tap to tap exactly as the reads of the forward pass do; its interior is
+// the gradient of x. The weights are used tap-major, W'[m][t][c], which
+// wk holds for the call.
+func convBackwardPadded[T Float](g Conv2D, d convDims, x, w, dy, dx []T, needW, needB bool, wk *ConvWork[T], lo, hi int) {
+	startGrads(wk, g.M*d.k, g.M, needW, needB)
+	pg, _ := convPaddedSetup(g, d, wk)
+	taps := wk.taps
+	kk := len(taps)
+	if dx != nil {
+		// W' = W with each row reordered tap-major: W'[m][t][c] = W[m][c][t].
+		wk.wperm = grow(wk.wperm, len(w))
+		permuteTaps(wk.wperm, w, d.cg, kk)
+		wk.dpad = grow(wk.dpad, pg.size)
+	}
+	if needW {
+		wk.dwperm = grow(wk.dwperm, len(w))
+		clear(wk.dwperm)
+	}
+	wk.wide = grow(wk.wide, g.M*pg.nw)
+	dyw := wk.wide
+	for img := lo; img < hi; img++ {
+		dyi := dy[img*g.M*d.p : (img+1)*g.M*d.p]
+		for m := range g.M {
+			row := dyw[m*pg.nw : (m+1)*pg.nw]
+			for oh := range d.oh {
+				copy(row[oh*pg.wq:], dyi[m*d.p+oh*d.ow:m*d.p+(oh+1)*d.ow])
+				if oh < d.oh-1 {
+					clear(row[oh*pg.wq+d.ow : (oh+1)*pg.wq])
+				}
+			}
+		}
+		if needW {
+			padImage(g, pg, x[img*g.C*d.hw:(img+1)*g.C*d.hw], wk.pad, nil, wk.padFor(g, pg))
+		}
+		if dx != nil {
+			clear(wk.dpad)
+		}
+		for gi := range g.Group {
+			dyg := dyw[gi*d.mg*pg.nw : (gi+1)*d.mg*pg.nw]
+			base := gi * d.cg * pg.cs
+			for t, o := range taps {
+				if needW {
+					wk.gemm.Gemm(false, true, d.mg, d.cg, pg.nw,
+						1, dyg, pg.nw,
+						wk.pad[base+o:], pg.cs,
+						1, wk.dwperm[gi*d.mg*d.k+t*d.cg:], d.k)
+				}
+				if dx != nil {
+					wk.gemm.Gemm(true, false, d.cg, pg.nw, d.mg,
+						1, wk.wperm[gi*d.mg*d.k+t*d.cg:], d.k,
+						dyg, pg.nw,
+						1, wk.dpad[base+o:], pg.cs)
+				}
+			}
+		}
+		if dx != nil {
+			unpadImage(g, pg, wk.dpad, dx[img*g.C*d.hw:(img+1)*g.C*d.hw])
+		}
+		if needB {
+			addRowSums(wk.db, dyi, d.p)
+		}
+	}
+	if needW {
+		// Back from tap-major: dW[m][c][t] = dW'[m][t][c].
+		unpermuteTaps(wk.dw, wk.dwperm, d.cg, kk)
+	}
+}
+
+// permuteTaps sets dst[(r·kk + t)·cg + c] = src[(r·cg + c)·kk + t] for
+// every row r of a weight tensor with cg channels of kk taps.
+func permuteTaps[T Float](dst, src []T, cg, kk int) {
+	k := cg * kk
+	for r := 0; r < len(src); r += k {
+		s, dd := src[r:r+k], dst[r:r+k]
+		for c := range cg {
+			for t := range kk {
+				dd[t*cg+c] = s[c*kk+t]
+			}
+		}
+	}
+}
+
+// unpermuteTaps is the inverse of permuteTaps.
+func unpermuteTaps[T Float](dst, src []T, cg, kk int) {
+	k := cg * kk
+	for r := 0; r < len(src); r += k {
+		s, dd := src[r:r+k], dst[r:r+k]
+		for c := range cg {
+			for t := range kk {
+				dd[c*kk+t] = s[t*cg+c]
+			}
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package kernel
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestConvPadded runs the padded-layout convolution, forward and
+// backward, on every test geometry but the depthwise ones (whatever path
+// ConvForward would pick), float32 and float64, batch 1 and 3, against the
+// naive loops. One ConvWork serves every geometry, so the cached offsets
+// must follow the geometry.
+func TestConvPadded(t *testing.T) {
+	if raceEnabled {
+		// Single-threaded: the race detector has nothing to find here,
+		// and TestConvForward and TestConvBackward run the padded path
+		// on several workers.
+		t.Skip("single-threaded")
+	}
+	t.Run("float64", func(t *testing.T) { testConvPadded[float64](t, 1e-12) })
+	t.Run("float32", func(t *testing.T) { testConvPadded[float32](t, 2e-5) })
+}
+
+func testConvPadded[T Float](t *testing.T, tol float64) {
+	r := newRand(8)
+	wk := &ConvWork[T]{}
+	convs := allConvs()
+	if testing.Short() {
+		convs = namedConvs()
+	}
+	convs["big pads"] = Conv2D{C: 2, H: 3, W: 4, M: 3, KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadTop: 3, PadLeft: 4, PadBottom: 2, PadRight: 5, DilH: 3, DilW: 1, Group: 1}
+	convs["stride 3x2 dilation 2"] = Conv2D{C: 5, H: 11, W: 10, M: 4, KH: 3, KW: 3, StrideH: 3, StrideW: 2, PadTop: 1, PadLeft: 2, PadBottom: 0, PadRight: 1, DilH: 2, DilW: 2, Group: 1}
+	convs["odd sizes groups"] = Conv2D{C: 9, H: 13, W: 9, M: 6, KH: 3, KW: 5, StrideH: 2, StrideW: 1, PadTop: 1, PadLeft: 2, PadBottom: 1, PadRight: 2, DilH: 1, DilW: 1, Group: 3}
+	convs["wide 1x1 stride 2"] = Conv2D{C: 17, H: 9, W: 9, M: 33, KH: 1, KW: 1, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Group: 1}
+	for name, g := range convs {
+		if g.depthwise() {
+			continue
+		}
+		d := g.dims()
+		batches := []int{1, 3}
+		if testing.Short() {
+			batches = batches[1:]
+		}
+		for _, n := range batches {
+			x := roundTo[T](randSlice(r, n*g.C*d.hw))
+			w := roundTo[T](randSlice(r, g.M*d.k))
+			bias := roundTo[T](randSlice(r, g.M))
+			dy := roundTo[T](randSlice(r, n*g.M*d.p))
+			xT, wT, bT, dyT := fromF64[T](x), fromF64[T](w), fromF64[T](bias), fromF64[T](dy)
+			prefix := fmt.Sprintf("%s n%d", name, n)
+
+			for _, withQ := range []bool{false, true} {
+				xq := x
+				var q *FakeQuant[T]
+				if withQ {
+					q = testQuant[T]()
+					xq = make([]float64, len(x))
+					for i, v := range xT {
+						xq[i] = float64(q.Apply(v))
+					}
+				}
+				want := naiveConv(g, n, xq, w, bias)
+				y := nanSlice[T](len(want))
+				for img := range n {
+					convImagePadded(g, d, xT[img*g.C*d.hw:(img+1)*g.C*d.hw], wT, bT, y[img*g.M*d.p:(img+1)*g.M*d.p], q, wk)
+				}
+				closeTo(t, fmt.Sprintf("%s q%v: y", prefix, withQ), toF64(y), want, tol)
+			}
+
+			wantDx, wantDw, wantDb := naiveConvBackward(g, n, x, w, dy)
+			for _, need := range [][3]bool{{true, true, true}, {true, false, false}, {false, true, false}} {
+				var dx []T
+				if need[0] {
+					dx = nanSlice[T](len(x))
+				}
+				convBackwardPadded(g, d, xT, wT, dyT, dx, need[1], need[2], wk, 0, n)
+				p := fmt.Sprintf("%s need%v", prefix, need)
+				if need[0] {
+					closeTo(t, p+": dx", toF64(dx), wantDx, tol)
+				}
+				if need[1] {
+					closeTo(t, p+": dw", toF64(wk.dw), wantDw, tol*float64(n))
+				}
+				if need[2] {
+					closeTo(t, p+": db", toF64(wk.db), wantDb, tol*float64(n))
+				}
+			}
+		}
+	}
+}

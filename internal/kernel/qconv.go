@@ -1,0 +1,393 @@
+package kernel
+
+import "fmt"
+
+// Integer layers: float32 activations are quantized to uint8 codes, the
+// codes are multiplied by the weight codes exactly in int32, and the sums
+// are dequantized back to float32, as a deployment runtime does:
+//
+//	acc[m, p] = Σ_k w[m, k]·(x_q[k, p] − ZP) = Σ_k w[m, k]·x_q[k, p] − ZP·Σ_k w[m, k]
+//	y[m, p]   = float32(acc[m, p])·scale[m] + bias[m]
+//
+// with scale[m] = s_w[m]·s_x chosen by the caller. The row sums Σ_k w are
+// computed once when the weights are packed; padding of a convolution
+// holds the code ZP, which stands for 0. Both sums are exact (see
+// qgemm.go), so acc is the exact integer, and the dequantization is the
+// same three float32 roundings (conversion, product, sum) in every build:
+// the result does not depend on the CPU, the micro-kernel or the number
+// of workers.
+
+// quantCode returns the code of x under q: clamp(roundHalfEven(x/Scale) +
+// ZP, Lo, Hi), the integer whose (code − ZP)·Scale is q.Apply(x). NaN,
+// which has no code, maps to ZP.
+func quantCode(x float32, q *FakeQuant[float32]) uint8 {
+	v := float32(roundHalfEven(float64(x/q.Scale))) + q.ZP
+	v = min(max(v, q.Lo), q.Hi)
+	if v != v {
+		return uint8(q.ZP)
+	}
+	return uint8(v)
+}
+
+// quantizeCodes sets dst[i] to the code of src[off + i·stride] under q.
+func quantizeCodes(dst []uint8, src []float32, off, stride int, q *FakeQuant[float32]) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[off : off+(len(dst)-1)*stride+1]
+	if stride == 1 {
+		src = src[:len(dst)]
+		done := quantizeCodesAsm(dst, src, q)
+		for i, v := range src[done:] {
+			dst[done+i] = quantCode(v, q)
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = quantCode(src[i*stride], q)
+	}
+}
+
+// copyStridedU8 sets dst[i] = src[off + i·stride].
+func copyStridedU8(dst, src []uint8, off, stride int) {
+	if stride == 1 {
+		copy(dst, src[off:off+len(dst)])
+		return
+	}
+	for i := range dst {
+		dst[i] = src[off+i*stride]
+	}
+}
+
+// checkQInput panics unless q quantizes to uint8 codes.
+func checkQInput(op string, q *FakeQuant[float32]) {
+	if q == nil {
+		panic(fmt.Sprintf("kernel: %s: no input quantizer", op))
+	}
+	q.check(op)
+	if q.Lo < 0 || q.Hi > 255 {
+		panic(fmt.Sprintf("kernel: %s: codes [%v, %v] do not fit uint8", op, q.Lo, q.Hi))
+	}
+}
+
+// dequantRow sets dst[i] = float32(acc[i] − corr)·scale + bias.
+func dequantRow(dst []float32, acc []int32, corr int32, scale, bias float32) {
+	acc = acc[:len(dst)]
+	done := dequantRowAsm(dst, acc, corr, scale, bias)
+	for i, v := range acc[done:] {
+		dst[done+i] = float32(float32(v-corr)*scale) + bias
+	}
+}
+
+// QConvWork is the scratch memory of one worker of QConvForward. It grows
+// on demand; reused, it makes QConvForward allocation-free apart from its
+// parallel loop. A QConvWork must not be used by two calls at once.
+type QConvWork struct {
+	codes  []uint8 // the codes of one image, C×H×W
+	x      []uint8 // one padded, phase-split image of activation codes
+	acc    []int32 // one group's sums over the wide columns
+	off    []int   // per row of a group's im2col matrix, in pairs: its offset in x
+	pg     padGeom // the layout of offFor
+	offFor Conv2D
+
+	// x holds the padding of fillFor with the code fillZP when filled.
+	filled  bool
+	fillFor Conv2D
+	fillZP  uint8
+}
+
+// QConvForward computes the 2-D convolution of a batch of n float32
+// images x (n × C × H × W) in integer arithmetic: each input value is
+// quantized to its code under q, the codes of each window are multiplied
+// by the weight codes w (g.M × C/Group·KH·KW, packed in g.Group groups)
+// with exact int32 sums, and each sum is dequantized as
+//
+//	y[m, p] = float32(Σ_k w[m, k]·(x_q − q.ZP))·scale[m] + bias[m]
+//
+// into y (n × M × OH × OW, overwritten); bias may be nil. With w the
+// codes of a symmetric weight quantizer with per-channel scales s_w and
+// scale[m] = s_w[m]·q.Scale, y is the convolution of the fake-quantized
+// input by the fake-quantized weights, up to float32 rounding.
+//
+// Images are quantized into a padded layout (padding holds the code
+// q.ZP) and never expanded into an im2col matrix: the micro-kernels read
+// the rows of the implicit one in place (conv_padded.go). work holds one
+// QConvWork per worker; the batch is split into ranges of whole images.
+//
+// QConvForward panics with a "kernel: ..." message when g is invalid, w
+// does not match g, a slice has the wrong length, work is empty, or q is
+// nil, unusable or has codes outside [0, 255].
+func QConvForward(g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork) {
+	const op = "QConvForward"
+	if err := g.Validate(); err != nil {
+		panic(fmt.Sprintf("kernel: %s: %v", op, err))
+	}
+	d := g.dims()
+	if w == nil || w.M != g.M || w.K != d.k || w.Group != g.Group {
+		panic(fmt.Sprintf("kernel: %s: weights do not match %d×%d in %d groups", op, g.M, d.k, g.Group))
+	}
+	checkQInput(op, q)
+	checkLen(op, "x", x, n*g.C*d.hw, false)
+	checkLen(op, "scale", scale, g.M, false)
+	checkLen(op, "bias", bias, g.M, true)
+	checkLen(op, "y", y, n*g.M*d.p, false)
+	workers := min(len(work), Workers())
+	if workers < 1 || n < 0 {
+		panic(fmt.Sprintf("kernel: %s: no QConvWork or negative batch", op))
+	}
+	for i, wk := range work[:workers] {
+		if wk == nil {
+			panic(fmt.Sprintf("kernel: %s: work[%d] is nil", op, i))
+		}
+	}
+	images := func(wi, lo, hi int) {
+		for img := lo; img < hi; img++ {
+			qconvImage(g, d, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, q, scale, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], work[wi])
+		}
+	}
+	if chunkCount(n, 1, workers) == 1 {
+		images(0, 0, n)
+		return
+	}
+	parallelFor(n, 1, workers, images)
+}
+
+// qconvSetup returns the padded layout of g for one image and the offsets
+// of the rows of a group's implicit im2col matrix, padded to whole pairs
+// (an odd K pairs its last row with row 0, times a zero weight), cached in
+// wk for repeated calls with the same geometry. It checks once that every
+// read of the micro-kernels stays inside the padded image.
+func qconvSetup(g Conv2D, d convDims, kp int, wk *QConvWork) (padGeom, []int) {
+	if wk.offFor == g && len(wk.off) == 2*kp {
+		return wk.pg, wk.off
+	}
+	pg := padGeomFor(g, d, paddedSlack)
+	kk := g.KH * g.KW
+	taps := make([]int, kk)
+	tapOffsets(g, pg, taps)
+	off := make([]int, 2*kp)
+	maxOff := 0
+	for c := range d.cg {
+		for t, o := range taps {
+			off[c*kk+t] = c*pg.cs + o
+			maxOff = max(maxOff, c*pg.cs+o)
+		}
+	}
+	// The last group's rows, read over all wide columns rounded up to
+	// whole panels.
+	if last := (g.Group-1)*d.cg*pg.cs + maxOff + roundUp(pg.nw, qNR); last > pg.size {
+		panic(fmt.Sprintf("kernel: padded layout of %d values too short for reads up to %d", pg.size, last))
+	}
+	wk.offFor, wk.off, wk.pg = g, off, pg
+	return pg, off
+}
+
+// qconvImage convolves one image on the calling goroutine.
+func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork) {
+	pg, off := qconvSetup(g, d, w.kp, wk)
+	xq := qpadImage(g, pg, x, q, wk)
+	nwr := roundUp(pg.nw, qNR)
+	// Eight more sums than the wide rows hold: dequantRows may read past
+	// the last one.
+	if cap(wk.acc) < d.mg*nwr+8 {
+		wk.acc = make([]int32, d.mg*nwr+8)
+	}
+	acc := wk.acc[:d.mg*nwr+8]
+	arch := qArch()
+	for gi := range g.Group {
+		base := xq[gi*d.cg*pg.cs:]
+		for pi := range w.ppg {
+			rows := min(qMR, d.mg-pi*qMR)
+			panel := w.panel(gi, pi)
+			arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
+		}
+		for i := range d.mg {
+			m := gi*d.mg + i
+			var b float32
+			if bias != nil {
+				b = bias[m]
+			}
+			// The rows may spill into the outputs that follow in this
+			// image, which are written after them.
+			dequantRows(y[m*d.p:], acc[i*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b)
+		}
+	}
+}
+
+// qpadImage returns the codes of the image x under q in the padded layout
+// pg, in wk. The padding (and slack) holds the code of 0, q.ZP, and is
+// written only when the layout or the zero point changed since the last
+// call: the interior is all that differs from image to image.
+func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QConvWork) []uint8 {
+	if cap(wk.x) < pg.size {
+		wk.x = make([]uint8, pg.size)
+		wk.filled = false
+	}
+	xq := wk.x[:pg.size]
+	zp := uint8(q.ZP)
+	if !wk.filled || wk.fillFor != g || wk.fillZP != zp {
+		fillBytes(xq, zp)
+		wk.filled, wk.fillFor, wk.fillZP = true, g, zp
+	}
+	hw := g.H * g.W
+	if g.StrideH == 1 && g.StrideW == 1 && pg.wp == g.W && pg.hp == g.H {
+		// Unpadded: the layout is the image itself.
+		quantizeCodes(xq[:g.C*hw], x, 0, 1, q)
+		return xq
+	}
+	// Quantize the image in one pass (vectorized), then place the rows.
+	if cap(wk.codes) < len(x) {
+		wk.codes = make([]uint8, len(x))
+	}
+	codes := wk.codes[:len(x)]
+	quantizeCodes(codes, x, 0, 1, q)
+	sh, sw := g.StrideH, g.StrideW
+	for c := range g.C {
+		ch := xq[c*pg.cs : (c+1)*pg.cs]
+		src := codes[c*hw : (c+1)*hw]
+		for ih := range g.H {
+			ihp := ih + g.PadTop
+			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
+			row := src[ih*g.W : (ih+1)*g.W]
+			if sw == 1 {
+				copy(ch[rowBase+g.PadLeft:], row)
+				continue
+			}
+			for pw := range sw {
+				iw0 := ((pw-g.PadLeft)%sw + sw) % sw
+				if iw0 >= g.W {
+					continue
+				}
+				start := rowBase + pw*pg.plane + (iw0+g.PadLeft)/sw
+				copyStridedU8(ch[start:start+(g.W-iw0+sw-1)/sw], row, iw0, sw)
+			}
+		}
+	}
+	return xq
+}
+
+// fillBytes sets every byte of s to v.
+func fillBytes(s []uint8, v uint8) {
+	if len(s) == 0 {
+		return
+	}
+	s[0] = v
+	for i := 1; i < len(s); i *= 2 {
+		copy(s[i:], s[:i])
+	}
+}
+
+// dequantRows dequantizes rows rows of n sums, srcStride apart in acc,
+// into rows of dst, n apart: dst[r·n + i] = float32(acc[r·srcStride + i] −
+// corr)·scale + bias. Rows are written in whole vectors of 8 where dst and
+// acc extend far enough, up to 7 values past their end: the values of dst
+// past row rows−1 are clobbered unless the caller writes them afterwards.
+func dequantRows(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) {
+	// Rows [0, whole) can be done in whole vectors.
+	span := roundUp(n, 8)
+	whole := 0
+	if len(dst) >= span && len(acc) >= span {
+		whole = min(rows, (len(dst)-span)/n+1, (len(acc)-span)/srcStride+1)
+	}
+	if whole > 0 && dequantRowsAsm(dst, acc, whole, n, srcStride, corr, scale, bias) {
+		dst, acc, rows = dst[whole*n:], acc[whole*srcStride:], rows-whole
+	}
+	for r := range rows {
+		dequantRow(dst[r*n:(r+1)*n], acc[r*srcStride:], corr, scale, bias)
+	}
+}
+
+// QLinearWork is the scratch memory of QLinearForward. It grows on demand
+// and must not be used by two calls at once.
+type QLinearWork struct {
+	codes []uint8 // the codes of the batch, n × K
+	xt    []uint8 // the same, transposed: K rows of the samples
+	off   []int   // offset of each row of xt, in pairs
+}
+
+// QLinearForward computes the fully connected layer y = dequant(x_q·wᵀ) in
+// integer arithmetic for a batch of n float32 rows x (n × K): each value
+// is quantized to its code under q, multiplied by the weight codes w
+// (M × K, one group) with exact int32 sums, and
+//
+//	y[j, m] = float32(Σ_k w[m, k]·(x_q[j, k] − q.ZP))·scale[m] + bias[m]
+//
+// is written into y (n × M, overwritten); bias may be nil. The columns of
+// the batch are split over up to Workers() goroutines.
+//
+// QLinearForward panics with a "kernel: ..." message when a slice has the
+// wrong length, w has groups, or q is nil, unusable or has codes outside
+// [0, 255].
+func QLinearForward(n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work *QLinearWork) {
+	const op = "QLinearForward"
+	if w == nil || w.Group != 1 || n < 0 || work == nil {
+		panic(fmt.Sprintf("kernel: %s: needs ungrouped weights, a batch and a QLinearWork", op))
+	}
+	checkQInput(op, q)
+	m, k := w.M, w.K
+	checkLen(op, "x", x, n*k, false)
+	checkLen(op, "scale", scale, m, false)
+	checkLen(op, "bias", bias, m, true)
+	checkLen(op, "y", y, n*m, false)
+	if n == 0 {
+		return
+	}
+	ldx := roundUp(n, qNR)
+	if cap(work.xt) < k*ldx {
+		work.xt = make([]uint8, k*ldx)
+	}
+	xt := work.xt[:k*ldx]
+	if cap(work.codes) < n*k {
+		work.codes = make([]uint8, n*k)
+	}
+	codes := work.codes[:n*k]
+	if len(work.off) != 2*w.kp || (k > 1 && work.off[1] != ldx) {
+		work.off = make([]int, 2*w.kp)
+		for l := range k {
+			work.off[l] = l * ldx
+		}
+	}
+	off := work.off
+	panels := ldx / qNR
+	minChunk := 1 + (1<<16)/(m*k*qNR)
+	zp := int32(q.ZP)
+	arch := qArch()
+	run := func(_, lo, hi int) {
+		// Quantize this range's samples (vectorized), then transpose
+		// them into their columns of xt.
+		j0, j1 := lo*qNR, min(hi*qNR, n)
+		quantizeCodes(codes[j0*k:j1*k], x[j0*k:j1*k], 0, 1, q)
+		for l := range k {
+			dst := xt[l*ldx+j0 : l*ldx+j1]
+			for jj := range dst {
+				dst[jj] = codes[(j0+jj)*k+l]
+			}
+		}
+		var tile [qMR * qNR]int32
+		for jp := lo; jp < hi; jp++ {
+			j := jp * qNR
+			cols := min(qNR, n-j)
+			for pi := range w.ppg {
+				rows := min(qMR, m-pi*qMR)
+				panel := w.panel(0, pi)
+				arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
+				for i := range rows {
+					r := pi*qMR + i
+					corr, s := zp*w.rowSum[r], scale[r]
+					var b float32
+					if bias != nil {
+						b = bias[r]
+					}
+					for jj, v := range tile[i*qNR : i*qNR+cols] {
+						y[(j+jj)*m+r] = float32(float32(v-corr)*s) + b
+					}
+				}
+			}
+		}
+	}
+	if chunkCount(panels, minChunk, Workers()) == 1 {
+		run(0, 0, panels)
+		return
+	}
+	parallelFor(panels, minChunk, Workers(), run)
+}

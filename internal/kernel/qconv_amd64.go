@@ -1,0 +1,52 @@
+//go:build !purego && !noasm
+
+package kernel
+
+//go:noescape
+func quantizeCodesAVX2(dst *uint8, src *float32, n int, scale, zp, lo, hi float32)
+
+//go:noescape
+func dequantRowAVX2(dst *float32, acc *int32, n int, corr int32, scale, bias float32)
+
+// quantizeCodesAsm quantizes the first len(dst) rounded down to a multiple
+// of 8 values of src into dst (quantizeCodes with stride 1) and returns how
+// many it did, 0 on CPUs without AVX2.
+func quantizeCodesAsm(dst []uint8, src []float32, q *FakeQuant[float32]) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = src[n-1]
+	quantizeCodesAVX2(&dst[0], &src[0], n, q.Scale, q.ZP, q.Lo, q.Hi)
+	return n
+}
+
+// dequantRowAsm is dequantRow for the first len(dst) rounded down to a
+// multiple of 8 values; it returns how many it did, 0 on CPUs without
+// AVX2.
+func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = acc[n-1]
+	dequantRowAVX2(&dst[0], &acc[0], n, corr, scale, bias)
+	return n
+}
+
+//go:noescape
+func dequantRowsAVX2(dst *float32, acc *int32, rows, vecs, dstStride, srcStride int, corr int32, scale, bias float32)
+
+// dequantRowsAsm is dequantRows in whole vectors on CPUs with AVX2; it
+// reports whether it ran.
+func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) bool {
+	if !hasAVX2() {
+		return false
+	}
+	vecs := ceilDiv(n, 8)
+	// Bounds of what the assembly touches.
+	_ = dst[(rows-1)*n+vecs*8-1]
+	_ = acc[(rows-1)*srcStride+vecs*8-1]
+	dequantRowsAVX2(&dst[0], &acc[0], rows, vecs, n, srcStride, corr, scale, bias)
+	return true
+}

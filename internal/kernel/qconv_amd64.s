@@ -1,0 +1,125 @@
+//go:build !purego && !noasm
+
+#include "textflag.h"
+
+// Quantization to and dequantization from integer codes for the integer
+// layers (qconv.go), AVX2. Each computes exactly the float32 operations
+// of its Go counterpart, in the same order and with the same roundings,
+// so that both give the same bits. Operand order is Go's: sources first,
+// destination last (VDIVPS d, x, z: z = x/d).
+
+// func quantizeCodesAVX2(dst *uint8, src *float32, n int, scale, zp, lo, hi float32)
+//
+// For i < n, a multiple of 8: dst[i] = quantCode(src[i]):
+// clamp(roundHalfEven(src[i]/scale) + zp, lo, hi), NaN to zp.
+TEXT ·quantizeCodesAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS scale+24(FP), Y4
+	VBROADCASTSS zp+28(FP), Y5
+	VBROADCASTSS lo+32(FP), Y6
+	VBROADCASTSS hi+36(FP), Y7
+	SHRQ $3, CX
+	JZ qdone
+
+qloop:
+	VMOVUPS (SI), Y0
+	VDIVPS Y4, Y0, Y0
+	// Round to the nearest integer, ties to even, without exceptions.
+	VROUNDPS $8, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	// NaN lanes take the zero point.
+	VCMPPS $3, Y0, Y0, Y1
+	VBLENDVPS Y1, Y5, Y0, Y0
+	VMAXPS Y6, Y0, Y0
+	VMINPS Y7, Y0, Y0
+	// Integers in [0, 255]: convert exactly and narrow to bytes.
+	VCVTPS2DQ Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSDW X1, X0, X0
+	VPACKUSWB X0, X0, X0
+	VMOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ qloop
+
+qdone:
+	VZEROUPPER
+	RET
+
+// func dequantRowAVX2(dst *float32, acc *int32, n int, corr int32, scale, bias float32)
+//
+// For i < n, a multiple of 8: dst[i] = float32(acc[i] − corr)·scale + bias,
+// rounding after the conversion, the product and the sum (no fused
+// multiply-add).
+TEXT ·dequantRowAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL corr+24(FP), AX
+	VMOVD AX, X4
+	VPBROADCASTD X4, Y4
+	VBROADCASTSS scale+28(FP), Y5
+	VBROADCASTSS bias+32(FP), Y6
+	SHRQ $3, CX
+	JZ ddone
+
+dloop:
+	VMOVDQU (SI), Y0
+	VPSUBD Y4, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ dloop
+
+ddone:
+	VZEROUPPER
+	RET
+
+// func dequantRowsAVX2(dst *float32, acc *int32, rows, vecs, dstStride, srcStride int, corr int32, scale, bias float32)
+//
+// For r < rows and i < 8·vecs: dst[r·dstStride + i] =
+// float32(acc[r·srcStride + i] − corr)·scale + bias, as dequantRowAVX2.
+TEXT ·dequantRowsAVX2(SB), NOSPLIT, $0-60
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ rows+16(FP), BX
+	MOVQ vecs+24(FP), AX
+	MOVQ dstStride+32(FP), R8
+	SHLQ $2, R8
+	MOVQ srcStride+40(FP), R9
+	SHLQ $2, R9
+	MOVL corr+48(FP), DX
+	VMOVD DX, X4
+	VPBROADCASTD X4, Y4
+	VBROADCASTSS scale+52(FP), Y5
+	VBROADCASTSS bias+56(FP), Y6
+
+rowloop:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ AX, CX
+
+vecloop:
+	VMOVDQU (R11), Y0
+	VPSUBD Y4, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R11
+	ADDQ $32, R10
+	DECQ CX
+	JNZ vecloop
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ BX
+	JNZ rowloop
+	VZEROUPPER
+	RET

@@ -1,0 +1,261 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+)
+
+// naiveQConv is the integer convolution loop by loop: exact sums of
+// w·(x_q − ZP) over the taps inside the image, in int64, dequantized
+// with the float32 roundings of dequantRow.
+func naiveQConv(g Conv2D, n int, xq []uint8, zp int64, w []int8, scale, bias []float32) []float32 {
+	oh, ow := g.OutH(), g.OutW()
+	cg, mg := g.C/g.Group, g.M/g.Group
+	y := make([]float32, n*g.M*oh*ow)
+	for b := range n {
+		for m := range g.M {
+			gi := m / mg
+			for i := range oh {
+				for j := range ow {
+					var s int64
+					for c := range cg {
+						ci := gi*cg + c
+						for kh := range g.KH {
+							for kw := range g.KW {
+								ih := i*g.StrideH - g.PadTop + kh*g.DilH
+								iw := j*g.StrideW - g.PadLeft + kw*g.DilW
+								if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
+									continue
+								}
+								s += int64(w[((m*cg+c)*g.KH+kh)*g.KW+kw]) * (int64(xq[((b*g.C+ci)*g.H+ih)*g.W+iw]) - zp)
+							}
+						}
+					}
+					var bb float32
+					if bias != nil {
+						bb = bias[m]
+					}
+					y[((b*g.M+m)*oh+i)*ow+j] = float32(float32(s)*scale[m]) + bb
+				}
+			}
+		}
+	}
+	return y
+}
+
+// qTestQuants are input quantizers of 8 and 4 bits.
+var qTestQuants = []FakeQuant[float32]{{Scale: 0.013, ZP: 77, Lo: 0, Hi: 255}, {Scale: 0.21, ZP: 3, Lo: 0, Hi: 15}}
+
+// TestQConvForward checks QConvForward, bit for bit, against the integer
+// convolution done loop by loop on every test geometry (strides, pads,
+// dilations, groups, depthwise, 1×1), batch 1 and 5, with and without
+// bias, 8- and 4-bit inputs, one and several workers; and checks that it
+// is the convolution of the fake-quantized input by the fake-quantized
+// weights up to float32 rounding.
+func TestQConvForward(t *testing.T) {
+	t.Run("workers", func(t *testing.T) { testQConvForward(t, Workers()) })
+	if testing.Short() {
+		return
+	}
+	t.Run("one worker", func(t *testing.T) { testQConvForward(t, 1) })
+	t.Run("three procs", func(t *testing.T) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+		testQConvForward(t, 3)
+	})
+}
+
+func testQConvForward(t *testing.T, workers int) {
+	r := newRand(13)
+	work := make([]*QConvWork, workers)
+	for i := range work {
+		work[i] = &QConvWork{}
+	}
+	convs := allConvs()
+	if testing.Short() {
+		convs = namedConvs()
+	}
+	convs["odd sizes groups"] = Conv2D{C: 9, H: 13, W: 9, M: 15, KH: 3, KW: 5, StrideH: 2, StrideW: 1, PadTop: 1, PadLeft: 2, PadBottom: 1, PadRight: 2, DilH: 1, DilW: 1, Group: 3}
+	convs["lenet conv2"] = benchLeNetConv2
+	for name, g := range convs {
+		d := g.dims()
+		for _, n := range []int{1, 5} {
+			for qi := range qTestQuants {
+				if testing.Short() && qi != n%2 {
+					continue // one quantizer per batch size
+				}
+				q := &qTestQuants[qi]
+				qmax := int((q.Hi - 1) / 2)
+				x := to32(randSlice(r, n*g.C*d.hw))
+				for i := range x {
+					x[i] = x[i]*float32(q.Hi)*q.Scale*0.6 + 0.3*q.Scale*float32(q.ZP-q.Hi/2) // some values clamp
+				}
+				codes := make([]int8, g.M*d.k)
+				for i := range codes {
+					codes[i] = int8(r.IntN(2*qmax+1) - qmax)
+				}
+				sw := to32(randSlice(r, g.M))
+				scale := make([]float32, g.M)
+				for m := range scale {
+					sw[m] = float32(math.Abs(float64(sw[m]))) / float32(qmax)
+					scale[m] = sw[m] * q.Scale
+				}
+				bias := to32(randSlice(r, g.M))
+				if n == 5 {
+					bias = nil
+				}
+				xq := make([]uint8, len(x))
+				xfq := make([]float64, len(x))
+				for i, v := range x {
+					xq[i] = quantCode(v, q)
+					xfq[i] = float64(q.Apply(v))
+				}
+				want := naiveQConv(g, n, xq, int64(q.ZP), codes, scale, bias)
+				y := nanSlice[float32](len(want))
+				QConvForward(g, n, x, PackQWeights(g.M, d.k, g.Group, codes), q, scale, bias, y, work)
+				label := fmt.Sprintf("%s n%d q%d", name, n, qi)
+				for i := range y {
+					if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: y[%d] = %v, want %v", label, i, y[i], want[i])
+					}
+				}
+				// The same convolution in float64 of the fake-quantized
+				// operands.
+				wfq := make([]float64, len(codes))
+				for i, c := range codes {
+					wfq[i] = float64(c) * float64(sw[i/d.k])
+				}
+				var b64 []float64
+				if bias != nil {
+					b64 = to64(bias)
+				}
+				closeTo(t, label+" vs fake-quant", toF64(y), naiveConv(g, n, xfq, wfq, b64), 1e-5)
+			}
+		}
+	}
+}
+
+// TestQuantCode checks that the code of every value is the one FakeQuant
+// rounds it to: (code − ZP)·Scale == Apply(x) bit for bit, ties, clamping
+// and NaN included.
+func TestQuantCode(t *testing.T) {
+	r := newRand(14)
+	for _, q := range qTestQuants {
+		xs := []float32{0, -0, 0.5 * q.Scale, 1.5 * q.Scale, -2.5 * q.Scale, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
+		for range 10000 {
+			xs = append(xs, float32((r.Float64()*2-1)*float64(q.Hi)*float64(q.Scale)))
+		}
+		for _, x := range xs {
+			c := quantCode(x, &q)
+			if got, want := (float32(c)-q.ZP)*q.Scale, q.Apply(x); got != want {
+				t.Fatalf("q %+v: x = %v: code %d gives %v, Apply gives %v", q, x, c, got, want)
+			}
+		}
+		if c := quantCode(float32(math.NaN()), &q); float32(c) != q.ZP {
+			t.Fatalf("code of NaN = %d, want the zero point %v", c, q.ZP)
+		}
+	}
+}
+
+// TestQLinearForward checks QLinearForward bit for bit against the
+// integer product done in int64, for odd batch sizes and depths.
+func TestQLinearForward(t *testing.T) {
+	r := newRand(15)
+	work := &QLinearWork{}
+	shapes := [][3]int{{1, 1, 1}, {3, 7, 5}, {17, 10, 84}, {33, 13, 121}, {5, 6, 2}}
+	if !testing.Short() {
+		shapes = append(shapes, [3]int{256, 120, 400})
+	}
+	for _, s := range shapes {
+		n, m, k := s[0], s[1], s[2]
+		for qi := range qTestQuants {
+			q := &qTestQuants[qi]
+			x := to32(randSlice(r, n*k))
+			for i := range x {
+				x[i] *= float32(q.Hi) * q.Scale * 0.6
+			}
+			codes, _ := randCodes(r, m*k)
+			scale, bias := to32(randSlice(r, m)), to32(randSlice(r, m))
+			y := nanSlice[float32](n * m)
+			QLinearForward(n, x, PackQWeights(m, k, 1, codes), q, scale, bias, y, work)
+			for j := range n {
+				for i := range m {
+					var acc int64
+					for l := range k {
+						acc += int64(codes[i*k+l]) * (int64(quantCode(x[j*k+l], q)) - int64(q.ZP))
+					}
+					want := float32(float32(acc)*scale[i]) + bias[i]
+					if got := y[j*m+i]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%v q%d: y[%d,%d] = %v, want %v", s, qi, j, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestQPanics(t *testing.T) {
+	g := Conv2D{C: 2, H: 3, W: 3, M: 2, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
+	w := PackQWeights(2, 2, 1, []int8{1, 2, 3, 4})
+	x, y, s := make([]float32, 18), make([]float32, 18), make([]float32, 2)
+	work := []*QConvWork{{}}
+	q := &FakeQuant[float32]{Scale: 1, ZP: 0, Lo: -8, Hi: 7}
+	expectPanic(t, func() { QConvForward(g, 1, x, w, q, s, nil, y, work) })
+	expectPanic(t, func() { QConvForward(g, 1, x, w, nil, s, nil, y, work) })
+	expectPanic(t, func() { QConvForward(g, 1, x, PackQWeights(2, 1, 1, []int8{1, 2}), &qTestQuants[0], s, nil, y, work) })
+	expectPanic(t, func() { PackQWeights(1, 2, 1, []int8{1, -128}) })
+	expectPanic(t, func() { PackQWeights(1, QMaxDepth+1, 1, make([]int8, QMaxDepth+1)) })
+	expectPanic(t, func() { QLinearForward(1, x[:2], w, &qTestQuants[0], s, nil, y[:3], &QLinearWork{}) })
+}
+
+// TestQuantizeCodesRow checks the vectorized row quantizer against
+// quantCode value by value: ties, clamping, infinities, NaN, −0 and
+// lengths around the vector width.
+func TestQuantizeCodesRow(t *testing.T) {
+	r := newRand(16)
+	for _, q := range qTestQuants {
+		for _, n := range []int{1, 7, 8, 9, 16, 37} {
+			src := make([]float32, n)
+			for i := range src {
+				switch r.IntN(6) {
+				case 0:
+					src[i] = (float32(r.IntN(40)-20) + 0.5) * q.Scale // a tie, give or take the division's rounding
+				case 1:
+					src[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e38, -1e38}[r.IntN(6)]
+				default:
+					src[i] = float32((r.Float64()*2 - 1) * float64(q.Hi) * float64(q.Scale))
+				}
+			}
+			dst := make([]uint8, n)
+			quantizeCodes(dst, src, 0, 1, &q)
+			for i, v := range src {
+				if want := quantCode(v, &q); dst[i] != want {
+					t.Fatalf("q %+v n=%d: code of %v = %d, want %d", q, n, v, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestDequantRow checks the vectorized dequantization against its
+// formula bit for bit, on sums large enough that the conversion to
+// float32 rounds.
+func TestDequantRow(t *testing.T) {
+	r := newRand(17)
+	for _, n := range []int{1, 8, 13, 40} {
+		acc := make([]int32, n)
+		for i := range acc {
+			acc[i] = int32(r.Int64N(1<<31) - 1<<30)
+		}
+		corr, scale, bias := int32(r.IntN(1<<20)), float32(r.Float64()*1e-3), float32(r.Float64()-0.5)
+		dst := make([]float32, n)
+		dequantRow(dst, acc, corr, scale, bias)
+		for i, v := range acc {
+			want := float32(float32(v-corr)*scale) + bias
+			if math.Float32bits(dst[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: dequant(%d) = %v, want %v", n, v, dst[i], want)
+			}
+		}
+	}
+}
