@@ -2,8 +2,10 @@ package search
 
 import (
 	"context"
+	"slices"
 
 	"mpq/evaluator"
+	"mpq/internal/quant"
 )
 
 // PlanResult is a plan's measured quality and cost.
@@ -27,6 +29,14 @@ func needsCalibration(p evaluator.Plan) bool {
 	return false
 }
 
+// usesHessian reports whether a quantized layer of p uses Hessian-weighted
+// k-means.
+func usesHessian(p evaluator.Plan) bool {
+	return slices.ContainsFunc(p, func(s evaluator.LayerSpec) bool {
+		return s.WeightQuantizer == quant.KMeansHessian && s.WeightBits != evaluator.FloatBits
+	})
+}
+
 // EvaluatePlan calibrates (when the plan quantizes activations) and scores p
 // on the workspace's evaluation subset.
 func EvaluatePlan(ctx context.Context, ws *Workspace, p evaluator.Plan) (PlanResult, error) {
@@ -40,7 +50,17 @@ func EvaluatePlan(ctx context.Context, ws *Workspace, p evaluator.Plan) (PlanRes
 			return PlanResult{}, err
 		}
 	}
-	ev, err := ws.Evaluator(calib, nil)
+	var weights *evaluator.WeightCache
+	if usesHessian(p) {
+		// Hessian-weighted k-means needs the Hessian diagonal the search
+		// used: the study's cached sensitivity table (computed and cached
+		// when the store has none).
+		weights = evaluator.NewWeightCache(ws.Model)
+		if err := hessianInto(ctx, ws, weights); err != nil {
+			return PlanResult{}, err
+		}
+	}
+	ev, err := ws.Evaluator(calib, weights)
 	if err != nil {
 		return PlanResult{}, err
 	}

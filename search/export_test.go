@@ -46,6 +46,32 @@ func TestExport(t *testing.T) {
 	t.Run("filters", func(t *testing.T) { testExportFilters(t, ws, st) })
 }
 
+// TestExportHessianKMeans round-trips plans whose layers may use
+// Hessian-weighted k-means, which needs the study's Hessian diagonal when
+// `mpq eval` re-evaluates them.
+func TestExportHessianKMeans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a second study with k-means codebooks")
+	}
+	ws, st := exportStudy(t, "  weight_quantizers: [uniform, kmeans-hessian]\n")
+	testExportRoundTrip(t, ws, st)
+	all, err := ExportPlans(context.Background(), ws, st, ExportOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses := 0
+	for _, p := range all.Plans {
+		for _, l := range p.Layers {
+			if l.WeightQuantizer == "kmeans-hessian" && l.WeightBits != 32 {
+				uses++
+			}
+		}
+	}
+	if uses == 0 {
+		t.Fatal("no exported plan uses kmeans-hessian: the test checks nothing")
+	}
+}
+
 // testExportRoundTrip exports the front and every accepted plan as YAML and
 // JSON, reads each plan back the way `mpq eval --plan FILE --trial N` does
 // (evaluator.ParsePlan, then EvaluatePlan) and checks that it reproduces the

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"mpq/evaluator"
 	"mpq/internal/engine"
 	"mpq/internal/onnxio"
 	"mpq/internal/qdq"
-	"mpq/internal/quant"
 )
 
 // ONNXExport is a plan written into the workspace's model as a QDQ ONNX
@@ -50,9 +48,7 @@ func ExportONNX(ctx context.Context, ws *Workspace, p evaluator.Plan) (*ONNXExpo
 			return nil, err
 		}
 	}
-	if slices.ContainsFunc(p, func(s evaluator.LayerSpec) bool {
-		return s.WeightQuantizer == quant.KMeansHessian && s.WeightBits != evaluator.FloatBits
-	}) {
+	if usesHessian(p) {
 		if err := hessianInto(ctx, ws, x.weights); err != nil {
 			return nil, err
 		}
