@@ -83,6 +83,7 @@ func Calibrate(ctx context.Context, m *engine.Model, data *dataset.Dataset, meth
 		}
 	}
 	s := engine.NewSession[float32](m)
+	defer s.Close()
 	for _, b := range data.Batches(batch) {
 		if err := ctx.Err(); err != nil {
 			return nil, err

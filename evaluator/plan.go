@@ -130,7 +130,77 @@ type exportedPlan struct {
 // ErrPlan marks a plan file that cannot be used.
 var ErrPlan = errors.New("invalid plan")
 
-var lineRE = regexp.MustCompile(`line (\d+)`)
+// planError is a plan file's YAML problems, one per line, each as
+// "file:line: invalid plan: what".
+type planError struct{ msg string }
+
+func (e *planError) Error() string { return e.msg }
+func (e *planError) Unwrap() error { return ErrPlan }
+
+var (
+	lineRE      = regexp.MustCompile(`^line (\d+): `)
+	fieldRE     = regexp.MustCompile(`^field (\S+) not found in type evaluator\.(\w+)$`)
+	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`([^`]*)` )?into (\\S+)$")
+	definedRE   = regexp.MustCompile(`^(mapping key ".*" already defined at) line (\d+)$`)
+)
+
+// planKeys says which keys each part of a plan file takes.
+var planKeys = map[string]string{
+	"planDoc":      "a plan file has default and layers (a plans file from `mpq export` has study, objectives and plans)",
+	"specEntry":    "a layer takes weight_bits, activation_bits, weight_quantizer and calibration",
+	"exportedPlan": "an exported plan has trial, provenance, accuracy, loss, size_bits, bops and layers",
+}
+
+// planYAMLError rewrites yaml.v3's decoding errors in the plan file's terms
+// rather than Go's.
+func planYAMLError(name string, err error) error {
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	for i, l := range lines {
+		where := name
+		if m := lineRE.FindStringSubmatch(l); m != nil {
+			where, l = name+":"+m[1], l[len(m[0]):]
+		}
+		switch m := fieldRE.FindStringSubmatch(l); {
+		case m != nil:
+			l = fmt.Sprintf("unknown key %q; %s", m[1], planKeys[m[2]])
+		case unmarshalRE.MatchString(l):
+			m := unmarshalRE.FindStringSubmatch(l)
+			got := map[string]string{"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+				"seq": "a list", "map": "a mapping", "null": "nothing"}[m[1]]
+			if m[2] != "" {
+				got = fmt.Sprintf("%s (%s)", got, m[2])
+			}
+			l = fmt.Sprintf("expected %s, got %s", yamlKind(m[3]), got)
+		case definedRE.MatchString(l):
+			l = definedRE.ReplaceAllString(l, "$1 line $2; keep one")
+		}
+		lines[i] = fmt.Sprintf("%s: %v: %s", where, ErrPlan, l)
+	}
+	return &planError{strings.Join(lines, "\n")}
+}
+
+// yamlKind names what a Go type expects in YAML terms.
+func yamlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map[") || strings.HasPrefix(goType, "evaluator."):
+		return "a mapping"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	case strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	}
+	return goType
+}
 
 // LoadPlan reads a plan file (YAML or JSON) for model m. For a plans file
 // exported by `mpq export`, trial picks the plan (-1: the file must hold
@@ -153,9 +223,7 @@ func ParsePlan(data []byte, name string, m *engine.Model, trial int) (Plan, erro
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w: the file is empty", name, ErrPlan)
 		}
-		msg := lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), name+":$1")
-		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-		return nil, fmt.Errorf("%w: %s", ErrPlan, msg)
+		return nil, planYAMLError(name, err)
 	}
 	layers, def := doc.Layers, doc.Default
 	if doc.Plans != nil || doc.Study != "" {

@@ -85,12 +85,56 @@ class SmallResNet(nn.Module):
         return self.fc(x)
 
 
+class MLP4(nn.Module):
+    """784 -> 96 -> 64 -> 32 -> 10, flat input: a search-benchmark model
+    (testdata/hvbench) that the search code was not tuned on."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 96)
+        self.fc2 = nn.Linear(96, 64)
+        self.fc3 = nn.Linear(64, 32)
+        self.fc4 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        return self.fc4(x)
+
+
+class CNN4(nn.Module):
+    """Three stride-2 3x3 convs (8, 16, 32 channels), global average pool,
+    Linear 32 -> 10: the second search-benchmark model."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.conv3(x))
+        x = torch.flatten(self.gap(x), 1)
+        return self.fc(x)
+
+
 # ONNX file stem -> (class, state_dict file stem)
 MODELS = {
     "mlp": (MLP, "mlp"),
     "lenet": (LeNet, "lenet"),
     "resnet": (SmallResNet, "resnet"),
     "resnet_bn": (SmallResNet, "resnet"),  # same weights, BN kept in the export
+    "mlp4": (MLP4, "mlp4"),
+    "cnn4": (CNN4, "cnn4"),
 }
 
 
@@ -101,7 +145,7 @@ def build(name):
 
 def prepare_input(name, x):
     """x: float32 tensor N x 1 x 28 x 28 (normalised). Returns the model's input."""
-    if MODELS[name][0] is MLP:
+    if MODELS[name][0] in (MLP, MLP4):
         return x.reshape(x.shape[0], 784)
     return x
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,11 @@ type Options struct {
 	// StaleAfter is how long a RUNNING trial of another machine may go
 	// without a heartbeat before it is failed and re-enqueued (default 60 s).
 	StaleAfter time.Duration
+
+	// evaluate, when set, stands in for the evaluator's EvaluatePartial.
+	// Only tests set it: the search-quality benchmark answers from an
+	// exhaustive table (hvbench_test.go).
+	evaluate func(ctx context.Context, p evaluator.Plan, chunk int, report func(evaluator.Result) bool) (evaluator.Result, error)
 }
 
 // Status is a progress report.
@@ -96,7 +102,8 @@ type runner struct {
 	target   int
 	started  time.Time
 
-	claimMu sync.Mutex // serialises this process's count-then-claim
+	claimMu sync.Mutex  // one claim at a time per process (ClaimTrial is atomic anyway; this spares the database the contention)
+	locked  atomic.Bool // a worker gave up on a locked database: the others stop writing
 
 	mu        sync.Mutex
 	cache     map[string]store.TrialResult // by plan key
@@ -129,12 +136,16 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 	}
 	host, _ := os.Hostname()
 	r := &runner{ws: ws, st: st, opt: opt, cfg: cfg, cache: map[string]store.TrialResult{},
-		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), started: time.Now()}
+		owner: fmt.Sprintf("%s:%d:%s", host, os.Getpid(), pidSpace()), started: time.Now()}
 	sp, err := NewSpace(ws.Model, cfg.Search)
 	if err != nil {
 		return nil, err
 	}
 	r.space = sp
+	// Broken data fails the run before anything is written.
+	if err := ws.LoadInputs(); err != nil {
+		return nil, err
+	}
 	if err := r.checkMeta(ctx); err != nil {
 		return nil, err
 	}
@@ -177,7 +188,7 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 	if err := r.recover(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.seed(ctx, table); err != nil {
+	if err := r.seedOnce(ctx, table); err != nil {
 		return nil, err
 	}
 	if err := r.loadCache(ctx); err != nil {
@@ -203,6 +214,9 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 		go func() {
 			defer wg.Done()
 			if err := r.work(ctx, ev, target); err != nil {
+				if errors.Is(err, store.ErrLocked) {
+					r.locked.Store(true) // before cancel: see runTrial
+				}
 				errs <- err
 				cancel()
 			}
@@ -348,9 +362,20 @@ func (r *runner) recover(ctx context.Context) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	requeue := func(params map[string]float64) error {
+	mySpace := pidSpace()
+	// A trial killed before its sampler wrote every parameter may still
+	// hold the plan it was enqueued with (a seed, an earlier re-enqueue).
+	requeue := func(t goptuna.FrozenTrial) error {
+		params := t.InternalParams
 		if _, ok := r.space.FromInternal(params); !ok {
-			return nil
+			var fixed map[string]float64
+			if json.Unmarshal([]byte(t.SystemAttrs["fixed_params"]), &fixed) != nil {
+				return nil
+			}
+			if _, ok := r.space.FromInternal(fixed); !ok {
+				return nil
+			}
+			params = fixed
 		}
 		return r.study.EnqueueTrial(params)
 	}
@@ -358,10 +383,11 @@ func (r *runner) recover(ctx context.Context) error {
 		if t.State != goptuna.TrialStateRunning {
 			continue
 		}
-		h, pidStr, ok := strings.Cut(t.SystemAttrs["mpq:owner"], ":")
+		h, rest, ok := strings.Cut(t.SystemAttrs[ownerAttr], ":")
+		pidStr, space, _ := strings.Cut(rest, ":")
 		pid, perr := strconv.Atoi(pidStr)
-		if !ok || perr != nil || h != host || pid == os.Getpid() || processAlive(pid) {
-			continue
+		if !ok || perr != nil || h != host || (space != "" && space != mySpace) || pid == os.Getpid() || processAlive(pid) {
+			continue // alive, or not a PID of this machine: the heartbeat decides
 		}
 		if err := r.st.Storage().SetTrialState(t.ID, goptuna.TrialStateFail); err != nil {
 			if errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
@@ -370,7 +396,7 @@ func (r *runner) recover(ctx context.Context) error {
 			return err
 		}
 		r.logf("trial %d was left running by a process that is gone (pid %d): failed and re-enqueued", t.Number, pid)
-		if err := requeue(t.InternalParams); err != nil {
+		if err := requeue(t); err != nil {
 			return err
 		}
 	}
@@ -380,11 +406,47 @@ func (r *runner) recover(ctx context.Context) error {
 	}
 	for _, t := range stale {
 		r.logf("trial %d had no heartbeat for %s: failed and re-enqueued", t.Number, r.opt.StaleAfter)
-		if err := requeue(t.InternalParams); err != nil {
+		if err := requeue(t); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// seedOnce seeds the study while holding the database's seeding lock:
+// workers started together on a new study would otherwise all find it
+// empty and enqueue the seed plans once each. The lock dies with its holder;
+// if it cannot be had within the store's retry budget (a holder on a
+// machine that vanished without closing its connection), seeding goes ahead
+// without it, at worst enqueueing some plans twice.
+func (r *runner) seedOnce(ctx context.Context, table *sensitivity.Table) error {
+	unlock, err := r.st.Lock(ctx, "seed:"+r.cfg.Study.Name)
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		r.logf("%v; seeding without the lock", err)
+		unlock = func() {}
+	case err != nil:
+		return err
+	}
+	defer unlock()
+	return r.seed(ctx, table)
+}
+
+// pidSpace names the PID namespace of this process: a hash of the kernel's
+// boot ID and the namespace's inode (Linux), "" where they cannot be read.
+// Two processes compare PIDs only within one space: machines, or
+// containers, that share a host name do not fail each other's live trials.
+func pidSpace() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256([]byte(strings.TrimSpace(string(boot)) + " " + ns))
+	return hex.EncodeToString(h[:6])
 }
 
 func processAlive(pid int) bool {
@@ -464,8 +526,11 @@ func (r *runner) work(ctx context.Context, ev *evaluator.Evaluator, target int) 
 			}
 			continue
 		}
-		id, ok, err := r.claim(target)
+		id, ok, err := r.claim(ctx, target)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("search: starting a trial: %w", err)
 		}
 		if !ok {
@@ -478,74 +543,26 @@ func (r *runner) work(ctx context.Context, ev *evaluator.Evaluator, target int) 
 }
 
 // claim starts a trial unless the study already has target finished or
-// running ones. Counting and claiming are one step for this process's
-// workers; across processes (which share only the database) a claim that
-// overshoots the target is handed back: every process ranks the running
-// trials by ID, and the ones ranked past the target return to WAITING, where
-// a later run picks them up. ok is false when the trial was handed back.
-func (r *runner) claim(target int) (id int, ok bool, err error) {
+// running ones. Counting and claiming are one transaction in the store
+// (store.ClaimTrial), so workers of several processes or machines never
+// start more trials than the target between them; the claimed trial carries
+// its owner (ownerAttr) from the start, so recovery can tell whether its
+// worker is alive even when the process died right after the claim. ok is
+// false when nothing was claimed.
+func (r *runner) claim(ctx context.Context, target int) (id int, ok bool, err error) {
 	r.claimMu.Lock()
 	defer r.claimMu.Unlock()
-	complete, pruned, _, running, err := r.counts()
-	if err != nil {
-		return -1, false, err
-	}
-	done := complete + pruned
-	if done+running >= target {
-		return -1, false, nil
-	}
-	if id, err = r.nextTrial(); err != nil {
-		return -1, false, err
-	}
-	trials, err := r.study.GetTrials()
-	if err != nil {
-		return -1, false, err
-	}
-	rank := 0
-	for _, t := range trials {
-		if t.State == goptuna.TrialStateRunning && t.ID < id {
-			rank++
-		}
-	}
-	if done+rank < target {
-		return id, true, nil
-	}
-	if err := r.study.Storage.SetTrialState(id, goptuna.TrialStateWaiting); err != nil {
-		return -1, false, err
-	}
-	return -1, false, nil
+	return r.st.ClaimTrial(ctx, r.study.ID, target, map[string]string{ownerAttr: r.owner})
 }
 
-// nextTrial pops an enqueued trial or creates a new one.
-func (r *runner) nextTrial() (int, error) {
-	trials, err := r.study.GetTrials()
-	if err != nil {
-		return -1, err
-	}
-	storage := r.study.Storage
-	for _, t := range trials {
-		if t.State != goptuna.TrialStateWaiting {
-			continue
-		}
-		if err := storage.SetTrialState(t.ID, goptuna.TrialStateRunning); err != nil {
-			if errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
-				continue
-			}
-			return -1, err
-		}
-		return t.ID, nil
-	}
-	return storage.CreateNewTrial(r.study.ID)
-}
+// ownerAttr is the trial system attribute naming the worker that runs a
+// trial, as host:pid:space (see pidSpace).
+const ownerAttr = "mpq:owner"
 
 func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator, id int) error {
 	storage := r.study.Storage
-	if err := storage.SetTrialSystemAttr(id, "mpq:owner", r.owner); err != nil {
-		return err
-	}
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
-	_ = r.st.Heartbeat(ctx, id)
 	go func() {
 		tick := time.NewTicker(5 * time.Second)
 		defer tick.Stop()
@@ -568,6 +585,12 @@ func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator, id int) 
 	}
 	stopHB()
 	if ctx.Err() != nil && objErr != nil {
+		if r.locked.Load() || errors.Is(objErr, store.ErrLocked) {
+			// The run ends because the database stayed locked: writing
+			// would wait out another retry budget. The trial stays
+			// RUNNING for recovery (this process will be gone).
+			return nil
+		}
 		// Interrupted: leave the trial to recovery on the next run (it is
 		// failed and its plan re-enqueued), so no result is lost.
 		_ = storage.SetTrialState(id, goptuna.TrialStateFail)
@@ -582,17 +605,27 @@ func (r *runner) runTrial(ctx context.Context, ev *evaluator.Evaluator, id int) 
 	case objErr == nil:
 		state = goptuna.TrialStateComplete
 	}
+	err := error(nil)
 	if objErr == nil {
-		if err := storage.SetTrialValue(id, value); err != nil {
-			return err
-		}
+		err = storage.SetTrialValue(id, value)
 	}
-	if err := storage.SetTrialState(id, state); err != nil {
+	if err == nil {
+		err = storage.SetTrialState(id, state)
+	}
+	if objErr == nil && errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
+		// Another worker failed the trial while this one ran it (no
+		// heartbeat for StaleAfter: a suspended laptop, a stopped
+		// process) and enqueued its plan again; the stored result will
+		// serve that run.
+		r.logf("trial %d was failed by recovery while this worker ran it (paused for over %s?); its plan runs again from the stored result", id, r.opt.StaleAfter)
+		return nil
+	}
+	if err != nil && objErr == nil {
 		return err
 	}
 	_ = r.st.Release(ctx, id)
 	if objErr != nil {
-		return fmt.Errorf("search: trial %d: %w", id, objErr)
+		return fmt.Errorf("search: trial %d: %w", id, objErr) // the cause, even if failing the trial failed too
 	}
 	complete, pruned, failed, _, _ := r.counts()
 	front, hv := r.front(ctx)
@@ -689,12 +722,22 @@ func (r *runner) evaluate(ctx context.Context, ev *evaluator.Evaluator, trialID 
 	chunk := ((n/4 + batch - 1) / batch) * batch
 	pruned := false
 	step := 0
-	res, err := ev.EvaluatePartial(ctx, plan, chunk, func(p evaluator.Result) bool {
+	var lockErr error
+	partial := ev.EvaluatePartial
+	if r.opt.evaluate != nil {
+		partial = r.opt.evaluate
+	}
+	res, err := partial(ctx, plan, chunk, func(p evaluator.Result) bool {
 		if p.Samples >= n {
 			return true
 		}
 		step++
-		_ = r.study.Storage.SetTrialIntermediateValue(trialID, step, -p.Accuracy)
+		// Progress is informative, but a database that stayed locked for
+		// the whole retry budget will not take the result either: stop.
+		if err := r.study.Storage.SetTrialIntermediateValue(trialID, step, -p.Accuracy); errors.Is(err, store.ErrLocked) {
+			lockErr = err
+			return false
+		}
 		if r.objs.primary != config.ObjectiveAccuracy {
 			return true
 		}
@@ -710,6 +753,9 @@ func (r *runner) evaluate(ctx context.Context, ev *evaluator.Evaluator, trialID 
 		}
 		return true
 	})
+	if lockErr != nil {
+		return res, false, lockErr
+	}
 	return res, pruned, err
 }
 
@@ -765,6 +811,18 @@ func (r *runner) summary(ctx context.Context, baseline evaluator.Result) (*Summa
 	if err != nil {
 		return nil, err
 	}
+	// A process killed after storing a result but before marking its trial
+	// complete leaves the result of a trial that recovery failed (its plan
+	// ran again under a new trial): report completed trials only.
+	trials, err := r.study.GetTrials()
+	if err != nil {
+		return nil, err
+	}
+	completed := make(map[int]bool, len(trials))
+	for _, t := range trials {
+		completed[t.ID] = t.State == goptuna.TrialStateComplete
+	}
+	rs = slices.DeleteFunc(rs, func(res store.TrialResult) bool { return !completed[res.TrialID] })
 	return &Summary{Study: r.cfg.Study.Name, Complete: complete, Pruned: pruned, Front: ParetoFront(rs),
 		Baseline: baseline, Elapsed: time.Since(r.started), Evaluated: r.evaluated}, nil
 }

@@ -26,18 +26,21 @@ type observed struct {
 	pt        Point
 	obj       []float64
 	feasible  bool
+	pruned    bool // obj holds a partial evaluation
 	violation float64
 }
 
 // history reads the study's trials: finished ones with their objective
-// vectors, and the set of points already taken (finished, running or
-// waiting), so that no sampler proposes a plan twice.
-func history(study *goptuna.Study, sp *Space) ([]observed, map[string]bool, error) {
+// vectors, the set of points already taken (finished, running or waiting),
+// so that no sampler proposes a plan twice, and the running and waiting
+// ones' points.
+func history(study *goptuna.Study, sp *Space) ([]observed, map[string]bool, []Point, error) {
 	trials, err := study.GetTrials()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var done []observed
+	var pending []Point
 	taken := make(map[string]bool, len(trials))
 	for _, t := range trials {
 		params := t.InternalParams
@@ -51,6 +54,9 @@ func history(study *goptuna.Study, sp *Space) ([]observed, map[string]bool, erro
 		if t.State != goptuna.TrialStateFail {
 			taken[pt.Key()] = true
 		}
+		if t.State == goptuna.TrialStateRunning || t.State == goptuna.TrialStateWaiting {
+			pending = append(pending, pt)
+		}
 		if t.State != goptuna.TrialStateComplete && t.State != goptuna.TrialStatePruned {
 			continue
 		}
@@ -58,30 +64,40 @@ func history(study *goptuna.Study, sp *Space) ([]observed, map[string]bool, erro
 		if json.Unmarshal([]byte(t.UserAttrs[attrObjectives]), &obj) != nil || len(obj) == 0 {
 			continue
 		}
-		o := observed{pt: pt, obj: obj, feasible: t.UserAttrs[attrFeasible] == "true" && t.State == goptuna.TrialStateComplete}
+		o := observed{pt: pt, obj: obj, feasible: t.UserAttrs[attrFeasible] == "true" && t.State == goptuna.TrialStateComplete,
+			pruned: t.State == goptuna.TrialStatePruned}
 		_ = json.Unmarshal([]byte(t.UserAttrs[attrViolation]), &o.violation)
 		done = append(done, o)
 	}
-	return done, taken, nil
+	return done, taken, pending, nil
 }
 
 // Sampler is mpq's relative sampler for the whole bitwidth space. Its
 // modes are:
 //
-//   - "auto": multi-objective. Half of the proposals move one or two layers
-//     of a random Pareto-optimal plan one step along their choice list (a
-//     local search along the front, which the sensitivity-seeded front
-//     makes effective); the other half come from a multi-objective
-//     Parzen estimator (MOTPE: good = the best quarter by non-domination
-//     rank and crowding, infeasible plans ranked after every feasible one;
-//     per-parameter smoothed choice frequencies l and g; the best of 24
-//     candidates drawn from l by log l − log g).
-//   - "mo": the same without the local search (for comparison).
+//   - "auto": multi-objective, for studies seeded with the sensitivity-
+//     predicted front. With one quality and one cost objective and the
+//     runner's cost model (setGuide), every proposal is the plan with the
+//     largest expected hypervolume improvement under a Gaussian process
+//     fitted to the finished trials (refine.go): summed over reference
+//     accuracies from a quarter of a point to the whole range below the
+//     best plan found, each relative to the hypervolume already reached
+//     there, two proposals in three weighing the near-lossless end of the
+//     front. Otherwise half of the proposals move one or two layers of a
+//     random Pareto-optimal plan one step along their choice list (a local
+//     search along the front) and the other half come from a
+//     multi-objective Parzen estimator (MOTPE: good = the best quarter by
+//     non-domination rank and crowding, infeasible plans ranked after every
+//     feasible one; per-parameter smoothed choice frequencies l and g; the
+//     best of 24 candidates drawn from l by log l − log g).
+//   - "mo": MOTPE alone after 8 random plans, without seeding (for
+//     comparison).
 //   - "random": uniform over plans not yet taken.
 //   - "exhaustive": the plans in mixed-radix order, each once.
 //
 // It never proposes a plan another trial already took, while one is left.
-// Proposals are deterministic given the seed and the study's history.
+// Proposals are deterministic given the seed and the study's history (and,
+// with several workers, the plans still running).
 type Sampler struct {
 	space   *Space
 	mode    string
@@ -91,15 +107,24 @@ type Sampler struct {
 	// proposed holds the plans this process handed out: workers of one
 	// process sample concurrently, before either trial's params are stored.
 	mu       sync.Mutex
-	proposed map[string]bool
+	proposed []Point
+	guide    *guide // set by the runner for auto; nil: no refinement
 }
 
 var _ goptuna.RelativeSampler = (*Sampler)(nil)
 
 // NewSampler returns a sampler over sp in mode (auto, mo, random,
-// exhaustive) with a seed.
+// exhaustive) with a seed. Without setGuide, auto uses the local search and
+// MOTPE.
 func NewSampler(sp *Space, mode string, seed uint64) *Sampler {
-	return &Sampler{space: sp, mode: mode, seed: seed, startup: 8, proposed: map[string]bool{}}
+	return &Sampler{space: sp, mode: mode, seed: seed, startup: 8}
+}
+
+// setGuide hands the sampler the runner's cost model and constraints.
+func (s *Sampler) setGuide(g *guide) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.guide = g
 }
 
 // SampleRelative implements goptuna.RelativeSampler.
@@ -112,20 +137,26 @@ func (s *Sampler) SampleRelative(study *goptuna.Study, trial goptuna.FrozenTrial
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	done, taken, err := history(study, s.space)
+	done, taken, pending, err := history(study, s.space)
 	if err != nil {
 		return nil, err
 	}
-	for k := range s.proposed {
-		taken[k] = true
+	// Plans this process handed out whose trials have not stored their
+	// parameters yet are pending too (in the order handed out, so that
+	// proposals stay reproducible).
+	for _, p := range s.proposed {
+		if k := p.Key(); !taken[k] {
+			pending = append(pending, p)
+			taken[k] = true
+		}
 	}
 	rng := rand.New(rand.NewPCG(s.seed, uint64(trial.Number)*0x9e3779b97f4a7c15+1))
-	pt := s.propose(rng, done, taken)
-	s.proposed[pt.Key()] = true
+	pt := s.propose(rng, done, taken, pending)
+	s.proposed = append(s.proposed, pt)
 	return s.space.Internal(pt), nil
 }
 
-func (s *Sampler) propose(rng *rand.Rand, done []observed, taken map[string]bool) Point {
+func (s *Sampler) propose(rng *rand.Rand, done []observed, taken map[string]bool, pending []Point) Point {
 	switch s.mode {
 	case "exhaustive":
 		total := s.space.Size()
@@ -137,6 +168,17 @@ func (s *Sampler) propose(rng *rand.Rand, done []observed, taken map[string]bool
 		return s.space.Enumerate(0)
 	case "random":
 		return s.random(rng, taken)
+	}
+	if s.mode == "auto" && s.guide != nil {
+		// The seeds are the initial design: refine from the first
+		// proposal on.
+		levels := fineLevels
+		if len(done)%coarseEvery == 0 {
+			levels = coarseLevels
+		}
+		if pt, ok := s.refine(rng, done, taken, pending, levels); ok {
+			return pt
+		}
 	}
 	if len(done) < s.startup {
 		return s.random(rng, taken)

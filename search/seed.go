@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"math"
 
 	"mpq/evaluator"
 	"mpq/internal/config"
@@ -75,10 +76,56 @@ func predictedFront(sp *Space, t *sensitivity.Table, m *engine.Model, costName s
 	return plans
 }
 
-// seed enqueues, on a study that has no trials yet, the widest and the
+// omegaOf is a plan's sensitivity-predicted loss increase, Σ over layers
+// of Ω_w(l, q, b_w) + Ω_a(l, b_a) (HAWQ-v2/v3), as the knapsack prices it.
+func omegaOf(t *sensitivity.Table, p evaluator.Plan) float64 {
+	sum := 0.0
+	for l, s := range p {
+		row := t.Layers[l]
+		if s.WeightBits != evaluator.FloatBits {
+			sum += row.Omega[s.WeightQuantizer][s.WeightBits]
+		}
+		if s.ActivationBits != evaluator.FloatBits {
+			sum += row.ActOmega[s.ActivationBits]
+		}
+	}
+	return sum
+}
+
+// newGuide gives the auto sampler the plans' exact costs, the study's
+// constraints and (with a sensitivity table) the predicted loss increase.
+func (r *runner) newGuide(t *sensitivity.Table) *guide {
+	g := &guide{accuracy: r.objs.primary == config.ObjectiveAccuracy, maxBadness: math.Inf(1), refCost: r.objs.costs(r.objs.ref)}
+	g.costs = func(pt Point) []float64 { return r.objs.costs(evaluator.CostOf(r.ws.Model, r.space.Plan(pt))) }
+	if t != nil {
+		g.omega = func(pt Point) float64 { return omegaOf(t, r.space.Plan(pt)) }
+	}
+	if g.accuracy && r.objs.maxDrop != nil {
+		g.maxBadness = 1 - (r.objs.baseline - *r.objs.maxDrop)
+	}
+	for _, n := range r.objs.names {
+		bound := math.Inf(1)
+		switch {
+		case n == config.ObjectiveSizeBits && r.objs.maxSize != nil && *r.objs.maxSize > 0:
+			bound = *r.objs.maxSize
+		case n == config.ObjectiveBops && r.objs.maxBops != nil && *r.objs.maxBops > 0:
+			bound = *r.objs.maxBops
+		case n != config.ObjectiveSizeBits && n != config.ObjectiveBops:
+			continue
+		}
+		g.maxCosts = append(g.maxCosts, bound)
+	}
+	return g
+}
+
+// seed hands the auto sampler its guide (on every run, resumed ones too)
+// and enqueues, on a study that has no trials yet, the widest and the
 // narrowest plans and (with a sensitivity table) the knapsack's predicted
 // front, so they run first.
 func (r *runner) seed(ctx context.Context, t *sensitivity.Table) error {
+	if s, ok := r.study.RelativeSampler.(*Sampler); ok && r.cfg.Search.Sampler == config.SamplerAuto {
+		s.setGuide(r.newGuide(t))
+	}
 	var plans []evaluator.Plan
 	if r.cfg.Search.Sampler == config.SamplerAuto {
 		plans = append(plans, r.space.widest(), r.space.narrowest())

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 
 	"mpq/evaluator"
@@ -24,8 +26,9 @@ type Workspace struct {
 	Model     *engine.Model
 	ModelHash string
 
-	mu     sync.Mutex
-	splits map[string]*dataset.Dataset
+	mu      sync.Mutex
+	splits  map[string]*dataset.Dataset
+	evalSet *dataset.Dataset // the evaluation subset in evaluation order
 }
 
 // OpenWorkspace loads cfg's model.
@@ -82,13 +85,13 @@ func (w *Workspace) Split(name string) (*dataset.Dataset, error) {
 		return nil, err
 	}
 	if err := d.Fit(w.Model.SampleShape()); err != nil {
-		return nil, fmt.Errorf("split %q: %w", name, err)
+		return nil, err // d's name says the split and the file
 	}
 	if err := d.Apply(w.Config.Data.Transform, w.channels()); err != nil {
 		return nil, fmt.Errorf("data.transform on split %q: %w", name, err)
 	}
 	if err := d.CheckLabels(w.Model.Classes); err != nil {
-		return nil, fmt.Errorf("split %q: %w", name, err)
+		return nil, err
 	}
 	w.splits[name] = d
 	return d, nil
@@ -114,13 +117,66 @@ func (w *Workspace) Calibrate(ctx context.Context) (*evaluator.Calibration, erro
 	return evaluator.Calibrate(ctx, w.Model, d, c.Method, c.Percentile, c.Batch)
 }
 
-// Evaluator returns an evaluator on the config's evaluation subset.
+// Evaluator returns an evaluator on the config's evaluation subset, which
+// it visits in a fixed shuffled order (the same on every run and machine).
+// The search stops hopeless plans early on a prefix of the subset, and the
+// prefix of a split in file order is no fair sample of it: MNIST's first
+// test images are harder than the rest (the shipped MLP scores 0.958 on the
+// first 2,560 and 0.973 on all 10,000), which pruned near-lossless plans
+// that beat the front. The order changes no accuracy and the mean loss only
+// in its last bits.
 func (w *Workspace) Evaluator(calib *evaluator.Calibration, cache *evaluator.WeightCache) (*evaluator.Evaluator, error) {
-	d, err := w.Subset(w.Config.Evaluation)
+	d, err := w.evaluationSet()
 	if err != nil {
 		return nil, err
 	}
 	return evaluator.New(w.Model, d, w.Config.Evaluation.Batch, calib, cache)
+}
+
+// evalOrderSeed seeds the evaluation order.
+const evalOrderSeed = 0x6d7071 // "mpq"
+
+// evaluationSet returns the evaluation subset in its evaluation order,
+// made once per workspace.
+func (w *Workspace) evaluationSet() (*dataset.Dataset, error) {
+	w.mu.Lock()
+	d := w.evalSet
+	w.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	sub, err := w.Subset(w.Config.Evaluation)
+	if err != nil {
+		return nil, err
+	}
+	d = shuffled(sub, evalOrderSeed)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.evalSet == nil {
+		w.evalSet = d
+	}
+	return w.evalSet, nil
+}
+
+// shuffled returns a copy of d with its samples in a pseudo-random order
+// fixed by seed (Fisher–Yates over PCG, whose stream is specified).
+func shuffled(d *dataset.Dataset, seed uint64) *dataset.Dataset {
+	n, s := d.Len(), d.SampleLen()
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	for i := n - 1; i > 0; i-- {
+		j := int(rng.Uint64() % uint64(i+1))
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	out := &dataset.Dataset{Name: d.Name, X: make([]float32, 0, n*s), Labels: make([]int, 0, n), Shape: slices.Clone(d.Shape)}
+	for _, i := range perm {
+		out.X = append(out.X, d.X[i*s:(i+1)*s]...)
+		out.Labels = append(out.Labels, d.Labels[i])
+	}
+	return out
 }
 
 // OpenStore opens the study database cfg names (study.storage; a relative

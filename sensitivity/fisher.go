@@ -53,6 +53,7 @@ func fisherTrace(ctx context.Context, m *engine.Model, data *dataset.Dataset, re
 		go func() {
 			defer wg.Done()
 			s := engine.NewSession[float64](m)
+			defer s.Close()
 			var x []float64
 			for {
 				i := int(next.Add(1) - 1)
@@ -109,6 +110,7 @@ type baseline struct {
 
 func forwardBaseline(ctx context.Context, m *engine.Model, data *dataset.Dataset, batch int) (*baseline, error) {
 	s := engine.NewSession[float64](m)
+	defer s.Close()
 	b := &baseline{ranges: make([][2]float64, len(m.Layers))}
 	for l := range b.ranges {
 		b.ranges[l] = [2]float64{math.Inf(1), math.Inf(-1)}

@@ -48,6 +48,7 @@ type perturbJob struct {
 func perturbation(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt *Options, report func(Progress)) (weights, acts []map[int]Perturb, err error) {
 	layers := len(m.Layers)
 	ref := engine.NewSession[float32](m)
+	defer ref.Close()
 	nLogits := data.Len() * m.Classes
 	fp := make([]float32, 0, nLogits)
 	obs := make([]*quant.MinMax, layers)
@@ -125,6 +126,7 @@ func perturbation(ctx context.Context, m *engine.Model, data *dataset.Dataset, o
 		go func() {
 			defer wg.Done()
 			s := engine.NewSession[float32](m)
+			defer s.Close()
 			var (
 				w32 []float32
 				q64 []float64

@@ -101,13 +101,32 @@
 // # Dead workers
 //
 // goptuna has no heartbeat: a worker that dies leaves its trial RUNNING
-// forever. A worker calls Heartbeat(ctx, trialID) periodically while it
-// evaluates a trial and Release when done; on resume, FailStale fails the
+// forever. ClaimTrial records a trial's first heartbeat; the worker calls
+// Heartbeat(ctx, trialID) periodically while it evaluates the trial and
+// Release when done; on resume, FailStale fails the
 // RUNNING trials whose heartbeat (or, without one, start time) is older than
 // a threshold, in one transaction, and returns them with their parameters so
 // their configurations can be enqueued again (Study.EnqueueTrial takes the
 // internal values in FrozenTrial.InternalParams). Heartbeats are integers
 // because SQLite stores times as text that does not compare across offsets.
+//
+// # Claiming trials
+//
+// ClaimTrial is how workers start trials: in one transaction holding the
+// study's lock (SQLite's write lock; the study row FOR UPDATE on PostgreSQL,
+// the lock rdb.v2 takes to number trials) it counts the study's finished and
+// running trials and, below the target, pops the oldest WAITING trial or
+// creates a new one, setting its owner attribute and first heartbeat. Two
+// workers therefore never both take the last place of a study, whatever
+// process or machine they run in, and a claimed trial always has an owner
+// for recovery to judge. (Counting with GetAllTrials and then creating a
+// trial is two steps: workers of different processes that count at the same
+// moment all start a trial, and a study ends with more than its target.)
+//
+// Lock is an advisory lock by name, for work that one worker should do for
+// all (seeding a new study): an flock on "<database>-mpqlock" next to a
+// SQLite file, a session-level advisory lock on PostgreSQL. The operating
+// system or the server drops it when its holder dies.
 //
 // # Concurrency
 //

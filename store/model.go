@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -170,6 +171,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return nil
 		})
 	})
+	if errors.Is(err, ErrLocked) {
+		return err // retry's message names the database and the operation
+	}
 	if err != nil {
 		return fmt.Errorf("store: creating tables in %s: %w", s.dsn, err)
 	}

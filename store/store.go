@@ -46,6 +46,8 @@ type Store struct {
 	storage *storage
 	opts    options
 	now     func() time.Time
+	path    string   // the SQLite database file; "" for :memory: and PostgreSQL
+	locks   sync.Map // lock name → chan struct{}, for Lock on :memory:
 
 	closeOnce sync.Once
 	closeErr  error
@@ -216,7 +218,11 @@ func openSQLite(ctx context.Context, dsn, rest string, o options) (*Store, error
 		sqlDB.Close()
 		return nil, sqliteOpenError(path, err)
 	}
-	return newStore(db, sqlDB, dsn, "sqlite", o), nil
+	s := newStore(db, sqlDB, dsn, "sqlite", o)
+	if !memory {
+		s.path = path
+	}
+	return s, nil
 }
 
 // sqliteParams merges the DSN's own go-sqlite3 parameters with the ones mpq

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/c-bata/goptuna"
+	rdb "github.com/c-bata/goptuna/rdb.v2"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -214,6 +215,94 @@ func (s *Store) best(db *gorm.DB, sum *StudySummary, objective string) error {
 		sum.Best, sum.HasBest = *best, true
 	}
 	return nil
+}
+
+// ClaimTrial starts the next trial of a study for a worker, unless the study
+// already has target trials finished (COMPLETE or PRUNED) or RUNNING, in
+// which case ok is false. It pops the oldest WAITING trial (an enqueued
+// plan) or creates a new one as goptuna's CreateNewTrial does, sets the
+// trial's system attributes attrs (the worker's identity, for recovery) and
+// records its first heartbeat, all in one transaction that holds the study's
+// lock (SQLite's write lock; SELECT ... FOR UPDATE of the study row on
+// PostgreSQL, the lock rdb.v2 takes to number new trials). Counting and
+// claiming are therefore one step for every worker of every process and
+// machine: a study never runs more than target trials at once, so it never
+// finishes more than target unless trials are added another way, and a
+// claimed trial is never without its owner, even if the worker dies right
+// after the claim.
+func (s *Store) ClaimTrial(ctx context.Context, studyID, target int, attrs map[string]string) (trialID int, ok bool, err error) {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	err = s.retry(ctx, "claiming a trial", func() error {
+		trialID, ok = -1, false
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var studies []gStudy
+			if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("study_id = ?", studyID).Limit(1).Find(&studies).Error; err != nil {
+				return err
+			}
+			if len(studies) == 0 {
+				return fmt.Errorf("no study with ID %d: %w", studyID, ErrStudyNotFound)
+			}
+			var busy int64
+			err := tx.Model(&gTrial{}).Where("study_id = ? AND state IN ?", studyID, []string{"COMPLETE", "PRUNED", "RUNNING"}).
+				Count(&busy).Error
+			if err != nil {
+				return err
+			}
+			if busy >= int64(target) {
+				return nil
+			}
+			// rdb.v2 on the transaction: its own transactions become
+			// savepoints inside this one.
+			inner := rdb.NewStorage(tx)
+			var waiting []gTrial
+			if err := tx.Where("study_id = ? AND state = ?", studyID, "WAITING").Order("trial_id").Limit(1).Find(&waiting).Error; err != nil {
+				return err
+			}
+			id := -1
+			if len(waiting) == 1 {
+				id = waiting[0].ID
+				res := tx.Model(&gTrial{}).Where("trial_id = ? AND state = ?", id, "WAITING").
+					Updates(map[string]any{"state": "RUNNING", "datetime_start": s.now()})
+				if res.Error != nil {
+					return res.Error
+				}
+				if res.RowsAffected != 1 {
+					return fmt.Errorf("trial %d left WAITING while the study was locked", id)
+				}
+			} else if id, err = inner.CreateNewTrial(studyID); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := inner.SetTrialSystemAttr(id, k, attrs[k]); err != nil {
+					return err
+				}
+			}
+			beat := heartbeatModel{TrialID: id, BeatNs: s.now().UnixNano()}
+			err = tx.Clauses(clause.OnConflict{
+				Columns:   []clause.Column{{Name: "trial_id"}},
+				DoUpdates: clause.AssignmentColumns([]string{"beat_unix_ns"}),
+			}).Create(&beat).Error
+			if err != nil {
+				return err
+			}
+			trialID, ok = id, true
+			return nil
+		})
+	})
+	if errors.Is(err, ErrLocked) {
+		return -1, false, err // retry's message names the database and the operation
+	}
+	if err != nil {
+		return -1, false, fmt.Errorf("store: claiming a trial of study %d in %s: %w", studyID, s.dsn, err)
+	}
+	if ok {
+		s.storage.evict(trialID)
+	}
+	return trialID, ok, nil
 }
 
 // Heartbeat records that the process evaluating trialID is alive. Call it

@@ -41,6 +41,11 @@ func newSearchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Read the data before opening the study database: broken
+			// inputs leave it untouched (and create no new one).
+			if err := ws.LoadInputs(); err != nil {
+				return err
+			}
 			st, err := search.OpenStore(ctx, cfg)
 			if err != nil {
 				return err

@@ -216,6 +216,9 @@ func foldConst(n *graph.Node, in []*graph.Tensor, opset int64) (*graph.Tensor, b
 			}
 			shape[i] = int(d)
 		}
+		if err := checkShape(shape); err != nil {
+			return nil, false, fmt.Errorf("ConstantOfShape: %w", err)
+		}
 		t := &graph.Tensor{DType: graph.Float32, Shape: shape, Float: make([]float64, graph.NumElements(shape))}
 		if a, ok := n.Attrs["value"]; ok && a.Kind == graph.AttrTensor && a.Tensor.Len() == 1 {
 			t.DType = a.Tensor.DType
@@ -485,6 +488,9 @@ func broadcastShape(a, b []int) ([]int, error) {
 			return nil, fmt.Errorf("cannot broadcast %s with %s: %w", graph.ShapeString(a), graph.ShapeString(b), ErrShape)
 		}
 	}
+	if err := checkShape(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -613,14 +619,20 @@ func foldMisc(op string, in []*graph.Tensor) (*graph.Tensor, bool, error) {
 		if len(in) != 3 {
 			return nil, false, fmt.Errorf("Range needs three inputs")
 		}
+		for _, t := range in {
+			if t == nil || t.Len() != 1 {
+				return nil, false, fmt.Errorf("Range start, limit and delta must be scalars: %w", ErrShape)
+			}
+		}
 		start, limit, delta := in[0].Floats()[0], in[1].Floats()[0], in[2].Floats()[0]
 		if delta == 0 {
 			return nil, false, fmt.Errorf("Range delta 0")
 		}
-		n := int(math.Max(math.Ceil((limit-start)/delta), 0))
-		if n > 1<<24 {
-			return nil, false, fmt.Errorf("Range of %d elements: %w", n, ErrShape)
+		count := math.Max(math.Ceil((limit-start)/delta), 0)
+		if math.IsNaN(count) || count > 1<<24 {
+			return nil, false, fmt.Errorf("Range(%v, %v, %v) has %v elements: %w", start, limit, delta, count, ErrShape)
 		}
+		n := int(count)
 		t := &graph.Tensor{DType: in[0].DType, Shape: []int{n}}
 		for i := 0; i < n; i++ {
 			v := start + float64(i)*delta

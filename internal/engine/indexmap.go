@@ -160,6 +160,11 @@ func padMap(x []int, pads []int64, mode string) ([]int, []int, error) {
 	if len(pads) != 2*r {
 		return nil, nil, fmt.Errorf("pads %v do not fit rank %d: %w", pads, r, ErrShape)
 	}
+	for _, p := range pads {
+		if p < -maxElements || p > maxElements {
+			return nil, nil, fmt.Errorf("pads %v are out of range: %w", pads, ErrShape)
+		}
+	}
 	y := make([]int, r)
 	for d := 0; d < r; d++ {
 		y[d] = x[d] + int(pads[d]) + int(pads[d+r])
@@ -169,6 +174,9 @@ func padMap(x []int, pads []int64, mode string) ([]int, []int, error) {
 		if mode == "reflect" && (int(pads[d]) >= x[d] || int(pads[d+r]) >= x[d]) && (pads[d] > 0 || pads[d+r] > 0) {
 			return nil, nil, fmt.Errorf("reflect pads %v must be smaller than %s: %w", pads, graph.ShapeString(x), ErrShape)
 		}
+	}
+	if err := checkShape(y); err != nil {
+		return nil, nil, err
 	}
 	st := strides(x)
 	m := make([]int, graph.NumElements(y))

@@ -150,7 +150,7 @@ func (s *convStep[T]) forwardInteger(st *state[T], bias []T) bool {
 		}
 	}
 	s.qscale = iw.outScales(s.qscale, q.Scale, 1)
-	kernel.QConvForward(s.g, s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, f32(bias), f32(st.data[s.out[0]]), s.qwork)
+	kernel.QConvForward(st.team(), s.g, s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, f32(bias), f32(st.data[s.out[0]]), s.qwork)
 	return true
 }
 
@@ -163,7 +163,7 @@ func (s *gemmStep[T]) forwardInteger(st *state[T]) bool {
 	}
 	s.qscale = iw.outScales(s.qscale, q.Scale, float64(s.alpha))
 	y := st.data[s.out[0]]
-	kernel.QLinearForward(s.m, f32(st.data[s.in[0]]), iw.w, q, s.qscale, nil, f32(y), &s.qwork)
+	kernel.QLinearForward(st.team(), s.m, f32(st.data[s.in[0]]), iw.w, q, s.qscale, nil, f32(y), &s.qwork)
 	if s.cIdx != nil {
 		c := st.data[s.in[2]]
 		for i, ci := range s.cIdx {
@@ -183,7 +183,7 @@ func (s *matmulStep[T]) forwardInteger(st *state[T]) bool {
 	}
 	s.qscale = iw.outScales(s.qscale, q.Scale, 1)
 	y := st.data[s.out[0]]
-	kernel.QLinearForward(len(y)/s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, nil, f32(y), &s.qwork)
+	kernel.QLinearForward(st.team(), len(y)/s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, nil, f32(y), &s.qwork)
 	s.usedA = nil
 	return true
 }

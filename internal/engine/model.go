@@ -103,6 +103,9 @@ func New(g *graph.Graph) (*Model, error) {
 			return nil, fmt.Errorf("onnx: input %q dimension %d is dynamic; only the batch dimension may be (export with dynamic_axes on axis 0 only)", in.Name, i+1)
 		}
 	}
+	if err := checkShape(in.Shape[1:]); err != nil {
+		return nil, fmt.Errorf("onnx: input %q: %w", in.Name, err)
+	}
 	for name, t := range g.Init {
 		for _, v := range t.Float {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

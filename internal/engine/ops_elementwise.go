@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"mpq/internal/graph"
-	"mpq/internal/kernel"
 )
 
 // binStep is Add, Sub, Mul or Div with numpy broadcasting.
@@ -20,26 +19,7 @@ type binStep[T Float] struct {
 func (s *binStep[T]) forward(st *state[T]) {
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	if s.same {
-		kernel.Parallel(len(y), 1<<15, func(lo, hi int) {
-			switch s.op {
-			case '+':
-				for i := lo; i < hi; i++ {
-					y[i] = a[i] + b[i]
-				}
-			case '-':
-				for i := lo; i < hi; i++ {
-					y[i] = a[i] - b[i]
-				}
-			case '*':
-				for i := lo; i < hi; i++ {
-					y[i] = a[i] * b[i]
-				}
-			default:
-				for i := lo; i < hi; i++ {
-					y[i] = a[i] / b[i]
-				}
-			}
-		})
+		st.parallel(len(y), 1<<15, ewJob[T]{kind: ewBinary, op: s.op, a: a, b: b, y: y})
 		return
 	}
 	ia, ib := s.ia, s.ib
@@ -131,42 +111,7 @@ type unaryStep[T Float] struct {
 
 func (s *unaryStep[T]) forward(st *state[T]) {
 	x, y := st.data[s.in[0]], st.data[s.out[0]]
-	kernel.Parallel(len(x), 1<<14, func(lo, hi int) {
-		xs, ys := x[lo:hi], y[lo:hi]
-		switch s.op {
-		case "Relu":
-			for i, v := range xs {
-				ys[i] = max(v, 0)
-			}
-		case "LeakyRelu":
-			for i, v := range xs {
-				if v < 0 {
-					v *= s.alpha
-				}
-				ys[i] = v
-			}
-		case "Clip":
-			for i, v := range xs {
-				ys[i] = min(max(v, s.lo), s.hi)
-			}
-		case "Sigmoid":
-			for i, v := range xs {
-				ys[i] = T(1 / (1 + math.Exp(-float64(v))))
-			}
-		case "Tanh":
-			for i, v := range xs {
-				ys[i] = T(math.Tanh(float64(v)))
-			}
-		case "HardSigmoid":
-			for i, v := range xs {
-				ys[i] = min(max(s.alpha*v+s.beta, 0), 1)
-			}
-		case "HardSwish":
-			for i, v := range xs {
-				ys[i] = v * min(max(v/6+0.5, 0), 1)
-			}
-		}
-	})
+	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewUnary, unary: s, a: x, y: y})
 }
 
 func (s *unaryStep[T]) backward(st *state[T]) {
@@ -175,42 +120,105 @@ func (s *unaryStep[T]) backward(st *state[T]) {
 		return
 	}
 	x, y, gy := st.data[s.in[0]], st.data[s.out[0]], st.grad[s.out[0]]
-	kernel.Parallel(len(x), 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v, g := x[i], gy[i]
-			switch s.op {
-			case "Relu":
-				if v > 0 {
-					gx[i] += g
-				}
-			case "LeakyRelu":
-				if v > 0 {
-					gx[i] += g
-				} else {
-					gx[i] += g * s.alpha
-				}
-			case "Clip":
-				if v >= s.lo && v <= s.hi {
-					gx[i] += g
-				}
-			case "Sigmoid":
-				gx[i] += g * y[i] * (1 - y[i])
-			case "Tanh":
-				gx[i] += g * (1 - y[i]*y[i])
-			case "HardSigmoid":
-				if t := s.alpha*v + s.beta; t > 0 && t < 1 {
-					gx[i] += g * s.alpha
-				}
-			case "HardSwish":
-				switch {
-				case v >= 3:
-					gx[i] += g
-				case v > -3:
-					gx[i] += g * (v/3 + 0.5)
-				}
+	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewUnaryGrad, unary: s, a: x, b: y, c: gy, y: gx})
+}
+
+// forwardRange sets y = f(x) over [lo, hi).
+func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
+	xs, ys := x[lo:hi], y[lo:hi]
+	switch s.op {
+	case "Relu":
+		for i, v := range xs {
+			ys[i] = max(v, 0)
+		}
+	case "LeakyRelu":
+		for i, v := range xs {
+			if v < 0 {
+				v *= s.alpha
+			}
+			ys[i] = v
+		}
+	case "Clip":
+		for i, v := range xs {
+			ys[i] = min(max(v, s.lo), s.hi)
+		}
+	case "Sigmoid":
+		for i, v := range xs {
+			ys[i] = T(1 / (1 + math.Exp(-float64(v))))
+		}
+	case "Tanh":
+		for i, v := range xs {
+			ys[i] = T(math.Tanh(float64(v)))
+		}
+	case "HardSigmoid":
+		for i, v := range xs {
+			ys[i] = min(max(s.alpha*v+s.beta, 0), 1)
+		}
+	case "HardSwish":
+		for i, v := range xs {
+			ys[i] = v * min(max(v/6+0.5, 0), 1)
+		}
+	}
+}
+
+// backwardRange adds gy·f'(x) to gx over [lo, hi), where y = f(x).
+func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		v, g := x[i], gy[i]
+		switch s.op {
+		case "Relu":
+			if v > 0 {
+				gx[i] += g
+			}
+		case "LeakyRelu":
+			if v > 0 {
+				gx[i] += g
+			} else {
+				gx[i] += g * s.alpha
+			}
+		case "Clip":
+			if v >= s.lo && v <= s.hi {
+				gx[i] += g
+			}
+		case "Sigmoid":
+			gx[i] += g * y[i] * (1 - y[i])
+		case "Tanh":
+			gx[i] += g * (1 - y[i]*y[i])
+		case "HardSigmoid":
+			if t := s.alpha*v + s.beta; t > 0 && t < 1 {
+				gx[i] += g * s.alpha
+			}
+		case "HardSwish":
+			switch {
+			case v >= 3:
+				gx[i] += g
+			case v > -3:
+				gx[i] += g * (v/3 + 0.5)
 			}
 		}
-	})
+	}
+}
+
+// binaryRange sets y[i] = a[i] op b[i] for i in [lo, hi).
+func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
+	switch op {
+	case '+':
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] + b[i]
+		}
+	case '-':
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] - b[i]
+		}
+	case '*':
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] * b[i]
+		}
+	default:
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] / b[i]
+		}
+	}
 }
 
 func (c *compiler[T]) unary() (stepper[T], [][]int, error) {

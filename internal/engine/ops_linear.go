@@ -39,7 +39,7 @@ func (s *convStep[T]) forward(st *state[T]) {
 			s.work[i] = kernel.NewConvWork[T](s.g)
 		}
 	}
-	kernel.ConvForward(s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], bias, st.data[s.out[0]], st.inQuant(s.layer), s.work)
+	kernel.ConvForward(st.team(), s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], bias, st.data[s.out[0]], st.inQuant(s.layer), s.work)
 }
 
 func (s *convStep[T]) backward(st *state[T]) {
@@ -53,7 +53,7 @@ func (s *convStep[T]) backward(st *state[T]) {
 	}
 	// The kernel overwrites; gradients accumulate, so go through scratch
 	// where the destination may already hold a contribution.
-	kernel.ConvBackward(s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], st.grad[s.out[0]],
+	kernel.ConvBackward(st.team(), s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], st.grad[s.out[0]],
 		st.scratchFor(dx, 0), st.scratchFor(dw, 1), st.scratchFor(db, 2), s.work)
 	st.accumulate(dx, 0)
 	st.accumulate(dw, 1)
@@ -169,7 +169,7 @@ func (s *gemmStep[T]) forward(st *state[T]) {
 		if s.qa == nil {
 			s.qa = make([]T, len(a))
 		}
-		quantizeInto(s.qa, a, q)
+		st.parallel(len(a), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: a, y: s.qa})
 		a = s.qa
 	}
 	s.usedA = a
@@ -188,7 +188,7 @@ func (s *gemmStep[T]) forward(st *state[T]) {
 	if s.transB {
 		ldb = s.k
 	}
-	kernel.Gemm(s.transA, s.transB, s.m, s.n, s.k, s.alpha, a, lda, b, ldb, beta, y, s.n)
+	kernel.Gemm(st.team(), s.transA, s.transB, s.m, s.n, s.k, s.alpha, a, lda, b, ldb, beta, y, s.n)
 }
 
 func (s *gemmStep[T]) backward(st *state[T]) {
@@ -197,25 +197,25 @@ func (s *gemmStep[T]) backward(st *state[T]) {
 	if da := st.grad[s.in[0]]; da != nil {
 		switch {
 		case !s.transA && !s.transB:
-			kernel.Gemm(false, true, m, k, n, al, dy, n, b, n, 1, da, k)
+			kernel.Gemm(st.team(), false, true, m, k, n, al, dy, n, b, n, 1, da, k)
 		case !s.transA && s.transB:
-			kernel.Gemm(false, false, m, k, n, al, dy, n, b, k, 1, da, k)
+			kernel.Gemm(st.team(), false, false, m, k, n, al, dy, n, b, k, 1, da, k)
 		case s.transA && !s.transB:
-			kernel.Gemm(false, true, k, m, n, al, b, n, dy, n, 1, da, m)
+			kernel.Gemm(st.team(), false, true, k, m, n, al, b, n, dy, n, 1, da, m)
 		default:
-			kernel.Gemm(true, true, k, m, n, al, b, k, dy, n, 1, da, m)
+			kernel.Gemm(st.team(), true, true, k, m, n, al, b, k, dy, n, 1, da, m)
 		}
 	}
 	if db := st.grad[s.in[1]]; db != nil {
 		switch {
 		case !s.transB && !s.transA:
-			kernel.Gemm(true, false, k, n, m, al, a, k, dy, n, 1, db, n)
+			kernel.Gemm(st.team(), true, false, k, n, m, al, a, k, dy, n, 1, db, n)
 		case !s.transB && s.transA:
-			kernel.Gemm(false, false, k, n, m, al, a, m, dy, n, 1, db, n)
+			kernel.Gemm(st.team(), false, false, k, n, m, al, a, m, dy, n, 1, db, n)
 		case s.transB && !s.transA:
-			kernel.Gemm(true, false, n, k, m, al, dy, n, a, k, 1, db, k)
+			kernel.Gemm(st.team(), true, false, n, k, m, al, dy, n, a, k, 1, db, k)
 		default:
-			kernel.Gemm(true, true, n, k, m, al, dy, n, a, m, 1, db, k)
+			kernel.Gemm(st.team(), true, true, n, k, m, al, dy, n, a, m, 1, db, k)
 		}
 	}
 	if s.cIdx != nil {
@@ -281,18 +281,18 @@ func (s *matmulStep[T]) forward(st *state[T]) {
 		if s.qa == nil {
 			s.qa = make([]T, len(a))
 		}
-		quantizeInto(s.qa, a, q)
+		st.parallel(len(a), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: a, y: s.qa})
 		a = s.qa
 	}
 	s.usedA = a
 	if len(s.aOff) == 1 || s.bOff == nil {
 		rows := len(y) / s.n
-		kernel.Gemm(false, false, rows, s.n, s.k, 1, a, s.k, b, s.n, 0, y, s.n)
+		kernel.Gemm(st.team(), false, false, rows, s.n, s.k, 1, a, s.k, b, s.n, 0, y, s.n)
 		return
 	}
 	mn, mk, kn := s.m*s.n, s.m*s.k, s.k*s.n
 	for i := range s.aOff {
-		kernel.Gemm(false, false, s.m, s.n, s.k, 1, a[s.aOff[i]:s.aOff[i]+mk], s.k, b[s.bOff[i]:s.bOff[i]+kn], s.n, 0, y[i*mn:(i+1)*mn], s.n)
+		kernel.Gemm(st.team(), false, false, s.m, s.n, s.k, 1, a[s.aOff[i]:s.aOff[i]+mk], s.k, b[s.bOff[i]:s.bOff[i]+kn], s.n, 0, y[i*mn:(i+1)*mn], s.n)
 	}
 }
 
@@ -302,10 +302,10 @@ func (s *matmulStep[T]) backward(st *state[T]) {
 	if len(s.aOff) == 1 || s.bOff == nil {
 		rows := len(dy) / s.n
 		if da != nil {
-			kernel.Gemm(false, true, rows, s.k, s.n, 1, dy, s.n, b, s.n, 1, da, s.k)
+			kernel.Gemm(st.team(), false, true, rows, s.k, s.n, 1, dy, s.n, b, s.n, 1, da, s.k)
 		}
 		if db != nil {
-			kernel.Gemm(true, false, s.k, s.n, rows, 1, a, s.k, dy, s.n, 1, db, s.n)
+			kernel.Gemm(st.team(), true, false, s.k, s.n, rows, 1, a, s.k, dy, s.n, 1, db, s.n)
 		}
 		return
 	}
@@ -313,10 +313,10 @@ func (s *matmulStep[T]) backward(st *state[T]) {
 	for i := range s.aOff {
 		g := dy[i*mn : (i+1)*mn]
 		if da != nil {
-			kernel.Gemm(false, true, s.m, s.k, s.n, 1, g, s.n, b[s.bOff[i]:s.bOff[i]+kn], s.n, 1, da[s.aOff[i]:s.aOff[i]+mk], s.k)
+			kernel.Gemm(st.team(), false, true, s.m, s.k, s.n, 1, g, s.n, b[s.bOff[i]:s.bOff[i]+kn], s.n, 1, da[s.aOff[i]:s.aOff[i]+mk], s.k)
 		}
 		if db != nil {
-			kernel.Gemm(true, false, s.k, s.n, s.m, 1, a[s.aOff[i]:s.aOff[i]+mk], s.k, g, s.n, 1, db[s.bOff[i]:s.bOff[i]+kn], s.n)
+			kernel.Gemm(st.team(), true, false, s.k, s.n, s.m, 1, a[s.aOff[i]:s.aOff[i]+mk], s.k, g, s.n, 1, db[s.bOff[i]:s.bOff[i]+kn], s.n)
 		}
 	}
 }
@@ -349,13 +349,4 @@ func (c *compiler[T]) matmul() (stepper[T], [][]int, error) {
 	}
 	y := append(slices.Clone(batch), s.m, s.n)
 	return s, [][]int{y}, nil
-}
-
-// quantizeInto writes the fake-quantized x into dst.
-func quantizeInto[T Float](dst, x []T, q *kernel.FakeQuant[T]) {
-	kernel.Parallel(len(x), 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst[i] = q.Apply(x[i])
-		}
-	})
 }

@@ -23,10 +23,10 @@ func (s *poolStep[T]) forward(st *state[T]) {
 		if s.argmax == nil {
 			s.argmax = make([]int32, len(st.data[s.out[0]]))
 		}
-		kernel.MaxPoolForward(s.p, s.n, st.data[s.in[0]], st.data[s.out[0]], s.argmax)
+		kernel.MaxPoolForward(st.team(), s.p, s.n, st.data[s.in[0]], st.data[s.out[0]], s.argmax)
 		return
 	}
-	kernel.AvgPoolForward(s.p, s.n, st.data[s.in[0]], st.data[s.out[0]])
+	kernel.AvgPoolForward(st.team(), s.p, s.n, st.data[s.in[0]], st.data[s.out[0]])
 }
 
 func (s *poolStep[T]) backward(st *state[T]) {
@@ -36,9 +36,9 @@ func (s *poolStep[T]) backward(st *state[T]) {
 	}
 	tmp := st.scratchFor(gx, 0)
 	if s.max {
-		kernel.MaxPoolBackward(s.p, s.n, st.grad[s.out[0]], s.argmax, tmp)
+		kernel.MaxPoolBackward(st.team(), s.p, s.n, st.grad[s.out[0]], s.argmax, tmp)
 	} else {
-		kernel.AvgPoolBackward(s.p, s.n, st.grad[s.out[0]], tmp)
+		kernel.AvgPoolBackward(st.team(), s.p, s.n, st.grad[s.out[0]], tmp)
 	}
 	st.accumulate(gx, 0)
 }

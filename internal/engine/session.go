@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"mpq/internal/graph"
 	"mpq/internal/kernel"
@@ -10,8 +11,15 @@ import (
 
 // Session runs a Model on batches. It owns all buffers and is not safe for
 // concurrent use: give each goroutine its own Session (they share the Model).
+//
+// A Session splits its work over a kernel.Team of kernel.Workers()
+// goroutines, started by the first batch that needs them and stopped by
+// Close, or, for a Session dropped without Close, when the garbage
+// collector finds it unreachable. Once a batch size has run, running it
+// again allocates nothing.
 type Session[T Float] struct {
 	m       *Model
+	team    *kernel.Team
 	states  map[int]*state[T]
 	floatW  [][]T // per layer: the model's own weights in T
 	weights [][]T // per layer: the weights in use (floatW unless replaced)
@@ -23,8 +31,11 @@ type Session[T Float] struct {
 
 // NewSession returns a Session computing in T (float32 or float64).
 func NewSession[T Float](m *Model) *Session[T] {
-	s := &Session[T]{m: m, states: map[int]*state[T]{}, consts: map[string][]T{},
+	s := &Session[T]{m: m, team: kernel.NewTeam(0), states: map[int]*state[T]{}, consts: map[string][]T{},
 		quant: make([]*kernel.FakeQuant[T], len(m.Layers)), ints: make([]*IntegerWeights, len(m.Layers))}
+	// The Team's goroutines refer to its channels only, so s can become
+	// unreachable while they run; then they are stopped.
+	runtime.AddCleanup(s, (*kernel.Team).Close, s.team)
 	for _, l := range m.Layers {
 		w := toT[T](m.Graph.Init[l.Weight].Floats())
 		s.floatW = append(s.floatW, w)
@@ -32,6 +43,11 @@ func NewSession[T Float](m *Model) *Session[T] {
 	}
 	return s
 }
+
+// Close stops the goroutines of the session's Team. The Session stays
+// usable: a later batch starts them again. Close is optional (a dropped
+// Session is cleaned up by the garbage collector) but frees them at once.
+func (s *Session[T]) Close() { s.team.Close() }
 
 // Model returns the session's model.
 func (s *Session[T]) Model() *Model { return s.m }
@@ -52,7 +68,8 @@ type state[T Float] struct {
 	grad    [][]T
 	scratch [3][]T
 	n       int
-	intRan  []bool // per layer: computed in integers by the last Forward
+	intRan  []bool   // per layer: computed in integers by the last Forward
+	ew      ewJob[T] // the elementwise loop running (parallel.go)
 }
 
 func (st *state[T]) inQuant(layer int) *kernel.FakeQuant[T] {
@@ -78,12 +95,7 @@ func (st *state[T]) accumulate(dst []T, slot int) {
 	if dst == nil {
 		return
 	}
-	src := st.scratch[slot][:len(dst)]
-	kernel.Parallel(len(dst), 1<<15, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst[i] += src[i]
-		}
-	})
+	st.parallel(len(dst), 1<<15, ewJob[T]{kind: ewAccumulate, a: st.scratch[slot][:len(dst)], y: dst})
 }
 
 func (s *Session[T]) state(n int) (*state[T], error) {

@@ -139,7 +139,7 @@ func TestGemmEmulated(t *testing.T) {
 		for _, s := range asmSpecs32 {
 			arch := emulatedArch[float32](t, s)
 			for _, plan := range []gemmPlan{{true, true}, {false, false}} {
-				fns[fmt.Sprintf("%s/packA=%v,packB=%v", arch.name, plan.packA, plan.packB)] = blockedFunc(arch, new(GemmWork[float32]), plan, 1)
+				fns[fmt.Sprintf("%s/packA=%v,packB=%v", arch.name, plan.packA, plan.packB)] = blockedFunc(nil, arch, new(GemmWork[float32]), plan, 1)
 			}
 		}
 		testGemmShapes(t, 3e-6, fns, small)
@@ -149,7 +149,7 @@ func TestGemmEmulated(t *testing.T) {
 		for _, s := range asmSpecs64 {
 			arch := emulatedArch[float64](t, s)
 			for _, plan := range []gemmPlan{{true, true}, {false, false}} {
-				fns[fmt.Sprintf("%s/packA=%v,packB=%v", arch.name, plan.packA, plan.packB)] = blockedFunc(arch, new(GemmWork[float64]), plan, 1)
+				fns[fmt.Sprintf("%s/packA=%v,packB=%v", arch.name, plan.packA, plan.packB)] = blockedFunc(nil, arch, new(GemmWork[float64]), plan, 1)
 			}
 		}
 		testGemmShapes(t, 1e-13, fns, small)

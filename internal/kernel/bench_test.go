@@ -11,8 +11,8 @@ func reportGFLOPS(b *testing.B, flopsPerOp float64) {
 
 func BenchmarkGemm(b *testing.B) {
 	for _, n := range []int{256, 512, 1024} {
-		b.Run(fmt.Sprintf("float32/n=%d", n), func(b *testing.B) { benchGemm(b, Gemm[float32], n) })
-		b.Run(fmt.Sprintf("float64/n=%d", n), func(b *testing.B) { benchGemm(b, Gemm[float64], n) })
+		b.Run(fmt.Sprintf("float32/n=%d", n), func(b *testing.B) { benchGemm(b, teamGemm[float32](testTeam(b, 0)), n) })
+		b.Run(fmt.Sprintf("float64/n=%d", n), func(b *testing.B) { benchGemm(b, teamGemm[float64](testTeam(b, 0)), n) })
 	}
 }
 
@@ -54,8 +54,8 @@ var gemmBenchShapes = []gemmShape{
 // BenchmarkGemmShapes measures GEMM on the products of gemmBenchShapes.
 func BenchmarkGemmShapes(b *testing.B) {
 	for _, s := range gemmBenchShapes {
-		b.Run("float32/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float32](s.serial), s) })
-		b.Run("float64/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float64](s.serial), s) })
+		b.Run("float32/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float32](b, s.serial), s) })
+		b.Run("float64/"+s.name, func(b *testing.B) { benchGemmShape(b, mpqGemm[float64](b, s.serial), s) })
 	}
 }
 
@@ -78,7 +78,7 @@ func compareGemm[T Float](b *testing.B, s gemmShape) {
 	if s.serial {
 		threads = 1
 	}
-	b.Run("mpq", func(b *testing.B) { benchGemmShape(b, mpqGemm[T](s.serial), s) })
+	b.Run("mpq", func(b *testing.B) { benchGemmShape(b, mpqGemm[T](b, s.serial), s) })
 	for name, f := range referenceGemms[T]() {
 		b.Run(name, func(b *testing.B) {
 			setReferenceThreads(threads)
@@ -90,11 +90,14 @@ func compareGemm[T Float](b *testing.B, s gemmShape) {
 
 // mpqGemm returns mpq's own GEMM, in every build: single-threaded with a
 // GemmWork when serial.
-func mpqGemm[T Float](serial bool) gemmFunc[T] {
+func mpqGemm[T Float](b *testing.B, serial bool) gemmFunc[T] {
 	if serial {
 		return new(GemmWork[T]).Gemm
 	}
-	return gemmMPQ[T]
+	team := testTeam(b, 0)
+	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, bb []T, ldb int, beta T, c []T, ldc int) {
+		gemmMPQ(team, transA, transB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
+	}
 }
 
 // benchGemmShape measures f on seeded operands of shape s, overwriting C
@@ -160,7 +163,7 @@ func BenchmarkConvForward(b *testing.B) {
 			}
 			work := workFor[float32](g, Workers())
 			for b.Loop() {
-				ConvForward(g, n, x, w, bias, y, q, work)
+				ConvForward(nil, g, n, x, w, bias, y, q, work)
 			}
 			reportGFLOPS(b, convFLOPs(g, n))
 		})
@@ -177,9 +180,9 @@ func BenchmarkConvBackward(b *testing.B) {
 		dy := randSlice(r, n*g.M*d.p)
 		dx, dw, db := make([]float64, len(x)), make([]float64, len(w)), make([]float64, g.M)
 		work := workFor[float64](g, Workers())
-		ConvBackward(g, n, x, w, dy, dx, dw, db, work) // grows the gradient buffers
+		ConvBackward(nil, g, n, x, w, dy, dx, dw, db, work) // grows the gradient buffers
 		for b.Loop() {
-			ConvBackward(g, n, x, w, dy, dx, dw, db, work)
+			ConvBackward(nil, g, n, x, w, dy, dx, dw, db, work)
 		}
 		// Two GEMMs of the forward size: dW and dcol.
 		reportGFLOPS(b, 2*convFLOPs(g, n))
@@ -195,17 +198,17 @@ func BenchmarkPool(b *testing.B) {
 	arg := make([]int32, len(y))
 	b.Run("float32/maxpool_3x3s2_64x56x56/n=8", func(b *testing.B) {
 		for b.Loop() {
-			MaxPoolForward(p, n, x, y, arg)
+			MaxPoolForward(nil, p, n, x, y, arg)
 		}
 	})
 	b.Run("float32/maxpool_3x3s2_64x56x56_noargmax/n=8", func(b *testing.B) {
 		for b.Loop() {
-			MaxPoolForward(p, n, x, y, nil)
+			MaxPoolForward(nil, p, n, x, y, nil)
 		}
 	})
 	b.Run("float32/avgpool_3x3s2_64x56x56/n=8", func(b *testing.B) {
 		for b.Loop() {
-			AvgPoolForward(p, n, x, y)
+			AvgPoolForward(nil, p, n, x, y)
 		}
 	})
 }
@@ -300,7 +303,7 @@ func BenchmarkConvQuantized(b *testing.B) {
 		b.Run(c.name+"/fakequant", func(b *testing.B) {
 			work := workFor[float32](g, 1)
 			for b.Loop() {
-				ConvForward(g, n, x, w, bias, y, q, work)
+				ConvForward(nil, g, n, x, w, bias, y, q, work)
 			}
 			reportGFLOPS(b, convFLOPs(g, n))
 		})
@@ -308,7 +311,7 @@ func BenchmarkConvQuantized(b *testing.B) {
 			qw := PackQWeights(g.M, d.k, g.Group, codes)
 			work := []*QConvWork{{}}
 			for b.Loop() {
-				QConvForward(g, n, x, qw, q, scale, bias, y, work)
+				QConvForward(nil, g, n, x, qw, q, scale, bias, y, work)
 			}
 			reportGFLOPS(b, convFLOPs(g, n))
 		})

@@ -202,14 +202,14 @@ func grow[T Float](s []T, n int) []T {
 
 // checkConvArgs panics unless the geometry, batch, slices and work fit
 // together; it returns the number of workers to use.
-func checkConvArgs[T Float](op string, g Conv2D, n int, work []*ConvWork[T]) int {
+func checkConvArgs[T Float](op string, t *Team, g Conv2D, n int, work []*ConvWork[T]) int {
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("kernel: %s: %v", op, err))
 	}
 	if n < 0 {
 		panic(fmt.Sprintf("kernel: %s: negative batch %d", op, n))
 	}
-	workers := min(len(work), Workers())
+	workers := min(len(work), t.Workers())
 	if workers < 1 {
 		panic(fmt.Sprintf("kernel: %s: no ConvWork", op))
 	}

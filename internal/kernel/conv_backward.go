@@ -11,7 +11,7 @@ package kernel
 // work holds one ConvWork per worker, as for ConvForward. The batch is split
 // into contiguous ranges, one per worker; each worker accumulates its
 // weight and bias gradients in its own ConvWork and the results are summed
-// in worker order, so for a fixed Workers() the result is deterministic.
+// in worker order, so for a fixed number of workers the result is deterministic.
 // With fewer images than workers, fewer workers run. Where usePaddedBackward
 // says so, each image runs two GEMMs per kernel tap on its padded layout
 // (conv_padded.go); otherwise it builds the im2col matrix, runs
@@ -20,9 +20,9 @@ package kernel
 // ConvBackward panics with a "kernel: ..." message when g is invalid, a
 // slice has the wrong length or work is empty. The outputs must not
 // overlap the inputs or each other.
-func ConvBackward[T Float](g Conv2D, n int, x, w, dy, dx, dw, db []T, work []*ConvWork[T]) {
+func ConvBackward[T Float](t *Team, g Conv2D, n int, x, w, dy, dx, dw, db []T, work []*ConvWork[T]) {
 	const op = "ConvBackward"
-	workers := checkConvArgs(op, g, n, work)
+	workers := checkConvArgs(op, t, g, n, work)
 	d := g.dims()
 	checkLen(op, "x", x, n*g.C*d.hw, false)
 	checkLen(op, "w", w, g.M*d.k, false)
@@ -36,30 +36,17 @@ func ConvBackward[T Float](g Conv2D, n int, x, w, dy, dx, dw, db []T, work []*Co
 		return
 	}
 
-	needW, needB := dw != nil, db != nil
+	job := teamJob[convBackJob[T]](t, slotConvBackward)
+	*job = convBackJob[T]{g: g, d: d, x: x, w: w, dy: dy, dx: dx, needW: dw != nil, needB: db != nil, work: work}
 	var used int
 	if g.depthwise() {
-		minChunk := 1 + (1<<14)/(d.p*g.KH*g.KW)
-		if used = chunkCount(n*g.C, minChunk, workers); used == 1 {
-			depthwiseBackward(g, d, x, w, dy, dx, needW, needB, work[0], 0, n*g.C)
-		} else {
-			parallelFor(n*g.C, minChunk, workers, func(wi, lo, hi int) {
-				depthwiseBackward(g, d, x, w, dy, dx, needW, needB, work[wi], lo, hi)
-			})
-		}
+		job.depthwise = true
+		used = parallelFor(t, n*g.C, 1+(1<<14)/(d.p*g.KH*g.KW), workers, job)
 	} else {
-		images := convBackwardImages[T]
-		if usePaddedBackward(g) {
-			images = convBackwardPadded[T]
-		}
-		if used = chunkCount(n, 1, workers); used == 1 {
-			images(g, d, x, w, dy, dx, needW, needB, work[0], 0, n)
-		} else {
-			parallelFor(n, 1, workers, func(wi, lo, hi int) {
-				images(g, d, x, w, dy, dx, needW, needB, work[wi], lo, hi)
-			})
-		}
+		job.padded = usePaddedBackward(g)
+		used = parallelFor(t, n, 1, workers, job)
 	}
+	*job = convBackJob[T]{}
 
 	// Sum the per-worker accumulators in worker order.
 	if dw != nil {
@@ -77,6 +64,29 @@ func ConvBackward[T Float](g Conv2D, n int, x, w, dy, dx, dw, db []T, work []*Co
 				db[i] += v
 			}
 		}
+	}
+}
+
+// convBackJob is the Ranger of ConvBackward over images, or over (image,
+// channel) planes of a depthwise convolution.
+type convBackJob[T Float] struct {
+	g                 Conv2D
+	d                 convDims
+	x, w, dy, dx      []T
+	needW, needB      bool
+	work              []*ConvWork[T]
+	depthwise, padded bool
+}
+
+// Range runs the backward pass of images (planes) [lo, hi) as worker wi.
+func (j *convBackJob[T]) Range(wi, lo, hi int) {
+	switch {
+	case j.depthwise:
+		depthwiseBackward(j.g, j.d, j.x, j.w, j.dy, j.dx, j.needW, j.needB, j.work[wi], lo, hi)
+	case j.padded:
+		convBackwardPadded(j.g, j.d, j.x, j.w, j.dy, j.dx, j.needW, j.needB, j.work[wi], lo, hi)
+	default:
+		convBackwardImages(j.g, j.d, j.x, j.w, j.dy, j.dx, j.needW, j.needB, j.work[wi], lo, hi)
 	}
 }
 

@@ -15,7 +15,7 @@ package kernel
 // scratch first).
 //
 // work holds one ConvWork per worker (see NewConvWork); ConvForward uses
-// min(len(work), Workers()) goroutines. With at least as many images as
+// min(len(work), t.Workers()) goroutines of t. With at least as many images as
 // workers each worker convolves whole images: it copies each into the
 // padded layout of conv_padded.go and runs a single-threaded GEMM per
 // group whose panels are packed from it, or, where usePadded says im2col
@@ -28,9 +28,9 @@ package kernel
 // ConvForward panics with a "kernel: ..." message when g is invalid, a
 // slice has the wrong length, work is empty, or q has a non-positive scale
 // or a zero point outside [Lo, Hi]. y must not overlap the other slices.
-func ConvForward[T Float](g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
+func ConvForward[T Float](t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
 	const op = "ConvForward"
-	workers := checkConvArgs(op, g, n, work)
+	workers := checkConvArgs(op, t, g, n, work)
 	d := g.dims()
 	checkLen(op, "x", x, n*g.C*d.hw, false)
 	checkLen(op, "w", w, g.M*d.k, false)
@@ -43,34 +43,43 @@ func ConvForward[T Float](g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], w
 		return
 	}
 
-	// The single-range cases call the kernels directly: a closure handed to
-	// parallelFor escapes to the heap.
+	job := teamJob[convJob[T]](t, slotConvForward)
+	*job = convJob[T]{g: g, d: g.dims(), x: x, w: w, bias: bias, y: y, q: q, work: work}
+	defer func() { *job = convJob[T]{} }()
 	if g.depthwise() {
 		// Each (image, channel) plane is independent; about 16k
 		// multiply-adds per range keeps the goroutines worth their cost.
-		minChunk := 1 + (1<<14)/(d.p*g.KH*g.KW)
-		if chunkCount(n*g.C, minChunk, workers) == 1 {
-			depthwiseForward(g, d, x, w, bias, y, q, work[0], 0, n*g.C)
-			return
-		}
-		parallelFor(n*g.C, minChunk, workers, func(wi, lo, hi int) {
-			depthwiseForward(g, d, x, w, bias, y, q, work[wi], lo, hi)
-		})
+		job.depthwise = true
+		parallelFor(t, n*g.C, 1+(1<<14)/(d.p*g.KH*g.KW), workers, job)
 		return
 	}
-	switch {
-	case workers == 1:
-		convImages(g, d, x, w, bias, y, q, work[0], 0, n)
-		return
-	case n >= workers:
-		parallelFor(n, 1, workers, func(wi, lo, hi int) {
-			convImages(g, d, x, w, bias, y, q, work[wi], lo, hi)
-		})
+	if workers == 1 || n >= workers {
+		parallelFor(t, n, 1, workers, job)
 		return
 	}
 	for img := range n {
-		convImageShared(g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, work)
+		convImageShared(t, g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, work)
 	}
+}
+
+// convJob is the Ranger of ConvForward over images, or over (image,
+// channel) planes of a depthwise convolution.
+type convJob[T Float] struct {
+	g             Conv2D
+	d             convDims
+	x, w, bias, y []T
+	q             *FakeQuant[T]
+	work          []*ConvWork[T]
+	depthwise     bool
+}
+
+// Range convolves images (planes) [lo, hi) as worker wi.
+func (j *convJob[T]) Range(wi, lo, hi int) {
+	if j.depthwise {
+		depthwiseForward(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], lo, hi)
+		return
+	}
+	convImages(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], lo, hi)
 }
 
 // columns returns the im2col matrix of the image x for the worker wk,
@@ -145,39 +154,68 @@ func convImageIm2col[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 // im2col split over input values and channels, then the GEMM split over
 // output channels. It uses the buffers of work[0], and the GEMM buffers of
 // each worker's ConvWork.
-func convImageShared[T Float](g Conv2D, d convDims, workers int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
+func convImageShared[T Float](t *Team, g Conv2D, d convDims, workers int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
 	wk := work[0]
+	job := teamJob[convSharedJob[T]](t, slotConvShared)
+	*job = convSharedJob[T]{g: g, d: d, x: x, w: w, q: q, work: work}
+	defer func() { *job = convSharedJob[T]{} }()
 	if q != nil && prequantize(g) {
 		wk.qx = grow(wk.qx, len(x))
-		qx := wk.qx
-		parallelFor(len(x), 1<<14, workers, func(_, lo, hi int) {
-			quantizeTo(qx[lo:hi], x[lo:hi], q)
-		})
-		x, q = qx, nil
+		job.col, job.stage = wk.qx, stageQuantize
+		parallelFor(t, len(x), 1<<14, workers, job)
+		x, q = wk.qx, nil
+		job.x, job.q = x, q
 	}
 	col := x
 	if q != nil || !g.pointwise() {
 		wk.col = grow(wk.col, g.C*g.KH*g.KW*d.p)
 		col = wk.col
-		minChunk := 1 + (1<<15)/(g.KH*g.KW*d.p)
-		parallelFor(g.C, minChunk, workers, func(_, lo, hi int) {
-			im2col(g, d, x, col, q, lo, hi)
-		})
+		job.col, job.stage = col, stageIm2col
+		parallelFor(t, g.C, 1+(1<<15)/(g.KH*g.KW*d.p), workers, job)
 	}
 	fillBias(y, bias, d.p)
-	minChunk := 1 + (1<<16)/(d.p*d.k)
-	parallelFor(g.M, minChunk, workers, func(wi, lo, hi int) {
+	job.col, job.y, job.stage = col, y, stageGemm
+	parallelFor(t, g.M, 1+(1<<16)/(d.p*d.k), workers, job)
+}
+
+// The stages of convImageShared.
+const (
+	stageQuantize = iota
+	stageIm2col
+	stageGemm
+)
+
+// convSharedJob is the Ranger of one stage of convImageShared.
+type convSharedJob[T Float] struct {
+	g       Conv2D
+	d       convDims
+	x, w, y []T
+	col     []T // the quantized image, im2col matrix or GEMM operand
+	q       *FakeQuant[T]
+	work    []*ConvWork[T]
+	stage   int
+}
+
+// Range runs items [lo, hi) of the current stage as worker wi.
+func (j *convSharedJob[T]) Range(wi, lo, hi int) {
+	g, d := j.g, j.d
+	switch j.stage {
+	case stageQuantize:
+		quantizeTo(j.col[lo:hi], j.x[lo:hi], j.q)
+	case stageIm2col:
+		im2col(g, d, j.x, j.col, j.q, lo, hi)
+	default:
 		// Rows [lo, hi) of y may span several groups.
 		for m := lo; m < hi; {
 			gi := m / d.mg
 			end := min(hi, (gi+1)*d.mg)
-			work[wi].gemm.Gemm(false, false, end-m, d.p, d.k,
-				1, w[m*d.k:end*d.k], d.k,
-				col[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p,
-				1, y[m*d.p:end*d.p], d.p)
+			j.work[wi].gemm.Gemm(false, false, end-m, d.p, d.k,
+				1, j.w[m*d.k:end*d.k], d.k,
+				j.col[gi*d.k*d.p:(gi+1)*d.k*d.p], d.p,
+				1, j.y[m*d.p:end*d.p], d.p)
 			m = end
 		}
-	})
+	}
 }
 
 // depthwiseForward convolves the (image, channel) planes [lo, hi) of a

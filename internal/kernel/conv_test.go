@@ -148,7 +148,7 @@ func testConvForward[T Float](t *testing.T, workers int, tol float64) {
 					if bias != nil {
 						biasT = fromF64[T](bias)
 					}
-					ConvForward(g, n, xT, fromF64[T](w), biasT, y, q, work)
+					ConvForward(nil, g, n, xT, fromF64[T](w), biasT, y, q, work)
 					closeTo(t, fmt.Sprintf("%s n%d bias%v q%v: y", name, n, withBias, withQ), toF64(y), want, tol)
 				}
 			}
@@ -191,7 +191,7 @@ func testConvBackward[T Float](t *testing.T, workers int, tol float64) {
 				if need[2] {
 					db = nanSlice[T](g.M)
 				}
-				ConvBackward(g, n, fromF64[T](x), fromF64[T](w), fromF64[T](dy), dx, dw, db, work)
+				ConvBackward(nil, g, n, fromF64[T](x), fromF64[T](w), fromF64[T](dy), dx, dw, db, work)
 				prefix := fmt.Sprintf("%s n%d need%v", name, n, need)
 				if need[0] {
 					closeTo(t, prefix+": dx", toF64(dx), wantDx, tol)
@@ -238,7 +238,7 @@ func TestConvBackwardFiniteDifferences(t *testing.T) {
 			wantDw := fd.Gradient(nil, func(v []float64) float64 { return loss(x, v, bias) }, w, settings)
 			wantDb := fd.Gradient(nil, func(v []float64) float64 { return loss(x, w, v) }, bias, settings)
 			dx, dw, db := make([]float64, len(x)), make([]float64, len(w)), make([]float64, len(bias))
-			ConvBackward(g, n, x, w, rr, dx, dw, db, workFor[float64](g, Workers()))
+			ConvBackward(nil, g, n, x, w, rr, dx, dw, db, workFor[float64](g, Workers()))
 			closeTo(t, "dx", dx, wantDx, 1e-8)
 			closeTo(t, "dw", dw, wantDw, 1e-8)
 			closeTo(t, "db", db, wantDb, 1e-8)
@@ -281,18 +281,22 @@ func TestConvPanics(t *testing.T) {
 	x, w, y := make([]float64, 9), make([]float64, 9), make([]float64, 1)
 	work := workFor[float64](g, 1)
 	cases := map[string]func(){
-		"invalid geometry": func() { ConvForward(Conv2D{}, 1, x, w, nil, y, nil, work) },
-		"short x":          func() { ConvForward(g, 1, x[:8], w, nil, y, nil, work) },
-		"long y":           func() { ConvForward(g, 1, x, w, nil, make([]float64, 2), nil, work) },
-		"bias length":      func() { ConvForward(g, 1, x, w, []float64{1, 2}, y, nil, work) },
-		"no work":          func() { ConvForward(g, 1, x, w, nil, y, nil, nil) },
-		"nil work":         func() { ConvForward(g, 1, x, w, nil, y, nil, []*ConvWork[float64]{nil}) },
-		"zero scale":       func() { ConvForward(g, 1, x, w, nil, y, &FakeQuant[float64]{Lo: -1, Hi: 1}, work) },
-		"fractional zp":    func() { ConvForward(g, 1, x, w, nil, y, &FakeQuant[float64]{Scale: 1, ZP: 0.5, Lo: -1, Hi: 1}, work) },
-		"zp outside range": func() { ConvForward(g, 1, x, w, nil, y, &FakeQuant[float64]{Scale: 1, ZP: 2, Lo: -1, Hi: 1}, work) },
-		"backward dw":      func() { ConvBackward(g, 1, x, w, y, nil, w[:3], nil, work) },
-		"negative batch":   func() { ConvBackward(g, -1, nil, w, nil, nil, nil, nil, work) },
-		"new work":         func() { NewConvWork[float32](Conv2D{}) },
+		"invalid geometry": func() { ConvForward(nil, Conv2D{}, 1, x, w, nil, y, nil, work) },
+		"short x":          func() { ConvForward(nil, g, 1, x[:8], w, nil, y, nil, work) },
+		"long y":           func() { ConvForward(nil, g, 1, x, w, nil, make([]float64, 2), nil, work) },
+		"bias length":      func() { ConvForward(nil, g, 1, x, w, []float64{1, 2}, y, nil, work) },
+		"no work":          func() { ConvForward(nil, g, 1, x, w, nil, y, nil, nil) },
+		"nil work":         func() { ConvForward(nil, g, 1, x, w, nil, y, nil, []*ConvWork[float64]{nil}) },
+		"zero scale":       func() { ConvForward(nil, g, 1, x, w, nil, y, &FakeQuant[float64]{Lo: -1, Hi: 1}, work) },
+		"fractional zp": func() {
+			ConvForward(nil, g, 1, x, w, nil, y, &FakeQuant[float64]{Scale: 1, ZP: 0.5, Lo: -1, Hi: 1}, work)
+		},
+		"zp outside range": func() {
+			ConvForward(nil, g, 1, x, w, nil, y, &FakeQuant[float64]{Scale: 1, ZP: 2, Lo: -1, Hi: 1}, work)
+		},
+		"backward dw":    func() { ConvBackward(nil, g, 1, x, w, y, nil, w[:3], nil, work) },
+		"negative batch": func() { ConvBackward(nil, g, -1, nil, w, nil, nil, nil, nil, work) },
+		"new work":       func() { NewConvWork[float32](Conv2D{}) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) { expectPanic(t, f) })
@@ -302,9 +306,9 @@ func TestConvPanics(t *testing.T) {
 func TestConvEmptyBatch(t *testing.T) {
 	g := Conv2D{C: 1, H: 3, W: 3, M: 2, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
 	work := workFor[float64](g, 1)
-	ConvForward(g, 0, nil, make([]float64, 18), nil, nil, nil, work)
+	ConvForward(nil, g, 0, nil, make([]float64, 18), nil, nil, nil, work)
 	dw, db := nanSlice[float64](18), nanSlice[float64](2)
-	ConvBackward(g, 0, nil, make([]float64, 18), nil, nil, dw, db, work)
+	ConvBackward(nil, g, 0, nil, make([]float64, 18), nil, nil, dw, db, work)
 	closeTo(t, "dw", dw, make([]float64, 18), 0)
 	closeTo(t, "db", db, make([]float64, 2), 0)
 }
@@ -367,16 +371,18 @@ func TestConvForwardAllocs(t *testing.T) {
 		x, w := to32(randSlice(r, n*g.C*d.hw)), to32(randSlice(r, g.M*d.k))
 		y := make([]float32, n*g.M*d.p)
 		q := testQuant[float32]()
-		one := workFor[float32](g, 1)
-		if a := testing.AllocsPerRun(10, func() { ConvForward(g, n, x, w, nil, y, q, one) }); a != 0 {
-			t.Errorf("%s: %v allocations per ConvForward with one worker, want 0", name, a)
-		}
-		all := workFor[float32](g, Workers())
-		// Starting goroutines costs the closure, the WaitGroup and one
-		// closure per extra goroutine.
-		limit := float64(2 + Workers())
-		if a := testing.AllocsPerRun(10, func() { ConvForward(g, n, x, w, nil, y, q, all) }); a > limit {
-			t.Errorf("%s: %v allocations per ConvForward with %d workers, want ≤ %v", name, a, Workers(), limit)
+		team := testTeam(t, 0)
+		for _, workers := range []int{1, Workers()} {
+			work := workFor[float32](g, workers)
+			ConvForward(team, g, n, x, w, nil, y, q, work)
+			if a := testing.AllocsPerRun(10, func() { ConvForward(team, g, n, x, w, nil, y, q, work) }); a != 0 {
+				t.Errorf("%s: %v allocations per ConvForward with %d workers, want 0", name, a, workers)
+			}
+			dy, dx, dw := y, make([]float32, len(x)), make([]float32, len(w))
+			ConvBackward(team, g, n, x, w, dy, dx, dw, nil, work)
+			if a := testing.AllocsPerRun(10, func() { ConvBackward(team, g, n, x, w, dy, dx, dw, nil, work) }); a != 0 {
+				t.Errorf("%s: %v allocations per ConvBackward with %d workers, want 0", name, a, workers)
+			}
 		}
 	}
 }

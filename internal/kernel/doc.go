@@ -23,18 +23,25 @@
 //
 // # Concurrency
 //
-// Kernels split their work over at most Workers() = GOMAXPROCS goroutines
-// with Parallel and return when all are done; they keep no state between
-// calls. Convolutions take one ConvWork (QConvWork) per worker as scratch
-// memory: with reused ConvWork values, ConvForward allocates nothing but
-// the closure and goroutines of its parallel loop. Convolution workers multiply with
-// the single-threaded GemmWork.Gemm, so that parallelism over images is
-// not nested inside parallelism within a GEMM. Gemm itself splits large
-// products over the workers and takes its packing buffers from a
-// sync.Pool, the package's only mutable package-level state. Floating-point
-// sums are taken in an order fixed by the sizes, the number of workers and
-// the micro-kernel the CPU selects, so results are deterministic for a
-// given machine, GOMAXPROCS and len(work).
+// Kernels split their work over the goroutines of a Team, at most
+// t.Workers() of them, and return when all are done. A Team keeps
+// t.Workers()−1 long-lived goroutines, started lazily and stopped by Close,
+// fed small task structs over channels. The work is a Ranger: a pointer to
+// a job struct that lives in the Team (one per kind of kernel, reused
+// between calls) or in the caller's long-lived state, so that handing it
+// out allocates nothing where a closure would escape. The Team also owns
+// the GEMM packing buffers of each of its workers. Convolutions take one
+// ConvWork (QConvWork) per worker as scratch memory: with a Team and
+// reused ConvWork values, ConvForward and ConvBackward allocate nothing.
+// Convolution workers multiply with the single-threaded GemmWork.Gemm, so
+// that parallelism over images is not nested inside parallelism within a
+// GEMM (a loop started inside one of a Team's ranges runs inline). A nil
+// *Team starts goroutines and allocates scratch memory per call instead.
+// The package has no mutable package-level state. Floating-point sums are
+// taken in an order fixed by the sizes, the number of workers and the
+// micro-kernel the CPU selects, so results are deterministic for a given
+// machine, number of workers (t.Workers(), GOMAXPROCS for a nil Team) and
+// len(work).
 //
 // # Methods
 //

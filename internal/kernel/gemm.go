@@ -1,15 +1,10 @@
 package kernel
 
-import (
-	"sync"
-	"unsafe"
-)
-
 // gemmMPQ is mpq's own Gemm (see Gemm for the contract): the blocked
 // algorithm of gemmBlocked with the fastest micro-kernel this CPU runs,
-// split over up to Workers() goroutines when the product is large enough to
-// repay them.
-func gemmMPQ[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// split over up to t.Workers() goroutines when the product is large enough
+// to repay them, with the packing buffers of t's workers.
+func gemmMPQ[T Float](t *Team, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
@@ -18,26 +13,39 @@ func gemmMPQ[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int,
 		scaleRows(m, n, beta, c, ldc)
 		return
 	}
-	p := gemmProblem[T]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
-	workers := Workers()
+	workers := t.Workers()
 	if m*n*k < gemmParallelMin {
 		workers = 1
 	}
-	gemmParallel(gemmArchFor[T](), workers, &p)
+	job := teamJob[gemmJob[T]](t, slotGemm)
+	job.p = gemmProblem[T]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
+	gemmParallel(t, gemmArchFor[T](), workers, job)
+	*job = gemmJob[T]{}
 }
 
 // gemmParallelMin is the number of multiply-adds below which Gemm stays on
 // the calling goroutine: about 20 µs of work, several times the cost of
-// starting and joining a goroutine.
+// handing work to another goroutine and joining it.
 const gemmParallelMin = 1 << 19
 
-// gemmParallel splits p into up to workers independent GEMMs over disjoint
-// columns of C (or rows, when C is taller than wide), aligned to the
-// micro-tile, and runs them concurrently with pooled GemmWork values. Each
-// part packs its own blocks: with two to four parts the duplicated packing
-// of the shared operand costs a few percent, less than the barriers that
-// sharing packed blocks would need.
-func gemmParallel[T Float](arch *gemmArch[T], workers int, p *gemmProblem[T]) {
+// gemmJob is one Gemm split over parts: the Ranger of gemmParallel.
+type gemmJob[T Float] struct {
+	t            *Team
+	arch         *gemmArch[T]
+	p            gemmProblem[T]
+	parts, units int
+	unit         int
+	byCols       bool
+}
+
+// gemmParallel splits job.p into up to workers independent GEMMs over
+// disjoint columns of C (or rows, when C is taller than wide), aligned to
+// the micro-tile, and runs them concurrently, each with the GemmWork of
+// its worker in t. Each part packs its own blocks: with two to four parts
+// the duplicated packing of the shared operand costs a few percent, less
+// than the barriers that sharing packed blocks would need.
+func gemmParallel[T Float](t *Team, arch *gemmArch[T], workers int, job *gemmJob[T]) {
+	p := &job.p
 	byCols := p.n >= p.m
 	units, unit := ceilDiv(p.m, arch.mr), arch.mr
 	if byCols {
@@ -47,63 +55,41 @@ func gemmParallel[T Float](arch *gemmArch[T], workers int, p *gemmProblem[T]) {
 	// shared operand, which must stay small next to its share of the work.
 	parts := min(workers, units/4)
 	if parts <= 1 {
-		w := getGemmWork[T]()
-		gemmBlocked(arch, w, p, planGemm(arch, p))
-		putGemmWork(w)
+		gemmBlocked(arch, gemmWork[T](t, 0), p, planGemm(arch, p))
 		return
 	}
-	parallelFor(parts, 1, parts, func(_, lo, hi int) {
-		for part := lo; part < hi; part++ {
-			q := *p
-			from, to := part*units/parts*unit, (part+1)*units/parts*unit
-			if byCols {
-				to = min(to, p.n)
-				q.n = to - from
-				q.c = p.c[from:]
-				if p.transB {
-					q.b = p.b[from*p.ldb:]
-				} else {
-					q.b = p.b[from:]
-				}
+	job.t, job.arch, job.parts, job.units, job.unit, job.byCols = t, arch, parts, units, unit, byCols
+	parallelFor(t, parts, 1, parts, job)
+}
+
+// Range runs parts [lo, hi) as worker w.
+func (job *gemmJob[T]) Range(w, lo, hi int) {
+	p, parts, units, unit := &job.p, job.parts, job.units, job.unit
+	for part := lo; part < hi; part++ {
+		q := *p
+		from, to := part*units/parts*unit, (part+1)*units/parts*unit
+		if job.byCols {
+			to = min(to, p.n)
+			q.n = to - from
+			q.c = p.c[from:]
+			if p.transB {
+				q.b = p.b[from*p.ldb:]
 			} else {
-				to = min(to, p.m)
-				q.m = to - from
-				q.c = p.c[from*p.ldc:]
-				if p.transA {
-					q.a = p.a[from:]
-				} else {
-					q.a = p.a[from*p.lda:]
-				}
+				q.b = p.b[from:]
 			}
-			w := getGemmWork[T]()
-			gemmBlocked(arch, w, &q, planGemm(arch, &q))
-			putGemmWork(w)
+		} else {
+			to = min(to, p.m)
+			q.m = to - from
+			q.c = p.c[from*p.ldc:]
+			if p.transA {
+				q.a = p.a[from:]
+			} else {
+				q.a = p.a[from*p.lda:]
+			}
 		}
-	})
-}
-
-// The pools of GemmWork that Gemm draws its packing buffers from, one per
-// memory layout (named float types share them). They are the package's
-// only mutable package-level state: Gemm's callers own no scratch memory,
-// and the pools keep repeated large products from allocating and zeroing
-// megabytes of packing buffers each time.
-var gemmPool32, gemmPool64 sync.Pool
-
-func gemmPool[T Float]() *sync.Pool {
-	if is32[T]() {
-		return &gemmPool32
+		gemmBlocked(job.arch, gemmWork[T](job.t, w), &q, planGemm(job.arch, &q))
 	}
-	return &gemmPool64
 }
-
-func getGemmWork[T Float]() *GemmWork[T] {
-	if w, ok := gemmPool[T]().Get().(unsafe.Pointer); ok {
-		return (*GemmWork[T])(w)
-	}
-	return new(GemmWork[T])
-}
-
-func putGemmWork[T Float](w *GemmWork[T]) { gemmPool[T]().Put(unsafe.Pointer(w)) }
 
 // checkGemm panics unless the arguments describe a valid GEMM.
 func checkGemm(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) {

@@ -13,10 +13,11 @@ package kernel
 // not propagate. When m or n is 0 nothing happens; when k is 0 or alpha is 0,
 // C is only scaled by beta. C must not overlap A or B.
 //
-// Gemm may run several goroutines for large products; GemmWork.Gemm is the
-// single-threaded form. It panics with a "kernel: ..." message on bad
+// Gemm splits large products over the workers of t, with their packing
+// buffers (a nil Team starts goroutines and allocates buffers per call);
+// GemmWork.Gemm is the single-threaded form. It panics with a "kernel: ..." message on bad
 // dimensions, leading dimensions or slice lengths. Builds with the
 // openblas tag replace it with a call to OpenBLAS (gemm_openblas.go).
-func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	gemmMPQ(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+func Gemm[T Float](t *Team, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemmMPQ(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

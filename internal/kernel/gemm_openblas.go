@@ -17,8 +17,8 @@ import (
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C with OpenBLAS. The
 // contract is that of the default build's Gemm (gemm_mpq.go), which this
-// build keeps as gemmMPQ.
-func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// build keeps as gemmMPQ. OpenBLAS runs its own threads: t is unused.
+func Gemm[T Float](_ *Team, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	gemmOpenBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 

@@ -70,7 +70,8 @@ func TestGemm(t *testing.T) {
 // algorithm take several turns with partial blocks, with every choice of
 // packing A and B or reading them in place.
 func gemmVariants[T Float](t *testing.T) map[string]gemmFunc[T] {
-	fns := map[string]gemmFunc[T]{"Gemm": Gemm[T], "GemmWork": new(GemmWork[T]).Gemm}
+	fns := map[string]gemmFunc[T]{"Gemm": teamGemm[T](nil), "Gemm/team": teamGemm[T](testTeam(t, 0)), "GemmWork": new(GemmWork[T]).Gemm}
+	team3 := testTeam(t, 3)
 	archs := gemmArchsFor[T]()
 	names := make([]string, len(archs))
 	for i, arch := range archs {
@@ -82,7 +83,7 @@ func gemmVariants[T Float](t *testing.T) map[string]gemmFunc[T] {
 			if ar == &tiny {
 				name += "/tiny-blocks"
 			}
-			fns[name+"/parallel3"] = blockedFunc(ar, nil, gemmPlan{}, 3)
+			fns[name+"/parallel3"] = blockedFunc(team3, ar, nil, gemmPlan{}, 3)
 			if raceEnabled {
 				// The race detector has nothing to find in the
 				// single-threaded variants and makes them slow.
@@ -90,7 +91,7 @@ func gemmVariants[T Float](t *testing.T) map[string]gemmFunc[T] {
 			}
 			w := new(GemmWork[T])
 			for _, plan := range []gemmPlan{{true, true}, {false, true}, {true, false}, {false, false}} {
-				fns[fmt.Sprintf("%s/packA=%v,packB=%v", name, plan.packA, plan.packB)] = blockedFunc(ar, w, plan, 1)
+				fns[fmt.Sprintf("%s/packA=%v,packB=%v", name, plan.packA, plan.packB)] = blockedFunc(nil, ar, w, plan, 1)
 			}
 		}
 	}
@@ -98,9 +99,25 @@ func gemmVariants[T Float](t *testing.T) map[string]gemmFunc[T] {
 	return fns
 }
 
+// teamGemm returns Gemm with the Team t as a gemmFunc.
+func teamGemm[T Float](t *Team) gemmFunc[T] {
+	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+		Gemm(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+}
+
+// testTeam returns a Team of workers goroutines (Workers() when < 1),
+// closed when tb ends.
+func testTeam(tb testing.TB, workers int) *Team {
+	t := NewTeam(workers)
+	tb.Cleanup(t.Close)
+	return t
+}
+
 // blockedFunc returns a gemmFunc that calls gemmBlocked with w and plan
-// (B packed whenever it is transposed), or gemmParallel when workers > 1.
-func blockedFunc[T Float](arch *gemmArch[T], w *GemmWork[T], plan gemmPlan, workers int) gemmFunc[T] {
+// (B packed whenever it is transposed), or gemmParallel with team when
+// workers > 1.
+func blockedFunc[T Float](team *Team, arch *gemmArch[T], w *GemmWork[T], plan gemmPlan, workers int) gemmFunc[T] {
 	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 		if m == 0 || n == 0 {
@@ -112,7 +129,7 @@ func blockedFunc[T Float](arch *gemmArch[T], w *GemmWork[T], plan gemmPlan, work
 		}
 		p := gemmProblem[T]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
 		if workers > 1 {
-			gemmParallel(arch, workers, &p)
+			gemmParallel(team, arch, workers, &gemmJob[T]{p: p})
 			return
 		}
 		plan.packB = plan.packB || transB
@@ -202,22 +219,22 @@ func TestGemmDegenerate(t *testing.T) {
 	nan := math.NaN()
 	t.Run("k=0 beta=0 overwrites NaN", func(t *testing.T) {
 		c := []float64{nan, nan, nan, nan}
-		Gemm(false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+		Gemm(nil, false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
 		closeTo(t, "c", c, []float64{0, 0, 0, 0}, 0)
 	})
 	t.Run("k=0 scales by beta", func(t *testing.T) {
 		c := []float32{1, 2, 3, 4}
-		Gemm(true, true, 2, 2, 0, 1, nil, 2, nil, 1, 2, c, 2)
+		Gemm(nil, true, true, 2, 2, 0, 1, nil, 2, nil, 1, 2, c, 2)
 		closeTo(t, "c", to64(c), []float64{2, 4, 6, 8}, 0)
 	})
 	t.Run("alpha=0 ignores NaN in A", func(t *testing.T) {
 		c := []float64{nan, 5}
-		Gemm(false, false, 1, 2, 1, 0, []float64{nan}, 1, []float64{1, 1}, 2, 0, c, 2)
+		Gemm(nil, false, false, 1, 2, 1, 0, []float64{nan}, 1, []float64{1, 1}, 2, 0, c, 2)
 		closeTo(t, "c", c, []float64{0, 0}, 0)
 	})
 	t.Run("m=0 and n=0 do nothing", func(t *testing.T) {
-		Gemm[float64](false, false, 0, 3, 2, 1, nil, 2, make([]float64, 6), 3, 0, nil, 3)
-		Gemm[float32](false, false, 3, 0, 2, 1, make([]float32, 6), 2, nil, 1, 0, nil, 1)
+		Gemm[float64](nil, false, false, 0, 3, 2, 1, nil, 2, make([]float64, 6), 3, 0, nil, 3)
+		Gemm[float32](nil, false, false, 3, 0, 2, 1, make([]float32, 6), 2, nil, 1, 0, nil, 1)
 		new(GemmWork[float64]).Gemm(false, false, 0, 0, 0, 1, nil, 1, nil, 1, 0, nil, 1)
 	})
 	t.Run("serial k=0 beta=0 overwrites NaN", func(t *testing.T) {
@@ -233,7 +250,7 @@ func TestGemmNamedType(t *testing.T) {
 	a := []myFloat32{1, 2, 3, 4}
 	b := []myFloat32{5, 6, 7, 8}
 	c := make([]myFloat32, 4)
-	Gemm(false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
+	Gemm(nil, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
 	want := []myFloat32{19, 22, 43, 50}
 	for i := range c {
 		if c[i] != want[i] {
@@ -252,12 +269,12 @@ func TestGemmNamedType(t *testing.T) {
 func TestGemmPanics(t *testing.T) {
 	a := make([]float64, 6)
 	cases := map[string]func(){
-		"negative m": func() { Gemm(false, false, -1, 2, 2, 1, a, 2, a, 2, 0, a, 2) },
-		"bad lda":    func() { Gemm(false, false, 2, 2, 3, 1, a, 2, a, 2, 0, a, 2) },
-		"bad ldb":    func() { Gemm(false, true, 2, 2, 3, 1, a, 3, a, 2, 0, a, 2) },
-		"bad ldc":    func() { Gemm(false, false, 2, 3, 2, 1, a, 2, a, 3, 0, a, 2) },
-		"short a":    func() { Gemm(false, false, 3, 2, 3, 1, a, 3, a, 2, 0, a, 2) },
-		"short c":    func() { Gemm(false, false, 2, 2, 1, 1, a, 1, a, 2, 0, a[:3], 2) },
+		"negative m": func() { Gemm(nil, false, false, -1, 2, 2, 1, a, 2, a, 2, 0, a, 2) },
+		"bad lda":    func() { Gemm(nil, false, false, 2, 2, 3, 1, a, 2, a, 2, 0, a, 2) },
+		"bad ldb":    func() { Gemm(nil, false, true, 2, 2, 3, 1, a, 3, a, 2, 0, a, 2) },
+		"bad ldc":    func() { Gemm(nil, false, false, 2, 3, 2, 1, a, 2, a, 3, 0, a, 2) },
+		"short a":    func() { Gemm(nil, false, false, 3, 2, 3, 1, a, 3, a, 2, 0, a, 2) },
+		"short c":    func() { Gemm(nil, false, false, 2, 2, 1, 1, a, 1, a, 2, 0, a[:3], 2) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) { expectPanic(t, f) })
@@ -297,7 +314,7 @@ func TestGemmAllocs(t *testing.T) {
 		// Gemm draws its buffers from a pool; going parallel costs the
 		// closure and goroutines of parallelFor.
 		limit := float64(2 + Workers())
-		if got := testing.AllocsPerRun(5, func() { Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }); got > limit {
+		if got := testing.AllocsPerRun(5, func() { Gemm(nil, false, false, m, n, k, 1, a, k, b, n, 0, c, n) }); got > limit {
 			t.Errorf("m%d n%d k%d: Gemm made %v allocations, want ≤ %v", m, n, k, got, limit)
 		}
 	}

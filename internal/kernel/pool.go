@@ -93,11 +93,45 @@ func checkPool[T Float](op string, p Pool2D, n int, x, y []T) poolDims {
 	return d
 }
 
-// poolPlanes runs fn over the n·C planes, in parallel when there is enough
-// work: about 16k window cells per range.
-func poolPlanes(p Pool2D, n int, d poolDims, fn func(lo, hi int)) {
-	minChunk := 1 + (1<<14)/(d.p*p.KH*p.KW)
-	Parallel(n*p.C, minChunk, fn)
+// poolJob is the Ranger of the pooling kernels: one of the range
+// functions below with its arguments.
+type poolJob[T Float] struct {
+	kind   int
+	p      Pool2D
+	d      poolDims
+	x, y   []T // forward: input and output; backward: dx and dy
+	argmax []int32
+}
+
+// The kinds of poolJob.
+const (
+	poolMaxForward = iota
+	poolMaxBackward
+	poolAvgForward
+	poolAvgBackward
+)
+
+// Range runs planes [lo, hi).
+func (j *poolJob[T]) Range(_, lo, hi int) {
+	switch j.kind {
+	case poolMaxForward:
+		maxPoolForwardRange(j.p, j.d, j.x, j.y, j.argmax, lo, hi)
+	case poolMaxBackward:
+		maxPoolBackwardRange(j.p, j.d, j.y, j.argmax, j.x, lo, hi)
+	case poolAvgForward:
+		avgPoolForwardRange(j.p, j.d, j.x, j.y, lo, hi)
+	default:
+		avgPoolBackwardRange(j.p, j.d, j.y, j.x, lo, hi)
+	}
+}
+
+// poolPlanes runs the job of kind over the n·C planes, in parallel when
+// there is enough work: about 16k window cells per range.
+func poolPlanes[T Float](t *Team, kind int, p Pool2D, n int, d poolDims, x, y []T, argmax []int32) {
+	job := teamJob[poolJob[T]](t, slotPool)
+	*job = poolJob[T]{kind: kind, p: p, d: d, x: x, y: y, argmax: argmax}
+	Parallel(t, n*p.C, 1+(1<<14)/(d.p*p.KH*p.KW), job)
+	*job = poolJob[T]{}
 }
 
 // window returns, for output row o, the kernel taps [k0, k1) that fall
@@ -117,76 +151,80 @@ func window(o, stride, pad, dil, k, in int) (start, k0, k1 int) {
 // n·C·OH·OW) it receives, per output, the index h·W + w within its input
 // plane of the first maximal cell, or −1 for an empty window.
 // It panics with a "kernel: ..." message on invalid geometry or lengths.
-func MaxPoolForward[T Float](p Pool2D, n int, x, y []T, argmax []int32) {
+func MaxPoolForward[T Float](t *Team, p Pool2D, n int, x, y []T, argmax []int32) {
 	const op = "MaxPoolForward"
 	d := checkPool(op, p, n, x, y)
 	if argmax != nil && len(argmax) != len(y) {
 		panic(fmt.Sprintf("kernel: %s: len(argmax) = %d, want %d", op, len(argmax), len(y)))
 	}
+	poolPlanes(t, poolMaxForward, p, n, d, x, y, argmax)
+}
+
+func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32, lo, hi int) {
 	negInf := T(math.Inf(-1))
-	poolPlanes(p, n, d, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := x[pl*d.hw : (pl+1)*d.hw]
-			yp := y[pl*d.p : (pl+1)*d.p]
-			for oh := range d.oh {
-				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
-				for ow := range d.ow {
-					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
-					best := negInf
-					if argmax == nil {
-						// The builtin max is branch-free and propagates NaN.
-						for kh := kh0; kh < kh1; kh++ {
-							row := (hs+kh*p.DilH)*p.W + ws
-							for kw := kw0; kw < kw1; kw++ {
-								best = max(best, xp[row+kw*p.DilW])
-							}
-						}
-						yp[oh*d.ow+ow] = best
-						continue
-					}
-					arg := -1
-					if kh0 < kh1 && kw0 < kw1 {
-						arg = (hs+kh0*p.DilH)*p.W + ws + kw0*p.DilW
-						best = xp[arg]
-					}
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*d.hw : (pl+1)*d.hw]
+		yp := y[pl*d.p : (pl+1)*d.p]
+		for oh := range d.oh {
+			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+			for ow := range d.ow {
+				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+				best := negInf
+				if argmax == nil {
+					// The builtin max is branch-free and propagates NaN.
 					for kh := kh0; kh < kh1; kh++ {
-						row := (hs + kh*p.DilH) * p.W
+						row := (hs+kh*p.DilH)*p.W + ws
 						for kw := kw0; kw < kw1; kw++ {
-							// v != v: NaN wins, as in PyTorch.
-							if i := row + ws + kw*p.DilW; xp[i] > best || xp[i] != xp[i] {
-								best, arg = xp[i], i
-							}
+							best = max(best, xp[row+kw*p.DilW])
 						}
 					}
 					yp[oh*d.ow+ow] = best
-					argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
+					continue
 				}
+				arg := -1
+				if kh0 < kh1 && kw0 < kw1 {
+					arg = (hs+kh0*p.DilH)*p.W + ws + kw0*p.DilW
+					best = xp[arg]
+				}
+				for kh := kh0; kh < kh1; kh++ {
+					row := (hs + kh*p.DilH) * p.W
+					for kw := kw0; kw < kw1; kw++ {
+						// v != v: NaN wins, as in PyTorch.
+						if i := row + ws + kw*p.DilW; xp[i] > best || xp[i] != xp[i] {
+							best, arg = xp[i], i
+						}
+					}
+				}
+				yp[oh*d.ow+ow] = best
+				argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
 			}
 		}
-	})
+	}
 }
 
 // MaxPoolBackward sets dx (n × C × H × W) to the gradient of max pooling:
 // each dy is added to the input cell that argmax, as filled by
 // MaxPoolForward, names; entries of −1 are skipped.
 // It panics with a "kernel: ..." message on invalid geometry or lengths.
-func MaxPoolBackward[T Float](p Pool2D, n int, dy []T, argmax []int32, dx []T) {
+func MaxPoolBackward[T Float](t *Team, p Pool2D, n int, dy []T, argmax []int32, dx []T) {
 	const op = "MaxPoolBackward"
 	d := checkPool(op, p, n, dx, dy)
 	if len(argmax) != len(dy) {
 		panic(fmt.Sprintf("kernel: %s: len(argmax) = %d, want %d", op, len(argmax), len(dy)))
 	}
-	poolPlanes(p, n, d, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			dxp := dx[pl*d.hw : (pl+1)*d.hw]
-			clear(dxp)
-			for i, a := range argmax[pl*d.p : (pl+1)*d.p] {
-				if a >= 0 {
-					dxp[a] += dy[pl*d.p+i]
-				}
+	poolPlanes(t, poolMaxBackward, p, n, d, dx, dy, argmax)
+}
+
+func maxPoolBackwardRange[T Float](p Pool2D, d poolDims, dy []T, argmax []int32, dx []T, lo, hi int) {
+	for pl := lo; pl < hi; pl++ {
+		dxp := dx[pl*d.hw : (pl+1)*d.hw]
+		clear(dxp)
+		for i, a := range argmax[pl*d.p : (pl+1)*d.p] {
+			if a >= 0 {
+				dxp[a] += dy[pl*d.p+i]
 			}
 		}
-	})
+	}
 }
 
 // avgCount returns the divisor of the window [start, start+dil·(k−1)]
@@ -209,105 +247,129 @@ func avgCount(start, dil, k, in, pad0, pad1 int, k0, k1 int, includePad bool) in
 // (never the cells that ceil mode adds beyond it), as ONNX and PyTorch do.
 // A window with a zero divisor yields 0.
 // It panics with a "kernel: ..." message on invalid geometry or lengths.
-func AvgPoolForward[T Float](p Pool2D, n int, x, y []T) {
+func AvgPoolForward[T Float](t *Team, p Pool2D, n int, x, y []T) {
 	const op = "AvgPoolForward"
 	d := checkPool(op, p, n, x, y)
-	poolPlanes(p, n, d, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := x[pl*d.hw : (pl+1)*d.hw]
-			yp := y[pl*d.p : (pl+1)*d.p]
-			for oh := range d.oh {
-				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
-				ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
-				for ow := range d.ow {
-					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
-					cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
-					var s T
-					for kh := kh0; kh < kh1; kh++ {
-						row := xp[(hs+kh*p.DilH)*p.W:]
-						for kw := kw0; kw < kw1; kw++ {
-							s += row[ws+kw*p.DilW]
-						}
+	poolPlanes(t, poolAvgForward, p, n, d, x, y, nil)
+}
+
+func avgPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, lo, hi int) {
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*d.hw : (pl+1)*d.hw]
+		yp := y[pl*d.p : (pl+1)*d.p]
+		for oh := range d.oh {
+			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+			ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+			for ow := range d.ow {
+				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+				cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
+				var s T
+				for kh := kh0; kh < kh1; kh++ {
+					row := xp[(hs+kh*p.DilH)*p.W:]
+					for kw := kw0; kw < kw1; kw++ {
+						s += row[ws+kw*p.DilW]
 					}
-					if cnt := ch * cw; cnt > 0 {
-						s /= T(cnt)
-					}
-					yp[oh*d.ow+ow] = s
 				}
+				if cnt := ch * cw; cnt > 0 {
+					s /= T(cnt)
+				}
+				yp[oh*d.ow+ow] = s
 			}
 		}
-	})
+	}
 }
 
 // AvgPoolBackward sets dx (n × C × H × W) to the gradient of
 // AvgPoolForward given dy (n × C × OH × OW).
 // It panics with a "kernel: ..." message on invalid geometry or lengths.
-func AvgPoolBackward[T Float](p Pool2D, n int, dy, dx []T) {
+func AvgPoolBackward[T Float](t *Team, p Pool2D, n int, dy, dx []T) {
 	const op = "AvgPoolBackward"
 	d := checkPool(op, p, n, dx, dy)
-	poolPlanes(p, n, d, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			dxp := dx[pl*d.hw : (pl+1)*d.hw]
-			dyp := dy[pl*d.p : (pl+1)*d.p]
-			clear(dxp)
-			for oh := range d.oh {
-				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
-				ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
-				for ow := range d.ow {
-					ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
-					cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
-					cnt := ch * cw
-					if cnt == 0 {
-						continue
-					}
-					g := dyp[oh*d.ow+ow] / T(cnt)
-					for kh := kh0; kh < kh1; kh++ {
-						row := dxp[(hs+kh*p.DilH)*p.W:]
-						for kw := kw0; kw < kw1; kw++ {
-							row[ws+kw*p.DilW] += g
-						}
+	poolPlanes(t, poolAvgBackward, p, n, d, dx, dy, nil)
+}
+
+func avgPoolBackwardRange[T Float](p Pool2D, d poolDims, dy, dx []T, lo, hi int) {
+	for pl := lo; pl < hi; pl++ {
+		dxp := dx[pl*d.hw : (pl+1)*d.hw]
+		dyp := dy[pl*d.p : (pl+1)*d.p]
+		clear(dxp)
+		for oh := range d.oh {
+			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+			ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+			for ow := range d.ow {
+				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+				cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
+				cnt := ch * cw
+				if cnt == 0 {
+					continue
+				}
+				g := dyp[oh*d.ow+ow] / T(cnt)
+				for kh := kh0; kh < kh1; kh++ {
+					row := dxp[(hs+kh*p.DilH)*p.W:]
+					for kw := kw0; kw < kw1; kw++ {
+						row[ws+kw*p.DilW] += g
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // GlobalAvgPoolForward sets y (n × c) to the mean of each h×w plane of x
 // (n × c × h × w), as ONNX GlobalAveragePool with the trailing 1×1 dropped.
 // It panics with a "kernel: ..." message on bad sizes or lengths.
-func GlobalAvgPoolForward[T Float](n, c, h, w int, x, y []T) {
+func GlobalAvgPoolForward[T Float](t *Team, n, c, h, w int, x, y []T) {
 	const op = "GlobalAvgPoolForward"
 	hw := checkGlobal(op, n, c, h, w, x, y)
-	inv := 1 / T(hw)
-	Parallel(n*c, 1+(1<<15)/hw, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			var s T
-			for _, v := range x[i*hw : (i+1)*hw] {
-				s += v
-			}
-			y[i] = s * inv
-		}
-	})
+	globalPlanes(t, false, n*c, hw, x, y)
 }
 
 // GlobalAvgPoolBackward sets dx (n × c × h × w) to the gradient of
 // GlobalAvgPoolForward given dy (n × c): every cell of plane i gets
 // dy[i]/(h·w).
 // It panics with a "kernel: ..." message on bad sizes or lengths.
-func GlobalAvgPoolBackward[T Float](n, c, h, w int, dy, dx []T) {
+func GlobalAvgPoolBackward[T Float](t *Team, n, c, h, w int, dy, dx []T) {
 	const op = "GlobalAvgPoolBackward"
 	hw := checkGlobal(op, n, c, h, w, dx, dy)
+	globalPlanes(t, true, n*c, hw, dx, dy)
+}
+
+// globalJob is the Ranger of the global average pooling kernels over
+// planes.
+type globalJob[T Float] struct {
+	backward      bool
+	hw            int
+	planes, means []T
+}
+
+func globalPlanes[T Float](t *Team, backward bool, n, hw int, planes, means []T) {
+	job := teamJob[globalJob[T]](t, slotGlobalPool)
+	*job = globalJob[T]{backward: backward, hw: hw, planes: planes, means: means}
+	Parallel(t, n, 1+(1<<15)/hw, job)
+	*job = globalJob[T]{}
+}
+
+// Range runs planes [lo, hi).
+func (j *globalJob[T]) Range(_, lo, hi int) {
+	hw := j.hw
 	inv := 1 / T(hw)
-	Parallel(n*c, 1+(1<<15)/hw, func(lo, hi int) {
+	if j.backward {
 		for i := lo; i < hi; i++ {
-			g := dy[i] * inv
-			plane := dx[i*hw : (i+1)*hw]
-			for j := range plane {
-				plane[j] = g
+			g := j.means[i] * inv
+			plane := j.planes[i*hw : (i+1)*hw]
+			for k := range plane {
+				plane[k] = g
 			}
 		}
-	})
+		return
+	}
+	for i := lo; i < hi; i++ {
+		var s T
+		for _, v := range j.planes[i*hw : (i+1)*hw] {
+			s += v
+		}
+		j.means[i] = s * inv
+	}
 }
 
 func checkGlobal[T Float](op string, n, c, h, w int, planes, means []T) int {

@@ -122,17 +122,17 @@ func testPool[T Float](t *testing.T, tol float64) {
 			wantMax, wantArg := naivePool(p, n, x, true)
 			y := nanSlice[T](len(wantMax))
 			arg := make([]int32, len(y))
-			MaxPoolForward(p, n, xT, y, arg)
+			MaxPoolForward(nil, p, n, xT, y, arg)
 			closeTo(t, prefix+": max", toF64(y), wantMax, 0)
 			for i := range arg {
 				if arg[i] != wantArg[i] {
 					t.Fatalf("%s: argmax[%d] = %d, want %d", prefix, i, arg[i], wantArg[i])
 				}
 			}
-			MaxPoolForward(p, n, xT, y, nil)
+			MaxPoolForward(nil, p, n, xT, y, nil)
 			closeTo(t, prefix+": max without argmax", toF64(y), wantMax, 0)
 			dx := nanSlice[T](len(x))
-			MaxPoolBackward(p, n, fromF64[T](dy), arg, dx)
+			MaxPoolBackward(nil, p, n, fromF64[T](dy), arg, dx)
 			wantDx := make([]float64, len(x))
 			for i, a := range wantArg {
 				if a >= 0 {
@@ -143,10 +143,10 @@ func testPool[T Float](t *testing.T, tol float64) {
 
 			wantAvg, _ := naivePool(p, n, x, false)
 			y = nanSlice[T](len(wantAvg))
-			AvgPoolForward(p, n, xT, y)
+			AvgPoolForward(nil, p, n, xT, y)
 			closeTo(t, prefix+": avg", toF64(y), wantAvg, tol)
 			dx = nanSlice[T](len(x))
-			AvgPoolBackward(p, n, fromF64[T](dy), dx)
+			AvgPoolBackward(nil, p, n, fromF64[T](dy), dx)
 			wantDx = naiveAvgBackward(p, n, dy)
 			closeTo(t, prefix+": avg dx", toF64(dx), wantDx, tol)
 		}
@@ -158,14 +158,14 @@ func TestMaxPoolEmptyWindow(t *testing.T) {
 	p := Pool2D{C: 1, H: 1, W: 2, KH: 2, KW: 1, StrideH: 1, StrideW: 1, PadTop: 1, PadBottom: 1, DilH: 2, DilW: 1}
 	y := make([]float64, 2)
 	arg := make([]int32, 2)
-	MaxPoolForward(p, 1, []float64{3, 4}, y, arg)
+	MaxPoolForward(nil, p, 1, []float64{3, 4}, y, arg)
 	if !math.IsInf(y[0], -1) || !math.IsInf(y[1], -1) || arg[0] != -1 || arg[1] != -1 {
 		t.Fatalf("y = %v, argmax = %v; want −Inf and −1", y, arg)
 	}
 	dx := []float64{5, 5}
-	MaxPoolBackward(p, 1, []float64{1, 1}, arg, dx)
+	MaxPoolBackward(nil, p, 1, []float64{1, 1}, arg, dx)
 	closeTo(t, "dx", dx, []float64{0, 0}, 0)
-	AvgPoolForward(p, 1, []float64{3, 4}, y)
+	AvgPoolForward(nil, p, 1, []float64{3, 4}, y)
 	closeTo(t, "avg", y, []float64{0, 0}, 0)
 }
 
@@ -173,7 +173,7 @@ func TestMaxPoolNaN(t *testing.T) {
 	p := Pool2D{C: 1, H: 1, W: 3, KH: 1, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1}
 	for _, x := range [][]float64{{math.NaN(), 1, 2}, {1, math.NaN(), 2}, {1, 2, math.NaN()}} {
 		y := make([]float64, 1)
-		MaxPoolForward(p, 1, x, y, nil)
+		MaxPoolForward(nil, p, 1, x, y, nil)
 		if !math.IsNaN(y[0]) {
 			t.Errorf("max of %v = %v, want NaN", x, y[0])
 		}
@@ -210,10 +210,10 @@ func TestPoolFiniteDifferences(t *testing.T) {
 				if isMax {
 					y := make([]float64, len(rr))
 					arg := make([]int32, len(rr))
-					MaxPoolForward(p, n, x, y, arg)
-					MaxPoolBackward(p, n, rr, arg, dx)
+					MaxPoolForward(nil, p, n, x, y, arg)
+					MaxPoolBackward(nil, p, n, rr, arg, dx)
 				} else {
-					AvgPoolBackward(p, n, rr, dx)
+					AvgPoolBackward(nil, p, n, rr, dx)
 				}
 				closeTo(t, fmt.Sprintf("max%v dx", isMax), dx, want, 1e-7)
 			}
@@ -226,7 +226,7 @@ func TestGlobalAvgPool(t *testing.T) {
 	r := newRand(11)
 	x := randSlice(r, n*c*h*w)
 	y := nanSlice[float64](n * c)
-	GlobalAvgPoolForward(n, c, h, w, x, y)
+	GlobalAvgPoolForward(nil, n, c, h, w, x, y)
 	want := make([]float64, n*c)
 	for i := range want {
 		for _, v := range x[i*h*w : (i+1)*h*w] {
@@ -237,15 +237,15 @@ func TestGlobalAvgPool(t *testing.T) {
 	closeTo(t, "y", y, want, 1e-14)
 
 	y32 := make([]float32, n*c)
-	GlobalAvgPoolForward(n, c, h, w, to32(x), y32)
+	GlobalAvgPoolForward(nil, n, c, h, w, to32(x), y32)
 	closeTo(t, "y32", to64(y32), want, 1e-6)
 
 	rr := randSlice(r, n*c)
 	dx := nanSlice[float64](len(x))
-	GlobalAvgPoolBackward(n, c, h, w, rr, dx)
+	GlobalAvgPoolBackward(nil, n, c, h, w, rr, dx)
 	fdWant := fd.Gradient(nil, func(v []float64) float64 {
 		out := make([]float64, n*c)
-		GlobalAvgPoolForward(n, c, h, w, v, out)
+		GlobalAvgPoolForward(nil, n, c, h, w, v, out)
 		var s float64
 		for i := range out {
 			s += rr[i] * out[i]
@@ -258,7 +258,7 @@ func TestGlobalAvgPool(t *testing.T) {
 	const bn, bc, bhw = 4, 64, 49
 	bx := randSlice(r, bn*bc*bhw)
 	by := make([]float64, bn*bc)
-	GlobalAvgPoolForward(bn, bc, 7, 7, bx, by)
+	GlobalAvgPoolForward(nil, bn, bc, 7, 7, bx, by)
 	for i := range by {
 		var s float64
 		for _, v := range bx[i*bhw : (i+1)*bhw] {
@@ -274,14 +274,14 @@ func TestPoolPanics(t *testing.T) {
 	p := Pool2D{C: 1, H: 4, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}
 	x, y := make([]float64, 16), make([]float64, 4)
 	cases := map[string]func(){
-		"invalid":        func() { MaxPoolForward(Pool2D{}, 1, x, y, nil) },
-		"short x":        func() { AvgPoolForward(p, 1, x[:15], y) },
-		"long y":         func() { AvgPoolBackward(p, 1, make([]float64, 5), x) },
-		"argmax length":  func() { MaxPoolForward(p, 1, x, y, make([]int32, 3)) },
-		"nil argmax":     func() { MaxPoolBackward(p, 1, y, nil, x) },
-		"negative batch": func() { MaxPoolForward[float64](p, -1, nil, nil, nil) },
-		"global shape":   func() { GlobalAvgPoolForward(1, 0, 4, 4, x, y) },
-		"global length":  func() { GlobalAvgPoolBackward(1, 1, 4, 4, y[:2], x) },
+		"invalid":        func() { MaxPoolForward(nil, Pool2D{}, 1, x, y, nil) },
+		"short x":        func() { AvgPoolForward(nil, p, 1, x[:15], y) },
+		"long y":         func() { AvgPoolBackward(nil, p, 1, make([]float64, 5), x) },
+		"argmax length":  func() { MaxPoolForward(nil, p, 1, x, y, make([]int32, 3)) },
+		"nil argmax":     func() { MaxPoolBackward(nil, p, 1, y, nil, x) },
+		"negative batch": func() { MaxPoolForward[float64](nil, p, -1, nil, nil, nil) },
+		"global shape":   func() { GlobalAvgPoolForward(nil, 1, 0, 4, 4, x, y) },
+		"global length":  func() { GlobalAvgPoolBackward(nil, 1, 1, 4, 4, y[:2], x) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) { expectPanic(t, f) })

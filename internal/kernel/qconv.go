@@ -117,7 +117,7 @@ type QConvWork struct {
 // QConvForward panics with a "kernel: ..." message when g is invalid, w
 // does not match g, a slice has the wrong length, work is empty, or q is
 // nil, unusable or has codes outside [0, 255].
-func QConvForward(g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork) {
+func QConvForward(t *Team, g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork) {
 	const op = "QConvForward"
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("kernel: %s: %v", op, err))
@@ -131,7 +131,7 @@ func QConvForward(g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float3
 	checkLen(op, "scale", scale, g.M, false)
 	checkLen(op, "bias", bias, g.M, true)
 	checkLen(op, "y", y, n*g.M*d.p, false)
-	workers := min(len(work), Workers())
+	workers := min(len(work), t.Workers())
 	if workers < 1 || n < 0 {
 		panic(fmt.Sprintf("kernel: %s: no QConvWork or negative batch", op))
 	}
@@ -140,16 +140,32 @@ func QConvForward(g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float3
 			panic(fmt.Sprintf("kernel: %s: work[%d] is nil", op, i))
 		}
 	}
-	images := func(wi, lo, hi int) {
-		for img := lo; img < hi; img++ {
-			qconvImage(g, d, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, q, scale, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], work[wi])
-		}
-	}
-	if chunkCount(n, 1, workers) == 1 {
-		images(0, 0, n)
+	if n == 0 {
 		return
 	}
-	parallelFor(n, 1, workers, images)
+	job := teamJob[qconvJob](t, slotQConv)
+	*job = qconvJob{g: g, d: d, x: x, w: w, q: q, scale: scale, bias: bias, y: y, work: work}
+	parallelFor(t, n, 1, workers, job)
+	*job = qconvJob{}
+}
+
+// qconvJob is the Ranger of QConvForward over images.
+type qconvJob struct {
+	g              Conv2D
+	d              convDims
+	x              []float32
+	w              *QWeights
+	q              *FakeQuant[float32]
+	scale, bias, y []float32
+	work           []*QConvWork
+}
+
+// Range convolves images [lo, hi) as worker wi.
+func (j *qconvJob) Range(wi, lo, hi int) {
+	g, d := j.g, j.d
+	for img := lo; img < hi; img++ {
+		qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, j.y[img*g.M*d.p:(img+1)*g.M*d.p], j.work[wi])
+	}
 }
 
 // qconvSetup returns the padded layout of g for one image and the offsets
@@ -303,6 +319,7 @@ type QLinearWork struct {
 	codes []uint8 // the codes of the batch, n × K
 	xt    []uint8 // the same, transposed: K rows of the samples
 	off   []int   // offset of each row of xt, in pairs
+	tiles []int32 // per worker: a qMR×qNR tile of sums
 }
 
 // QLinearForward computes the fully connected layer y = dequant(x_q·wᵀ) in
@@ -318,7 +335,7 @@ type QLinearWork struct {
 // QLinearForward panics with a "kernel: ..." message when a slice has the
 // wrong length, w has groups, or q is nil, unusable or has codes outside
 // [0, 255].
-func QLinearForward(n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work *QLinearWork) {
+func QLinearForward(t *Team, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work *QLinearWork) {
 	const op = "QLinearForward"
 	if w == nil || w.Group != 1 || n < 0 || work == nil {
 		panic(fmt.Sprintf("kernel: %s: needs ungrouped weights, a batch and a QLinearWork", op))
@@ -350,44 +367,65 @@ func QLinearForward(n int, x []float32, w *QWeights, q *FakeQuant[float32], scal
 	off := work.off
 	panels := ldx / qNR
 	minChunk := 1 + (1<<16)/(m*k*qNR)
+	if len(work.tiles) < t.Workers()*qMR*qNR {
+		work.tiles = make([]int32, t.Workers()*qMR*qNR)
+	}
+	job := teamJob[qlinearJob](t, slotQLinear)
+	*job = qlinearJob{n: n, m: m, k: k, ldx: ldx, x: x, w: w, q: q, scale: scale, bias: bias, y: y, codes: codes, xt: xt, off: off, tiles: work.tiles}
+	parallelFor(t, panels, minChunk, t.Workers(), job)
+	*job = qlinearJob{}
+}
+
+// qlinearJob is the Ranger of QLinearForward over panels of samples.
+type qlinearJob struct {
+	n, m, k, ldx   int
+	x              []float32
+	w              *QWeights
+	q              *FakeQuant[float32]
+	scale, bias, y []float32
+	codes, xt      []uint8
+	off            []int
+	tiles          []int32
+}
+
+// Range quantizes and multiplies the panels [lo, hi).
+func (jb *qlinearJob) Range(wi, lo, hi int) {
+	n, m, k, ldx := jb.n, jb.m, jb.k, jb.ldx
+	x, w, q, scale, bias, y := jb.x, jb.w, jb.q, jb.scale, jb.bias, jb.y
+	codes, xt, off := jb.codes, jb.xt, jb.off
 	zp := int32(q.ZP)
 	arch := qArch()
-	run := func(_, lo, hi int) {
-		// Quantize this range's samples (vectorized), then transpose
-		// them into their columns of xt.
-		j0, j1 := lo*qNR, min(hi*qNR, n)
-		quantizeCodes(codes[j0*k:j1*k], x[j0*k:j1*k], 0, 1, q)
-		for l := range k {
-			dst := xt[l*ldx+j0 : l*ldx+j1]
-			for jj := range dst {
-				dst[jj] = codes[(j0+jj)*k+l]
-			}
+	// Quantize this range's samples (vectorized), then transpose
+	// them into their columns of xt.
+	j0, j1 := lo*qNR, min(hi*qNR, n)
+	quantizeCodes(codes[j0*k:j1*k], x[j0*k:j1*k], 0, 1, q)
+	for l := range k {
+		dst := xt[l*ldx+j0 : l*ldx+j1]
+		for jj := range dst {
+			dst[jj] = codes[(j0+jj)*k+l]
 		}
-		var tile [qMR * qNR]int32
-		for jp := lo; jp < hi; jp++ {
-			j := jp * qNR
-			cols := min(qNR, n-j)
-			for pi := range w.ppg {
-				rows := min(qMR, m-pi*qMR)
-				panel := w.panel(0, pi)
-				arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
-				for i := range rows {
-					r := pi*qMR + i
-					corr, s := zp*w.rowSum[r], scale[r]
-					var b float32
-					if bias != nil {
-						b = bias[r]
-					}
-					for jj, v := range tile[i*qNR : i*qNR+cols] {
-						y[(j+jj)*m+r] = float32(float32(v-corr)*s) + b
-					}
+	}
+	// A tile on the stack would escape to the heap: the kernels are
+	// called through function values.
+	tile := jb.tiles[wi*qMR*qNR : (wi+1)*qMR*qNR]
+	for jp := lo; jp < hi; jp++ {
+		j := jp * qNR
+		cols := min(qNR, n-j)
+		for pi := range w.ppg {
+			rows := min(qMR, m-pi*qMR)
+			panel := w.panel(0, pi)
+			arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
+			for i := range rows {
+				r := pi*qMR + i
+				corr, s := zp*w.rowSum[r], scale[r]
+				var b float32
+				if bias != nil {
+					b = bias[r]
+				}
+				for jj, v := range tile[i*qNR : i*qNR+cols] {
+					y[(j+jj)*m+r] = float32(float32(v-corr)*s) + b
 				}
 			}
 		}
 	}
-	if chunkCount(panels, minChunk, Workers()) == 1 {
-		run(0, 0, panels)
-		return
-	}
-	parallelFor(panels, minChunk, Workers(), run)
 }

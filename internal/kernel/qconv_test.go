@@ -113,7 +113,7 @@ func testQConvForward(t *testing.T, workers int) {
 				}
 				want := naiveQConv(g, n, xq, int64(q.ZP), codes, scale, bias)
 				y := nanSlice[float32](len(want))
-				QConvForward(g, n, x, PackQWeights(g.M, d.k, g.Group, codes), q, scale, bias, y, work)
+				QConvForward(nil, g, n, x, PackQWeights(g.M, d.k, g.Group, codes), q, scale, bias, y, work)
 				label := fmt.Sprintf("%s n%d q%d", name, n, qi)
 				for i := range y {
 					if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
@@ -178,7 +178,7 @@ func TestQLinearForward(t *testing.T) {
 			codes, _ := randCodes(r, m*k)
 			scale, bias := to32(randSlice(r, m)), to32(randSlice(r, m))
 			y := nanSlice[float32](n * m)
-			QLinearForward(n, x, PackQWeights(m, k, 1, codes), q, scale, bias, y, work)
+			QLinearForward(nil, n, x, PackQWeights(m, k, 1, codes), q, scale, bias, y, work)
 			for j := range n {
 				for i := range m {
 					var acc int64
@@ -201,12 +201,14 @@ func TestQPanics(t *testing.T) {
 	x, y, s := make([]float32, 18), make([]float32, 18), make([]float32, 2)
 	work := []*QConvWork{{}}
 	q := &FakeQuant[float32]{Scale: 1, ZP: 0, Lo: -8, Hi: 7}
-	expectPanic(t, func() { QConvForward(g, 1, x, w, q, s, nil, y, work) })
-	expectPanic(t, func() { QConvForward(g, 1, x, w, nil, s, nil, y, work) })
-	expectPanic(t, func() { QConvForward(g, 1, x, PackQWeights(2, 1, 1, []int8{1, 2}), &qTestQuants[0], s, nil, y, work) })
+	expectPanic(t, func() { QConvForward(nil, g, 1, x, w, q, s, nil, y, work) })
+	expectPanic(t, func() { QConvForward(nil, g, 1, x, w, nil, s, nil, y, work) })
+	expectPanic(t, func() {
+		QConvForward(nil, g, 1, x, PackQWeights(2, 1, 1, []int8{1, 2}), &qTestQuants[0], s, nil, y, work)
+	})
 	expectPanic(t, func() { PackQWeights(1, 2, 1, []int8{1, -128}) })
 	expectPanic(t, func() { PackQWeights(1, QMaxDepth+1, 1, make([]int8, QMaxDepth+1)) })
-	expectPanic(t, func() { QLinearForward(1, x[:2], w, &qTestQuants[0], s, nil, y[:3], &QLinearWork{}) })
+	expectPanic(t, func() { QLinearForward(nil, 1, x[:2], w, &qTestQuants[0], s, nil, y[:3], &QLinearWork{}) })
 }
 
 // TestQuantizeCodesRow checks the vectorized row quantizer against

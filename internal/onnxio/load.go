@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -53,7 +54,11 @@ func Decode(data []byte) (*graph.Graph, error) {
 	}
 	var m onnx.ModelProto
 	if err := proto.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: not a readable ONNX protobuf (%v); the file is truncated or not an ONNX model: export it again with torch.onnx.export", ErrInvalid, err)
+		// protobuf-go puts a no-break space after "proto:" in some builds
+		// and not others, to keep programs from matching its messages:
+		// make ours the same in every build.
+		detail := strings.ReplaceAll(err.Error(), "\u00a0", " ")
+		return nil, fmt.Errorf("%w: not a readable ONNX protobuf (%s); the file is truncated or not an ONNX model: export it again with torch.onnx.export", ErrInvalid, detail)
 	}
 	return FromProto(&m)
 }
@@ -172,7 +177,7 @@ func valueInfo(vi *onnx.ValueInfoProto) (graph.ValueInfo, error) {
 		for i, d := range sh.GetDim() {
 			if x, ok := d.GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); ok && x.DimValue > 0 {
 				if x.DimValue > maxElements {
-					return v, fmt.Errorf("%w: %q declares dimension %d = %d, which is absurd", ErrInvalid, v.Name, i, x.DimValue)
+					return v, fmt.Errorf("%w: graph input or output %q declares dimension %d = %d, which is absurd; the file is corrupt: export it again", ErrInvalid, v.Name, i, x.DimValue)
 				}
 				v.Shape[i] = int(x.DimValue)
 			} else {
@@ -337,12 +342,12 @@ func TensorFromProto(tp *onnx.TensorProto) (*graph.Tensor, error) {
 	count := int64(1)
 	for i, d := range tp.GetDims() {
 		if d < 0 || d > maxElements {
-			return nil, fmt.Errorf("%w: tensor %q declares dimension %d = %d, which is absurd", ErrInvalid, name, i, d)
+			return nil, fmt.Errorf("%w: tensor %q declares dimension %d = %d, which is absurd; the file is corrupt: export it again", ErrInvalid, name, i, d)
 		}
 		shape[i] = int(d)
 		count *= d
 		if count > maxElements {
-			return nil, fmt.Errorf("%w: tensor %q declares shape %v (over 2^31 elements), which is absurd", ErrInvalid, name, tp.GetDims())
+			return nil, fmt.Errorf("%w: tensor %q declares shape %v (over 2^31 elements), which is absurd; the file is corrupt: export it again", ErrInvalid, name, tp.GetDims())
 		}
 	}
 	n := int(count)

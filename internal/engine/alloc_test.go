@@ -1,0 +1,88 @@
+package engine_test
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"mpq/internal/engine"
+	"mpq/internal/onnxio"
+)
+
+// TestForwardAllocs checks that once a batch size has run, Forward (float32)
+// and Forward+Backward (float64) of every shipped model allocate nothing.
+func TestForwardAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, name := range shippedModels {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bt := loadMNISTTest(t, m).BatchAt(0, 256)
+			s := engine.NewSession[float32](m)
+			defer s.Close()
+			forward := func() {
+				if _, err := s.Forward(bt.X, 256); err != nil {
+					t.Fatal(err)
+				}
+			}
+			forward()
+			if a := testing.AllocsPerRun(3, forward); a != 0 {
+				t.Errorf("Forward: %v allocations per batch, want 0", a)
+			}
+
+			x := make([]float64, len(bt.X))
+			for i, v := range bt.X {
+				x[i] = float64(v)
+			}
+			s64 := engine.NewSession[float64](m)
+			defer s64.Close()
+			step := func() {
+				if _, err := s64.Forward(x, 256); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s64.Backward(bt.Labels); err != nil {
+					t.Fatal(err)
+				}
+			}
+			step()
+			if a := testing.AllocsPerRun(2, step); a != 0 {
+				t.Errorf("Forward+Backward: %v allocations per batch, want 0", a)
+			}
+		})
+	}
+}
+
+// TestSessionGoroutines checks that sessions stop their goroutines, whether
+// closed or dropped.
+func TestSessionGoroutines(t *testing.T) {
+	m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", "lenet.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt := loadMNISTTest(t, m).BatchAt(0, 64)
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	for i := range 40 {
+		s := engine.NewSession[float32](m)
+		if _, err := s.Forward(bt.X, 64); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			s.Close()
+		}
+	}
+	t.Logf("%d goroutines before, %d after running 40 sessions", before, runtime.NumGoroutine())
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after dropping the sessions, %d before", runtime.NumGoroutine(), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
