@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"mpq/internal/config"
 	"mpq/internal/planfile"
 	"mpq/search"
+	"mpq/store"
 )
 
 func newExportCmd() *cobra.Command {
@@ -71,15 +73,7 @@ JSON file is a plans file for ` + "`mpq eval -c CONFIG.yaml --plan FILE --trial 
 				return fmt.Errorf("export: --min-accuracy %g: accuracy is a fraction in [0, 1] (0.98 is 98 %%)", *opt.MinAccuracy)
 			}
 			ctx := cmd.Context()
-			cfg, err := config.Load(cfgPath)
-			if err != nil {
-				return err
-			}
-			ws, err := search.OpenWorkspace(cfg)
-			if err != nil {
-				return err
-			}
-			st, err := search.OpenStudyStore(ctx, cfg)
+			ws, st, err := openStudy(ctx, cfgPath)
 			if err != nil {
 				return err
 			}
@@ -115,4 +109,22 @@ JSON file is a plans file for ` + "`mpq eval -c CONFIG.yaml --plan FILE --trial 
 	f.Float64Var(&minAcc, "min-accuracy", 0, "keep plans of at least this accuracy (a fraction, e.g. 0.98)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// openStudy loads the config at path, its model and data, and the existing
+// study store (export and report read a study; they never create one).
+func openStudy(ctx context.Context, path string) (*search.Workspace, *store.Store, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := search.OpenWorkspace(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := search.OpenStudyStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, st, nil
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mpq/internal/config"
 	"mpq/internal/report"
 	"mpq/search"
 )
@@ -28,15 +27,7 @@ It evaluates nothing: it draws what the search stored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := config.Load(cfgPath)
-			if err != nil {
-				return err
-			}
-			ws, err := search.OpenWorkspace(cfg)
-			if err != nil {
-				return err
-			}
-			st, err := search.OpenStudyStore(ctx, cfg)
+			ws, st, err := openStudy(ctx, cfgPath)
 			if err != nil {
 				return err
 			}
