@@ -99,11 +99,44 @@ func columns[T Float](g Conv2D, d convDims, x []T, q *FakeQuant[T], wk *ConvWork
 	return wk.col
 }
 
+// shortRow is the image width below which fake-quantizing row by row
+// while padding would leave most values to the scalar tail of the vector
+// quantizer: narrower images are quantized in one sweep first.
+const shortRow = 64
+
 // quantizeTo sets dst[i] = q.Apply(src[i]).
 func quantizeTo[T Float](dst, src []T, q *FakeQuant[T]) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = q.Apply(v)
+	FakeQuantSlice(dst[:len(src)], src, q)
+}
+
+// Relu sets dst[i] = max(src[i], 0) for every i < len(dst) (NaN stays
+// NaN), with AVX2 for float32 where the CPU has it. src must be at least
+// as long as dst; the two may be the same slice.
+func Relu[T Float](dst, src []T) {
+	src = src[:len(dst)]
+	done := 0
+	if d32, ok := any(dst).([]float32); ok {
+		done = reluAsm(d32, any(src).([]float32))
+	}
+	for i, v := range src[done:] {
+		if v < 0 {
+			v = 0
+		}
+		dst[done+i] = v
+	}
+}
+
+// FakeQuantSlice sets dst[i] = q.Apply(src[i]) for every i < len(dst),
+// with AVX2 for float32 where the CPU has it (bit for bit the same
+// results). src must be at least as long as dst.
+func FakeQuantSlice[T Float](dst, src []T, q *FakeQuant[T]) {
+	src = src[:len(dst)]
+	done := 0
+	if d32, ok := any(dst).([]float32); ok {
+		done = fakeQuantAsm(d32, any(src).([]float32), any(q).(*FakeQuant[float32]))
+	}
+	for i, v := range src[done:] {
+		dst[done+i] = q.Apply(v)
 	}
 }
 
@@ -232,11 +265,17 @@ func depthwiseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQ
 	for idx := lo; idx < hi; idx++ {
 		c := idx % g.C
 		plane := x[idx*d.hw : (idx+1)*d.hw]
+		pq := q
+		if q != nil && g.W < shortRow {
+			wk.qx = grow(wk.qx, d.hw)
+			quantizeTo(wk.qx, plane, q)
+			plane, pq = wk.qx, nil
+		}
 		for ih := range g.H {
 			row := padded[(ih+g.PadTop)*wp : (ih+g.PadTop+1)*wp]
 			clear(row[:g.PadLeft])
 			clear(row[g.PadLeft+g.W:])
-			copyStrided(row[g.PadLeft:g.PadLeft+g.W], plane[ih*g.W:], 0, 1, q)
+			copyStrided(row[g.PadLeft:g.PadLeft+g.W], plane[ih*g.W:], 0, 1, pq)
 		}
 		var b T
 		if bias != nil {

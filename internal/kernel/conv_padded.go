@@ -196,6 +196,12 @@ func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, [
 // copy the valid columns, plus the bias, into y.
 func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
 	pg, off := convPaddedSetup(g, d, wk)
+	if q != nil && (g.W < shortRow || g.StrideW > 1) {
+		n := g.C * g.H * g.W
+		wk.qx = grow(wk.qx, n)
+		quantizeTo(wk.qx, x[:n], q)
+		x, q = wk.qx, nil
+	}
 	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
 	wk.wide = grow(wk.wide, d.mg*pg.nw)
 	arch := gemmArchFor[T]()

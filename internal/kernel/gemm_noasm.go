@@ -14,6 +14,10 @@ func packCols8Asm[T Float](d, b []T, ldb, kb, nr int) int { return 0 }
 
 func quantizeCodesAsm(dst []uint8, src []float32, q *FakeQuant[float32]) int { return 0 }
 
+func reluAsm(dst, src []float32) int { return 0 }
+
+func fakeQuantAsm(dst, src []float32, q *FakeQuant[float32]) int { return 0 }
+
 func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) int { return 0 }
 
 func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) bool {

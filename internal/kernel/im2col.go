@@ -43,6 +43,8 @@ func copyStrided[T Float](dst, src []T, off, stride int, q *FakeQuant[T]) {
 		for i := range dst {
 			dst[i] = src[off+i*stride]
 		}
+	case stride == 1:
+		FakeQuantSlice(dst, src[off:], q)
 	default:
 		for i := range dst {
 			dst[i] = q.Apply(src[off+i*stride])

@@ -6,6 +6,38 @@ package kernel
 func quantizeCodesAVX2(dst *uint8, src *float32, n int, scale, zp, lo, hi float32)
 
 //go:noescape
+func reluAVX2(dst *float32, src *float32, n int)
+
+// reluAsm sets dst[i] = max(src[i], 0) for the first len(dst) rounded
+// down to a multiple of 8 values and returns how many it did, 0 on CPUs
+// without AVX2.
+func reluAsm(dst, src []float32) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = src[n-1]
+	reluAVX2(&dst[0], &src[0], n)
+	return n
+}
+
+//go:noescape
+func fakeQuantAVX2(dst *float32, src *float32, n int, scale, zp, lo, hi float32)
+
+// fakeQuantAsm sets dst[i] = q.Apply(src[i]) for the first len(dst)
+// rounded down to a multiple of 8 values and returns how many it did, 0 on
+// CPUs without AVX2.
+func fakeQuantAsm(dst, src []float32, q *FakeQuant[float32]) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = src[n-1]
+	fakeQuantAVX2(&dst[0], &src[0], n, q.Scale, q.ZP, q.Lo, q.Hi)
+	return n
+}
+
+//go:noescape
 func dequantRowAVX2(dst *float32, acc *int32, n int, corr int32, scale, bias float32)
 
 // quantizeCodesAsm quantizes the first len(dst) rounded down to a multiple

@@ -123,3 +123,77 @@ vecloop:
 	JNZ rowloop
 	VZEROUPPER
 	RET
+
+// func fakeQuantAVX2(dst *float32, src *float32, n int, scale, zp, lo, hi float32)
+//
+// For i < n, a multiple of 8: dst[i] = FakeQuant.Apply(src[i]) with the
+// same float32 operations in the same order (divide, round half to even,
+// add the zero point, clamp, subtract it, multiply), so the results are
+// bit for bit those of the scalar code; NaN stays NaN (the clamps take x
+// as their second source, which MAXPS/MINPS return when a lane is NaN).
+TEXT ·fakeQuantAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS scale+24(FP), Y4
+	VBROADCASTSS zp+28(FP), Y5
+	VBROADCASTSS lo+32(FP), Y6
+	VBROADCASTSS hi+36(FP), Y7
+	SHRQ $3, CX
+	JZ fdone
+
+floop:
+	VMOVUPS (SI), Y0
+	VDIVPS Y4, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VMAXPS Y0, Y6, Y0
+	VMINPS Y0, Y7, Y0
+	VSUBPS Y5, Y0, Y0
+	VMULPS Y4, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ floop
+
+fdone:
+	VZEROUPPER
+	RET
+
+// func reluAVX2(dst *float32, src *float32, n int)
+//
+// For i < n, a multiple of 8: dst[i] = max(src[i], 0), NaN staying NaN
+// (MAXPS returns its second source, x, when a lane is NaN) and −0 kept
+// as −0 only where x is −0 (a zero either way).
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y1, Y1, Y1
+	SHRQ $4, CX
+	JZ rtail
+
+rloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y2
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y2, Y1, Y2
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ rloop
+
+rtail:
+	MOVQ n+16(FP), CX
+	ANDQ $8, CX
+	JZ rdone
+	VMOVUPS (SI), Y0
+	VMAXPS Y0, Y1, Y0
+	VMOVUPS Y0, (DI)
+
+rdone:
+	VZEROUPPER
+	RET

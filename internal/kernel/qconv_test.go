@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -257,6 +258,70 @@ func TestDequantRow(t *testing.T) {
 			want := float32(float32(v-corr)*scale) + bias
 			if math.Float32bits(dst[i]) != math.Float32bits(want) {
 				t.Fatalf("n=%d: dequant(%d) = %v, want %v", n, v, dst[i], want)
+			}
+		}
+	}
+}
+
+// TestFakeQuantSlice checks the vectorized fake quantizer against
+// FakeQuant.Apply bit for bit: ties, clamping, infinities, NaN, −0, values
+// too large to have a fraction, and lengths around the vector width.
+func TestFakeQuantSlice(t *testing.T) {
+	r := newRand(18)
+	quants := append(slices.Clone(qTestQuants),
+		FakeQuant[float32]{Scale: 0.037, ZP: 0, Lo: -7, Hi: 7},      // symmetric 4-bit
+		FakeQuant[float32]{Scale: 1e-30, ZP: 3, Lo: 0, Hi: 15},      // tiny scale: huge quotients
+		FakeQuant[float32]{Scale: 3e5, ZP: 65535, Lo: 0, Hi: 65535}) // 16-bit, zero point at the top
+	for _, q := range quants {
+		for _, n := range []int{1, 7, 8, 9, 16, 37, 1000} {
+			src := make([]float32, n)
+			for i := range src {
+				switch r.IntN(6) {
+				case 0:
+					src[i] = (float32(r.IntN(40)-20) + 0.5) * q.Scale
+				case 1:
+					src[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+						float32(math.Copysign(0, -1)), 1e38, -1e38, 0x1p24 * q.Scale, 3}[r.IntN(8)]
+				default:
+					src[i] = float32((r.Float64()*2.2 - 1.1) * float64(q.Hi-q.Lo) * float64(q.Scale))
+				}
+			}
+			dst := make([]float32, n)
+			FakeQuantSlice(dst, src, &q)
+			for i, v := range src {
+				want := q.Apply(v)
+				if math.Float32bits(dst[i]) != math.Float32bits(want) && !(dst[i] != dst[i] && want != want) {
+					t.Fatalf("q %+v n=%d: Apply(%v) = %v, want %v", q, n, v, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestRelu checks the vectorized ReLU against max(x, 0) value by value,
+// NaN and infinities included, in place and out of place.
+func TestRelu(t *testing.T) {
+	r := newRand(19)
+	for _, n := range []int{1, 7, 8, 9, 16, 17, 24, 37, 1000} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(r.NormFloat64())
+			if r.IntN(8) == 0 {
+				src[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0}[r.IntN(4)]
+			}
+		}
+		dst := make([]float32, n)
+		Relu(dst, src)
+		for i, v := range src {
+			want := max(v, 0)
+			if dst[i] != want && !(dst[i] != dst[i] && want != want) {
+				t.Fatalf("n=%d: relu(%v) = %v, want %v", n, v, dst[i], want)
+			}
+		}
+		Relu(src, src)
+		for i := range src {
+			if src[i] != dst[i] && !(src[i] != src[i] && dst[i] != dst[i]) {
+				t.Fatalf("n=%d: in-place relu differs at %d", n, i)
 			}
 		}
 	}
