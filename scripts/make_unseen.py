@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+"""Train and export MNIST models that mpq's tests and tuning never saw.
+
+Run with the Debian interpreter (python3-torch, python3-onnx):
+
+    /usr/bin/python3 scripts/make_unseen.py [--out DIR] [--only a,b]
+
+Writes DIR/<name>.onnx (default DIR: /tmp/mpq-unseen) and DIR/<name>.yaml,
+a study config in the shape of configs/*.yaml that points at the repo's
+MNIST files. scripts/unseen_check.sh runs the whole CLI on them.
+
+These are deliberately *not* the shipped fixtures: other layer mixes
+(BatchNorm kept or folded, BatchNorm1d after Linear, depthwise-separable
+blocks with ReLU6/Hardswish and a squeeze-excite gate, an inception-style
+Concat, classic LeNet-5 with Tanh and average pooling, GELU/ELU/LeakyReLU
+MLPs with LogSoftmax outputs, a fixed batch-1 export), other opsets
+(11, 13, 17) and other seeds, exported the way a user would export them
+(`torch.onnx.export(model.eval(), ...)`).
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mnist  # noqa: E402
+
+REPO = mnist.REPO_ROOT
+
+
+class VGGBN(nn.Module):
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+
+        def blk(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *blk(1, 16), *blk(16, 16), nn.MaxPool2d(2),
+            *blk(16, 32), *blk(32, 32), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * 7 * 7, 64), nn.BatchNorm1d(64),
+            nn.ReLU(), nn.Linear(64, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class SE(nn.Module):
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // r, 1)
+        self.fc2 = nn.Conv2d(c // r, c, 1)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+        return x * s
+
+
+class Mobile(nn.Module):
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+
+        def dws(i, o, s):
+            return nn.Sequential(
+                nn.Conv2d(i, i, 3, stride=s, padding=1, groups=i, bias=False), nn.BatchNorm2d(i), nn.ReLU6(),
+                nn.Conv2d(i, o, 1, bias=False), nn.BatchNorm2d(o), nn.Hardswish(),
+            )
+
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
+        self.b1 = dws(16, 24, 1)
+        self.se = SE(24)
+        self.b2 = dws(24, 48, 2)
+        self.b3 = dws(48, 48, 1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(48, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.se(self.b1(x))
+        x = self.b2(x)
+        x = x + self.b3(x)
+        return self.head(x)
+
+
+class Inception(nn.Module):
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(1, 12, 5, padding=2)
+        self.b1 = nn.Conv2d(12, 8, 1)
+        self.b3 = nn.Conv2d(12, 8, 3, padding=1)
+        self.b5 = nn.Conv2d(12, 8, 5, padding=2)
+        self.bp = nn.Conv2d(12, 8, 1)
+        self.c1 = nn.Conv2d(32, 32, 3, stride=2, dilation=1)
+        self.fc = nn.Linear(32 * 3 * 3, 10)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.c0(x), 0.1)
+        x = F.max_pool2d(x, 2)  # 14
+        p = self.bp(F.max_pool2d(x, 3, stride=1, padding=1))
+        x = torch.cat([F.relu(self.b1(x)), F.relu(self.b3(x)), F.relu(self.b5(x)), F.relu(p)], 1)
+        x = F.elu(self.c1(x))  # 6
+        x = F.avg_pool2d(x, 2)  # 3
+        return self.fc(x.reshape(x.shape[0], -1))
+
+
+class LeNet5(nn.Module):
+    """The 1998 layout: Tanh, average pooling, 32x32 input by padding."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.c3 = nn.Conv2d(6, 16, 5)
+        self.c5 = nn.Conv2d(16, 120, 5)
+        self.f6 = nn.Linear(120, 84)
+        self.out = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.avg_pool2d(torch.tanh(self.c1(x)), 2)
+        x = F.avg_pool2d(torch.tanh(self.c3(x)), 2)
+        x = torch.tanh(self.c5(x))
+        x = torch.flatten(x, 1)
+        return F.log_softmax(self.out(torch.tanh(self.f6(x))), dim=1)
+
+
+class MLPGelu(nn.Module):
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 200), nn.GELU(), nn.Dropout(0.1),
+            nn.Linear(200, 100), nn.ELU(), nn.Linear(100, 10), nn.LogSoftmax(dim=1),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class MLPMatMul(nn.Module):
+    """Weights used through torch.matmul (exports as MatMul + Add, W stored K x N)."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(784, 128) * (2 / 784) ** 0.5)
+        self.b1 = nn.Parameter(torch.zeros(128))
+        self.w2 = nn.Parameter(torch.randn(128, 10) * (1 / 128) ** 0.5)
+        self.b2 = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        x = x.flatten(1)
+        x = F.leaky_relu(torch.matmul(x, self.w1) + self.b1, 0.01)
+        return torch.matmul(x, self.w2) + self.b2
+
+
+# name -> (class, seed, epochs, opset, export options)
+MODELS = {
+    "vgg_bn": (VGGBN, 11, 1, 13, {}),
+    "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
+    "mobile": (Mobile, 12, 2, 13, {}),
+    "inception": (Inception, 13, 1, 11, {}),
+    "lenet5": (LeNet5, 14, 2, 17, {}),
+    "mlp_gelu": (MLPGelu, 15, 1, 13, {}),
+    "mlp_matmul": (MLPMatMul, 16, 2, 13, {}),
+    "lenet5_b1": (LeNet5, 14, 2, 11, {"static_batch": True}),
+}
+
+
+def train(model, seed, epochs, x, y, n_train):
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    for ep in range(epochs):
+        perm = torch.randperm(x.shape[0], generator=g)[:n_train]
+        for i in range(0, n_train, 128):
+            idx = perm[i:i + 128]
+            opt.zero_grad()
+            out = model(x[idx])
+            loss = F.nll_loss(out, y[idx]) if isinstance(model, LeNet5) or isinstance(model, MLPGelu) else F.cross_entropy(out, y[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+CONFIG = """# Generated by scripts/make_unseen.py: {name} ({cls}, opset {opset}).
+model: {name}.onnx
+data:
+  train: {{format: idx, images: {mn}/train-images-idx3-ubyte.gz, labels: {mn}/train-labels-idx1-ubyte.gz}}
+  test:  {{format: idx, images: {mn}/t10k-images-idx3-ubyte.gz, labels: {mn}/t10k-labels-idx1-ubyte.gz}}
+  transform: {{scale: 0.00392156862745098, mean: [0.1307], std: [0.3081]}}
+evaluation:  {{split: test, count: 10000}}
+calibration: {{split: train, count: 512, method: minmax}}
+sensitivity: {{split: train, count: 512, seed: 0, max_samples: 60}}
+study: {{name: {name}, storage: sqlite://{name}.db}}
+search:
+  weight_bits: [2, 3, 4, 8]
+  activation_bits: [4, 8]
+  objectives: [accuracy, size_bits]
+  constraints: {{max_accuracy_drop: 0.02}}
+  trials: {trials}
+  seed: 1
+  sampler: auto
+  workers: 2
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/tmp/mpq-unseen")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--train", type=int, default=20000, help="training images per epoch")
+    ap.add_argument("--trials", type=int, default=60)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    os.makedirs(args.out, exist_ok=True)
+    only = [n for n in args.only.split(",") if n] or list(MODELS)
+    tr_img, tr_lab = mnist.load("train")
+    te_img, te_lab = mnist.load("t10k")
+    x = torch.from_numpy(mnist.normalize(tr_img))
+    y = torch.from_numpy(tr_lab)
+    xt = torch.from_numpy(mnist.normalize(te_img))
+    yt = torch.from_numpy(te_lab)
+    for name in only:
+        cls, seed, epochs, opset, opts = MODELS[name]
+        t0 = time.time()
+        torch.manual_seed(seed)
+        m = train(cls(), seed, epochs, x, y, args.train)
+        with torch.no_grad():
+            acc = (m(xt).argmax(1) == yt).float().mean().item()
+        path = os.path.join(args.out, name + ".onnx")
+        batch = 1 if opts.get("static_batch") else 2
+        kw = dict(opset_version=opset, input_names=["input"], output_names=["output"])
+        if not opts.get("static_batch"):
+            kw["dynamic_axes"] = {"input": {0: "N"}, "output": {0: "N"}}
+        if opts.get("keep_bn"):
+            kw.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+        torch.onnx.export(m, torch.zeros((batch,) + cls.input_shape), path, **kw)
+        with open(os.path.join(args.out, name + ".yaml"), "w") as f:
+            f.write(CONFIG.format(name=name, cls=cls.__name__, opset=opset,
+                                  mn=os.path.join(REPO, "testdata", "mnist"), trials=args.trials))
+        print("%-12s torch accuracy %.4f  (%.0fs) -> %s" % (name, acc, time.time() - t0, path), flush=True)
+
+
+if __name__ == "__main__":
+    main()
