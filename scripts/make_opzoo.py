@@ -3,6 +3,8 @@
 exercise every ONNX op mpq must support, exported to testdata/opzoo/.
 
 Run from the repo root:   /usr/bin/python3 scripts/make_opzoo.py
+Rebuild some models only: /usr/bin/python3 scripts/make_opzoo.py --only prelu,layernorm_op17
+(the files of the others and their manifest entries are left as they are).
 
 For every model <name>:
   <name>.onnx          the export (dynamic batch axis on input/output)
@@ -26,6 +28,7 @@ checked against an implementation that does not share PyTorch kernels.
 Models are exported with a batch-2 dummy and checked at batch 3, which also
 proves the batch axis is really dynamic.
 """
+import argparse
 import io
 import json
 import os
@@ -312,6 +315,102 @@ class SmallCNN17(nn.Module):
         return self.fc(x)
 
 
+class SmoothActivations(nn.Module):
+    """ELU, SELU, CELU, Softplus, Softsign, Mish and GELU (erf and tanh forms)
+    side by side on the output of a Linear."""
+    in_shape = (16,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 12)
+        self.acts = nn.ModuleList([nn.ELU(0.7), nn.SELU(), nn.CELU(1.3), nn.Softplus(), nn.Softsign(),
+                                   nn.Mish(), nn.GELU(), nn.GELU(approximate="tanh")])
+        self.fc2 = nn.Linear(12 * 8, 10)
+
+    def forward(self, x):
+        h = self.fc1(x) * 2.0
+        return self.fc2(torch.cat([act(h) for act in self.acts], 1))
+
+
+class MathOps(nn.Module):
+    """Exp, Log, Sqrt, Abs, Neg, Reciprocal, Pow (x^2, x^3, x^0.5), Max and Min
+    (torch.maximum / torch.minimum, the latter with a constant)."""
+    in_shape = (16,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 12)
+        self.c_min = nn.Parameter(torch.randn(12) * 0.3)
+        self.fc2 = nn.Linear(12 * 11, 10)
+
+    def forward(self, x):
+        h = self.fc1(x) * 2.0
+        pos = h.abs() + 0.5
+        feats = [
+            torch.exp(h * 0.5),
+            torch.log(pos),
+            torch.sqrt(pos),
+            torch.abs(h),
+            torch.neg(h),
+            torch.reciprocal(pos),
+            h.pow(2),
+            h.pow(3),
+            pos.pow(0.5),
+            torch.maximum(h, -0.5 * h),
+            torch.minimum(h, self.c_min),
+        ]
+        return self.fc2(torch.cat(feats, 1))
+
+
+class PReLUNet(nn.Module):
+    """nn.PReLU per channel after a Conv (slope C x 1 x 1), single (slope 1 x 1 x 1)
+    and per feature after a Linear (slope C)."""
+    in_shape = (3, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.p1 = nn.PReLU(8)
+        self.c2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.p2 = nn.PReLU()
+        self.fc1 = nn.Linear(8, 16)
+        self.p3 = nn.PReLU(16)
+        self.fc2 = nn.Linear(16, 10)
+        with torch.no_grad():  # distinct slopes, some negative (the default is 0.25 everywhere)
+            for p in (self.p1, self.p2, self.p3):
+                p.weight.uniform_(-0.3, 0.6)
+
+    def forward(self, x):
+        x = self.p1(self.c1(x))
+        x = self.p2(self.c2(x))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc2(self.p3(self.fc1(x)))
+
+
+class TokenMixer(nn.Module):
+    """Transformer-style block on N x 6 x 8 tokens: Linear (MatMul + Add),
+    LayerNorm over the last axis and over the last two, GELU, mean and sum
+    over the tokens."""
+    in_shape = (6, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.ln1 = nn.LayerNorm(16)
+        self.fc2 = nn.Linear(16, 16)
+        self.ln2 = nn.LayerNorm((6, 16), eps=1e-3)
+        self.head = nn.Linear(32, 10)
+        with torch.no_grad():  # LayerNorm starts at scale 1, bias 0
+            for ln in (self.ln1, self.ln2):
+                ln.weight.uniform_(0.5, 1.5)
+                ln.bias.normal_(0, 0.2)
+
+    def forward(self, x):
+        h = F.gelu(self.ln1(self.fc1(x)))
+        h = self.ln2(h + self.fc2(h))
+        return self.head(torch.cat([h.mean(1), h.sum(1) * 0.1], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -442,7 +541,37 @@ def graph_ops(m):
     return seen
 
 
+class Manifest:
+    """The entries of manifest.json in build order. With only (a set of
+    names), the other models are not written: they keep their files and
+    their entry of the existing manifest."""
+
+    def __init__(self, only=None):
+        self.entries = []
+        self.only = only
+        self.seen = set()
+        self.old = {}
+        if only is not None:
+            with open(os.path.join(OUT, "manifest.json")) as f:
+                self.old = {e["name"]: e for e in json.load(f)["models"]}
+
+    def keep(self, name):
+        """Reports whether name is left as it is (and keeps its entry)."""
+        self.seen.add(name)
+        if self.only is None or name in self.only:
+            return False
+        if name not in self.old:
+            raise RuntimeError("%s is not in manifest.json yet: add it to --only" % name)
+        self.entries.append(self.old[name])
+        return True
+
+    def append(self, entry):
+        self.entries.append(entry)
+
+
 def save(name, model, onnx_model, x, out, opset, with_grads, notes, manifest, grads=None):
+    if manifest.keep(name):
+        return None
     onnx.checker.check_model(onnx_model)
     path = os.path.join(OUT, name + ".onnx")
     onnx.save(onnx_model, path)
@@ -511,9 +640,12 @@ def torch_out(model, x):
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", help="comma-separated model names to rebuild; the others stay as they are")
+    args = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(OUT, exist_ok=True)
-    manifest = []
+    manifest = Manifest(set(args.only.split(",")) if args.only else None)
 
     # (name, constructor, opset, output name, flags)
     plain = [
@@ -573,10 +705,30 @@ def main():
     save("identity_dropout", model, om, x, torch_out(model, x), 13, True,
          "Dropout (inference) and Identity inserted by graph surgery after the Relu (torch drops nn.Dropout, nn.Identity and clone() from eval exports)", manifest)
 
+    # Activations and normalizations PyTorch users bring (seeds after the
+    # ones above, so that adding models leaves the others unchanged).
+    later = [
+        ("activations_smooth", SmoothActivations, 13, "logits", "ELU, SELU, CELU, Softplus, Softsign, Mish, GELU and GELU(approximate='tanh') as torch 1.13 exports them at opset 13"),
+        ("activations_math", MathOps, 13, "logits", "exp, log, sqrt, abs, neg, reciprocal, pow 2/3/0.5 (constant exponent), maximum, minimum with a constant"),
+        ("prelu", PReLUNet, 13, "logits", "nn.PReLU per channel (slope C x 1 x 1), single (1 x 1 x 1) and per feature on 2-D input (C)"),
+        ("layernorm_op11", TokenMixer, 11, "logits", "nn.LayerNorm below opset 17: ReduceMean/Sub/Pow/Sqrt/Div; ReduceSum with the axes attribute"),
+        ("layernorm_op13", TokenMixer, 13, "logits", "nn.LayerNorm below opset 17: ReduceMean/Sub/Pow/Sqrt/Div; ReduceSum with the axes input"),
+        ("layernorm_op17", TokenMixer, 17, "logits", "nn.LayerNorm at opset 17: LayerNormalization over the last axis and the last two"),
+    ]
+    for i, (name, ctor, opset, oname, notes) in enumerate(later):
+        seed_all(SEED + 60 + i)
+        model = ctor()
+        model.eval()
+        x = make_input(model, SEED + 1060 + i)
+        om = export(model, opset, oname)
+        save(name, model, om, x, torch_out(model, x), opset, True, notes, manifest)
+
+    if manifest.only and manifest.only - manifest.seen:
+        raise SystemExit("--only: no model named %s" % ", ".join(sorted(manifest.only - manifest.seen)))
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
-        json.dump({"batch": BATCH, "seed": SEED, "models": manifest}, f, indent=1)
+        json.dump({"batch": BATCH, "seed": SEED, "models": manifest.entries}, f, indent=1)
         f.write("\n")
-    all_ops = sorted({o for e in manifest for o in e["ops"]})
+    all_ops = sorted({o for e in manifest.entries for o in e["ops"]})
     print("all ops:", all_ops)
 
 

@@ -105,6 +105,49 @@ def _pool(x, a, kind):
     return out.astype(np.float32)
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _softplus(x):
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _gelu(x, a):
+    if _s(a.get("approximate", "none")) == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
+# float activations computed in float64: op -> f(x, attributes)
+_UNARY = {
+    "Elu": lambda x, a: np.where(x < 0, a.get("alpha", 1.0) * np.expm1(np.minimum(x, 0)), x),
+    "Selu": lambda x, a: a.get("gamma", 1.05070102214813232421875) * np.where(
+        x > 0, x, a.get("alpha", 1.67326319217681884765625) * np.expm1(np.minimum(x, 0))),
+    "Celu": lambda x, a: np.maximum(x, 0) + np.minimum(0, a.get("alpha", 1.0) * np.expm1(np.minimum(x, 0) / a.get("alpha", 1.0))),
+    "ThresholdedRelu": lambda x, a: np.where(x > a.get("alpha", 1.0), x, 0.0),
+    "Softplus": lambda x, a: _softplus(x),
+    "Softsign": lambda x, a: x / (1 + np.abs(x)),
+    "Mish": lambda x, a: x * np.tanh(_softplus(x)),
+    "Erf": lambda x, a: _erf(x),
+    "Gelu": _gelu,
+    "Exp": lambda x, a: np.exp(x),
+    "Log": lambda x, a: np.log(x),
+    "Sqrt": lambda x, a: np.sqrt(x),
+    "Reciprocal": lambda x, a: 1 / x,
+}
+
+
+def _reduce_axes(ins, a, x):
+    """Axes of ReduceMean/ReduceSum: the attribute, or input 1 (ReduceSum from
+    opset 13, ReduceMean from 18); None means all (unless noop_with_empty_axes)."""
+    axes = a.get("axes")
+    if axes is None and len(ins) > 1 and ins[1] is not None:
+        axes = _bcast_int(ins[1])
+    if not axes:
+        return None if not a.get("noop_with_empty_axes", 0) else ()
+    return tuple(v + x.ndim if v < 0 else v for v in axes)
+
+
 def _bcast_int(v):
     return [int(t) for t in np.asarray(v).reshape(-1)]
 
@@ -159,6 +202,39 @@ def run_node(node, vals, opset):
     if op == "HardSwish":
         xd = x.astype(np.float64)
         return [(xd * np.clip(xd / 6.0 + 0.5, 0, 1)).astype(np.float32)]
+    if op in _UNARY:
+        return [_UNARY[op](x.astype(np.float64), a).astype(np.float32)]
+    if op in ("Abs", "Neg"):
+        y = np.abs(x) if op == "Abs" else -x
+        return [y.astype(x.dtype)]
+    if op == "PRelu":
+        xd = x.astype(np.float64)
+        return [np.where(xd < 0, xd * ins[1].astype(np.float64), xd).astype(np.float32)]
+    if op == "Pow":
+        return [np.power(x.astype(np.float64), ins[1].astype(np.float64)).astype(x.dtype)]
+    if op in ("Max", "Min"):
+        f = np.maximum if op == "Max" else np.minimum
+        y = ins[0]
+        for t in ins[1:]:
+            y = f(y, t)
+        return [y.astype(x.dtype)]
+    if op in ("ReduceMean", "ReduceSum"):
+        axes = _reduce_axes(ins, a, x)
+        if axes == ():
+            return [x]
+        f = np.mean if op == "ReduceMean" else np.sum
+        return [f(x.astype(np.float64), axis=axes, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)]
+    if op == "LayerNormalization":
+        ax = a.get("axis", -1)
+        ax = ax + x.ndim if ax < 0 else ax
+        axes = tuple(range(ax, x.ndim))
+        xd = x.astype(np.float64)
+        mu = xd.mean(axis=axes, keepdims=True)
+        var = ((xd - mu) ** 2).mean(axis=axes, keepdims=True)
+        y = (xd - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * ins[1].astype(np.float64)
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + ins[2].astype(np.float64)
+        return [y.astype(np.float32)]
     if op == "MaxPool":
         return [_pool(x, a, "max")]
     if op == "AveragePool":

@@ -71,14 +71,14 @@ func TestSensitivityOptions(t *testing.T) {
 	}
 	// Two activation bitwidths to choose from: the activation traces price
 	// them in the Ω table.
-	if want := []string{config.SensitivityHutchinson, sensitivity.Activation}; !reflect.DeepEqual(o.Methods, want) {
+	if want := []string{config.SensitivityHutchinson, config.SensitivityEigen, config.SensitivityFisher, sensitivity.Activation}; !reflect.DeepEqual(o.Methods, want) {
 		t.Errorf("methods %v, want %v", o.Methods, want)
 	}
 	o, err = SensitivityOptions(sensConfig(t, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{config.SensitivityHutchinson}; !reflect.DeepEqual(o.Methods, want) {
+	if want := []string{config.SensitivityHutchinson, config.SensitivityEigen, config.SensitivityFisher}; !reflect.DeepEqual(o.Methods, want) {
 		t.Errorf("one activation bitwidth: methods %v, want %v", o.Methods, want)
 	}
 }

@@ -73,7 +73,8 @@ type Options struct {
 	// Batch is the number of samples per forward pass (default 256). It
 	// changes nothing but rounding.
 	Batch int
-	// Methods lists the measures to compute (default [hutchinson]).
+	// Methods lists the measures to compute (default [hutchinson]; the
+	// config's default adds eigen and fisher).
 	Methods []string
 	// WeightBits are the weight bitwidths of the Ω table and of the
 	// perturbation measurement (default [2 4 8]); ActivationBits likewise

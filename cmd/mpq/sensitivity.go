@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,16 +35,19 @@ func newSensitivityCmd() *cobra.Command {
 		asJSON   bool
 		noCache  bool
 		noPlot   bool
+		methods  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "sensitivity -c CONFIG.yaml [--json] [--plot FILE.png] [--no-cache]",
 		Short: "Measure each layer's sensitivity to quantization (Hessian trace, eigenvalue, Fisher, Ω table)",
 		Long: `sensitivity computes the per-layer sensitivity table on the config's
-sensitivity subset: the Hutchinson estimate of each layer's Hessian trace
-(HAWQ-v2) and the Ω table that seeds the search, and, as the config's
-sensitivity.methods ask, the top Hessian eigenvalue (eigen), the empirical
-Fisher trace (fisher), activation traces (activation) and measured
-one-layer-at-a-time quantization (perturbation).
+sensitivity subset: the estimate of each layer's Hessian trace (HAWQ-v2)
+and the Ω table that seeds the search, the top Hessian eigenvalue (eigen,
+HAWQ-v1) and the empirical Fisher trace (fisher), and, when asked for,
+measured one-layer-at-a-time quantization (perturbation). The config's
+sensitivity.methods chooses (default hutchinson, eigen, fisher); --methods
+overrides it for this run (a table computed with other methods is cached
+under its own key, so the search does not reuse it).
 
 Results are cached in the study storage under a key of the model, the
 subset's contents and the settings: running it again, or starting the
@@ -56,6 +60,14 @@ bar chart, by default <study name>.sensitivity.png next to the config.`,
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
+			}
+			if len(methods) > 0 {
+				for _, m := range methods {
+					if !slices.Contains(config.SensitivityMethods(), m) {
+						return fmt.Errorf("sensitivity: --methods: unknown method %q (known: %s)", m, strings.Join(config.SensitivityMethods(), ", "))
+					}
+				}
+				cfg.Sensitivity.Methods = methods
 			}
 			ws, err := search.OpenWorkspace(cfg)
 			if err != nil {
@@ -117,6 +129,7 @@ bar chart, by default <study name>.sensitivity.png next to the config.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "bar chart file, .png, .svg or .pdf (default <study name>.sensitivity.png next to the config)")
 	cmd.Flags().BoolVar(&noPlot, "no-plot", false, "do not draw the bar chart")
+	cmd.Flags().StringSliceVar(&methods, "methods", nil, "measures to compute, comma-separated: hutchinson, eigen, fisher, activation, perturbation (default: the config's sensitivity.methods)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "neither read nor write the study storage's cache")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd

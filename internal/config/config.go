@@ -249,7 +249,9 @@ func Load(path string) (*Config, error) {
 // 1024 (sensitivity), clamped to the split's size when not given;
 // batch 256; calibration.method minmax, percentile 99.99; sensitivity
 // estimator hutch++, sketch 10, tolerance 1e-3, min_samples 10, max_samples 200, eigen_iters 100,
-// eigen_tolerance 1e-3, methods [hutchinson]; study.name the config file's
+// eigen_tolerance 1e-3, methods [hutchinson, eigen, fisher] (the
+// HAWQ table; the eigenvalue and the Fisher trace cost about a tenth of the
+// traces); study.name the config file's
 // base name, study.storage sqlite://<name>.db; search.weight_bits
 // [2, 3, 4, 8], activation_bits [8], objectives [accuracy, size_bits],
 // trials 100, sampler auto, workers 1, weight_quantizers [uniform].
@@ -328,7 +330,7 @@ func (c *Config) applyDefaults() {
 	defaultNumber(c, "sensitivity.eigen_iters", &sens.EigenIters, DefaultEigenIters)
 	defaultNumber(c, "sensitivity.eigen_tolerance", &sens.EigenTolerance, DefaultEigenTolerance)
 	if !c.has("sensitivity.methods") {
-		sens.Methods = []string{SensitivityHutchinson}
+		sens.Methods = []string{SensitivityHutchinson, SensitivityEigen, SensitivityFisher}
 	}
 	setDefault(&c.Study.Name, c.baseName())
 	setDefault(&c.Study.Storage, "sqlite://"+c.baseName()+".db")

@@ -110,7 +110,7 @@ func TestParseExample(t *testing.T) {
 		{"calibration percentile", c.Calibration.Percentile, 99.99},
 		{"sensitivity subset", exported(c.Sensitivity.Subset), Subset{Split: "train", Count: 1024, Seed: ptr[uint64](0), Batch: 256}},
 		{"sensitivity settings", []any{c.Sensitivity.Tolerance, c.Sensitivity.MinSamples, c.Sensitivity.MaxSamples, c.Sensitivity.EigenIters, c.Sensitivity.EigenTolerance, c.Sensitivity.Methods},
-			[]any{1e-3, 10, 200, 100, 1e-3, []string{"hutchinson"}}},
+			[]any{1e-3, 10, 200, 100, 1e-3, []string{"hutchinson", "eigen", "fisher"}}},
 		{"study", c.Study, Study{Name: "lenet-mnist", Storage: "sqlite://lenet.db"}},
 		{"search", c.Search, Search{
 			WeightBits:       []int{2, 3, 4, 8},
@@ -152,7 +152,7 @@ func TestDefaults(t *testing.T) {
 				Evaluation:  Subset{Split: "test", Batch: 256},
 				Calibration: Calibration{Subset: Subset{Split: "test", Count: 512, Batch: 256}, Method: "minmax", Percentile: 99.99},
 				Sensitivity: Sensitivity{Subset: Subset{Split: "test", Count: 1024, Batch: 256}, Tolerance: 1e-3, MinSamples: 10, MaxSamples: 200,
-					EigenIters: 100, EigenTolerance: 1e-3, Methods: []string{"hutchinson"}},
+					EigenIters: 100, EigenTolerance: 1e-3, Methods: []string{"hutchinson", "eigen", "fisher"}},
 				Study: Study{Name: "minimal", Storage: "sqlite://minimal.db"},
 				Search: Search{WeightBits: []int{2, 3, 4, 8}, ActivationBits: []int{8}, Objectives: []string{"accuracy", "size_bits"},
 					Trials: 100, Sampler: "auto", Workers: 1, WeightQuantizers: []string{"uniform"}},
@@ -458,7 +458,7 @@ func TestHash(t *testing.T) {
 	base := parse(t, example).Hash()
 	// The canonical form is a contract: stored studies keep this hash. A
 	// change here means existing studies no longer match their configs.
-	const pinned = "a4dbaed7a117496b95dc32e9163dd3067a09530fd34f15287f70e781bee4768c"
+	const pinned = "40e18a0d0b3f890bcd305df8cc58c38b44ca222ea679c91a21a791cb51a4c064"
 	if base != pinned {
 		t.Errorf("hash of the example = %s, want %s", base, pinned)
 	}

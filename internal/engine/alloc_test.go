@@ -57,6 +57,65 @@ func TestForwardAllocs(t *testing.T) {
 	}
 }
 
+// TestOpZooAllocs checks the same for every operator-zoo model, so that
+// every supported op keeps a steady-state batch free of allocations.
+func TestOpZooAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	dir, man := readZooManifest(t)
+	for _, z := range man.Models {
+		t.Run(z.Name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(dir, z.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := readNPY[float32](t, filepath.Join(dir, z.Name+".input.npy"))
+			per := 1
+			for _, d := range m.SampleShape() {
+				per *= d
+			}
+			n := len(x) / per
+			s := engine.NewSession[float32](m)
+			defer s.Close()
+			forward := func() {
+				if _, err := s.Forward(x, n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			forward()
+			if a := testing.AllocsPerRun(3, forward); a != 0 {
+				t.Errorf("Forward: %v allocations per batch, want 0", a)
+			}
+			if !z.Labels {
+				return
+			}
+			var labels []int
+			for _, v := range readNPY[int64](t, filepath.Join(dir, z.Name+".labels.npy")) {
+				labels = append(labels, int(v))
+			}
+			x64 := make([]float64, len(x))
+			for i, v := range x {
+				x64[i] = float64(v)
+			}
+			s64 := engine.NewSession[float64](m)
+			defer s64.Close()
+			step := func() {
+				if _, err := s64.Forward(x64, n); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s64.Backward(labels); err != nil {
+					t.Fatal(err)
+				}
+			}
+			step()
+			if a := testing.AllocsPerRun(3, step); a != 0 {
+				t.Errorf("Forward+Backward: %v allocations per batch, want 0", a)
+			}
+		})
+	}
+}
+
 // TestSessionGoroutines checks that sessions stop their goroutines, whether
 // closed or dropped.
 func TestSessionGoroutines(t *testing.T) {

@@ -21,7 +21,15 @@
 // per-channel weight scale times the input scale. The rest of the graph
 // stays in floating point; such a Forward has no Backward.
 //
+// Every op the engine runs has an analytic backward pass (the float64
+// gradients feed finite-difference Hessian-vector products, so they must be
+// exact). Constant operands other than layer weights get no gradient: the
+// slope of PRelu, the exponent of Pow (a constant scalar), the scale and
+// bias of LayerNormalization. At a tie, Max and Min split the gradient
+// between their operands, as PyTorch does.
+//
 // Semantics follow the ONNX operator specification for opsets 11–17
 // (inference behaviour: Dropout is the identity, BatchNormalization uses its
-// running statistics).
+// running statistics), plus Gelu (opset 20) and the later forms of the
+// reductions (axes as an input, noop_with_empty_axes).
 package engine

@@ -200,8 +200,8 @@ func foldConst(n *graph.Node, in []*graph.Tensor, opset int64) (*graph.Tensor, b
 		return concatConst(in, n.AttrInt("axis", 0))
 	case "Slice":
 		return sliceConst(n, in, opset)
-	case "Add", "Sub", "Mul", "Div":
-		if len(in) < 2 || in[1] == nil {
+	case "Add", "Sub", "Mul", "Div", "Max", "Min":
+		if len(in) != 2 || in[1] == nil {
 			return nil, false, nil
 		}
 		return arithConst(n.Op, x, in[1])
@@ -390,6 +390,10 @@ func arithConst(op string, a, b *graph.Tensor) (*graph.Tensor, bool, error) {
 				out[i] = x * y
 			case "Div":
 				out[i] = x / y
+			case "Max":
+				out[i] = max(x, y)
+			case "Min":
+				out[i] = min(x, y)
 			}
 		}
 		dt := a.DType
@@ -414,6 +418,10 @@ func arithConst(op string, a, b *graph.Tensor) (*graph.Tensor, bool, error) {
 				return nil, false, fmt.Errorf("integer division by zero in a shape computation")
 			}
 			out[i] = x / y
+		case "Max":
+			out[i] = max(x, y)
+		case "Min":
+			out[i] = min(x, y)
 		}
 	}
 	return &graph.Tensor{DType: a.DType, Shape: sh, Int: out}, true, nil
@@ -527,6 +535,25 @@ func broadcastIndex(a, out []int) []int {
 		}
 	}
 	return idx
+}
+
+// expandConst broadcasts the values v of shape from to shape to, in one
+// direction only: every dimension of from is 1 or the one of to it aligns
+// with (numpy rules, trailing dimensions aligned).
+func expandConst[T Float](v []float64, from, to []int) ([]T, error) {
+	ok := len(from) <= len(to) && len(v) == graph.NumElements(from)
+	for i := 0; ok && i < len(from); i++ {
+		d := from[i]
+		ok = d == 1 || d == to[len(to)-len(from)+i]
+	}
+	if !ok {
+		return nil, fmt.Errorf("a constant of shape %s does not broadcast to %s: %w", graph.ShapeString(from), graph.ShapeString(to), ErrShape)
+	}
+	out := make([]T, graph.NumElements(to))
+	for i, j := range broadcastIndex(from, to) {
+		out[i] = T(v[j])
+	}
+	return out, nil
 }
 
 // foldMisc folds the remaining shape-computation ops PyTorch exports emit.

@@ -117,6 +117,64 @@ func gradCases() []gradCase {
 			r := b.node("Relu", nil, x)
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, y, h, hs, c, r)
 		}},
+		{"activations-smooth", []int{12}, func(b *builder, x string) string {
+			f := func(op string, attrs map[string]graph.Attr) string {
+				return b.node(op, attrs, b.node("Mul", nil, x, b.scalar(1.5)))
+			}
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)},
+				f("Elu", map[string]graph.Attr{"alpha": floatAttr(0.7)}),
+				f("Selu", nil),
+				f("Celu", map[string]graph.Attr{"alpha": floatAttr(1.3)}),
+				f("Softplus", nil),
+				f("Softsign", nil),
+				f("Mish", nil),
+				f("Erf", nil),
+				f("Gelu", nil),
+				f("Gelu", map[string]graph.Attr{"approximate": strAttr("tanh")}),
+				f("ThresholdedRelu", map[string]graph.Attr{"alpha": floatAttr(0.2)}))
+		}},
+		{"activations-math", []int{12}, func(b *builder, x string) string {
+			pos := b.node("Softplus", nil, x) // positive, for Log, Sqrt and fractional powers
+			away := b.node("Add", nil, pos, b.scalar(0.5))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)},
+				b.node("Exp", nil, b.node("Mul", nil, x, b.scalar(0.5))),
+				b.node("Log", nil, pos),
+				b.node("Sqrt", nil, pos),
+				b.node("Abs", nil, x),
+				b.node("Neg", nil, b.node("Tanh", nil, x)),
+				b.node("Reciprocal", nil, away),
+				b.node("Pow", nil, x, b.scalar(2)),
+				b.node("Pow", nil, x, b.scalar(3)),
+				b.node("Pow", nil, pos, b.scalar(0.5)),
+				b.node("Pow", nil, away, b.scalar(-1.7)),
+				b.node("Max", nil, x, b.node("Mul", nil, x, b.scalar(-0.5))),
+				b.node("Min", nil, x, b.init([]int{12}, 0.5)))
+		}},
+		{"prelu", []int{3, 2, 2}, func(b *builder, x string) string {
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			perChannel := b.node("PRelu", nil, x, b.init([]int{3, 1, 1}, 0.5))
+			single := b.node("PRelu", nil, x, b.init([]int{1}, 0.5))
+			perFeature := b.node("PRelu", nil, f(x), b.init([]int{12}, 0.5))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(perChannel), f(single), perFeature)
+		}},
+		{"reduce-layernorm-opset13", []int{3, 4, 2}, func(b *builder, x string) string {
+			// LayerNorm over the last axis as torch exports it below opset 17.
+			last := map[string]graph.Attr{"axes": ints(-1)}
+			d := b.node("Sub", nil, x, b.node("ReduceMean", last, x))
+			v := b.node("ReduceMean", last, b.node("Pow", nil, d, b.scalar(2)))
+			y := b.node("Div", nil, d, b.node("Sqrt", nil, b.node("Add", nil, v, b.scalar(1e-5))))
+			y = b.node("Add", nil, b.node("Mul", nil, y, b.init([]int{2}, 1)), b.init([]int{2}, 0.5))
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			sum := b.node("ReduceSum", map[string]graph.Attr{"keepdims": intAttr(0)}, x, b.ints(1, 2))
+			mean := b.node("ReduceMean", map[string]graph.Attr{"axes": ints(1), "keepdims": intAttr(0)}, x)
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(y), sum, f(mean))
+		}},
+		{"layernorm", []int{3, 4}, func(b *builder, x string) string {
+			h := b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))
+			last := b.node("LayerNormalization", nil, h, b.init([]int{5}, 1), b.init([]int{5}, 0.5))
+			two := b.node("LayerNormalization", map[string]graph.Attr{"axis": intAttr(1), "epsilon": floatAttr(1e-3)}, h, b.init([]int{1, 5}, 1))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, last, two)
+		}},
 		{"pools", []int{2, 7, 6}, func(b *builder, x string) string {
 			m := b.node("MaxPool", map[string]graph.Attr{"kernel_shape": ints(3, 2), "strides": ints(2, 2), "pads": ints(1, 0, 1, 1), "ceil_mode": intAttr(1)}, x)
 			a := b.node("AveragePool", map[string]graph.Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1), "count_include_pad": intAttr(1)}, x)

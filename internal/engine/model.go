@@ -18,11 +18,13 @@ var ErrShape = errors.New("shape mismatch")
 
 // supportedOps lists every default-domain operator the engine runs.
 var supportedOps = []string{
-	"Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "ConstantOfShape", "Conv",
-	"DequantizeLinear", "Div", "Dropout", "Equal", "Expand", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
-	"HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool",
-	"Mul", "Neg", "Pad", "QuantizeLinear", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-	"Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+	"Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "ConstantOfShape",
+	"Conv", "DequantizeLinear", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather",
+	"Gelu", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
+	"LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "PRelu", "Pad",
+	"Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Selu",
+	"Shape", "Sigmoid", "Slice", "Softmax", "Softplus", "Softsign", "Sqrt", "Squeeze", "Sub", "Tanh",
+	"ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

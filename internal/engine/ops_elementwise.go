@@ -6,12 +6,13 @@ import (
 	"slices"
 
 	"mpq/internal/graph"
+	"mpq/internal/kernel"
 )
 
-// binStep is Add, Sub, Mul or Div with numpy broadcasting.
+// binStep is Add, Sub, Mul, Div, Max or Min with numpy broadcasting.
 type binStep[T Float] struct {
 	stepIO
-	op     byte // '+', '-', '*', '/'
+	op     byte // '+', '-', '*', '/', 'M' (Max), 'm' (Min)
 	same   bool // both operands have the output's shape
 	ia, ib []int
 }
@@ -36,9 +37,17 @@ func (s *binStep[T]) forward(st *state[T]) {
 		for i := range y {
 			y[i] = a[ia[i]] * b[ib[i]]
 		}
-	default:
+	case '/':
 		for i := range y {
 			y[i] = a[ia[i]] / b[ib[i]]
+		}
+	case 'M':
+		for i := range y {
+			y[i] = max(a[ia[i]], b[ib[i]])
+		}
+	default:
+		for i := range y {
+			y[i] = min(a[ia[i]], b[ib[i]])
 		}
 	}
 }
@@ -73,27 +82,43 @@ func (s *binStep[T]) backward(st *state[T]) {
 			if gb != nil {
 				gb[bi] += gy * a[ai]
 			}
-		default:
+		case '/':
 			if ga != nil {
 				ga[ai] += gy / b[bi]
 			}
 			if gb != nil {
 				gb[bi] -= gy * a[ai] / (b[bi] * b[bi])
 			}
+		default:
+			// The larger (Max) or smaller (Min) operand takes the
+			// gradient; a tie splits it, as PyTorch does.
+			fa := T(0)
+			switch av, bv := a[ai], b[bi]; {
+			case av == bv:
+				fa = 0.5
+			case (av > bv) == (s.op == 'M'):
+				fa = 1
+			}
+			if ga != nil {
+				ga[ai] += gy * fa
+			}
+			if gb != nil {
+				gb[bi] += gy * (1 - fa)
+			}
 		}
 	}
 }
 
 func (c *compiler[T]) binary() (stepper[T], [][]int, error) {
-	if !c.has(1) {
-		return nil, nil, fmt.Errorf("%s needs two inputs", c.node.Op)
+	if !c.has(1) || len(c.ins) > 2 {
+		return nil, nil, fmt.Errorf("%s with %d inputs is not supported; mpq runs it on two", c.node.Op, len(c.ins))
 	}
 	a, b := c.shape(0), c.shape(1)
 	y, err := broadcastShape(a, b)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &binStep[T]{op: map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/'}[c.node.Op]}
+	s := &binStep[T]{op: map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/', "Max": 'M', "Min": 'm'}[c.node.Op]}
 	s.same = slices.Equal(a, y) && slices.Equal(b, y)
 	if !s.same {
 		s.ia, s.ib = broadcastIndex(a, y), broadcastIndex(b, y)
@@ -101,17 +126,25 @@ func (c *compiler[T]) binary() (stepper[T], [][]int, error) {
 	return s, [][]int{y}, nil
 }
 
-// unaryStep is an activation function.
+// unaryStep is an activation function: y = f(x) element by element, f one
+// of the ops unary() accepts with the parameters below.
 type unaryStep[T Float] struct {
 	stepIO
-	op          string
-	alpha, beta T // LeakyRelu alpha; HardSigmoid alpha, beta; Clip min, max
-	lo, hi      T
+	op string
+	// alpha is the alpha of LeakyRelu, Elu, Celu, ThresholdedRelu and Selu,
+	// HardSigmoid's slope and Pow's exponent; beta is HardSigmoid's offset
+	// and Selu's gamma.
+	alpha, beta T
+	lo, hi      T    // Clip min, max
+	tanh        bool // Gelu: the tanh approximation
+	// slope is PRelu's slope broadcast to one sample: element i of the
+	// batch uses slope[i % len(slope)].
+	slope []T
 }
 
 func (s *unaryStep[T]) forward(st *state[T]) {
 	x, y := st.data[s.in[0]], st.data[s.out[0]]
-	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewUnary, unary: s, a: x, y: y})
+	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewForward, k: s, a: x, y: y})
 }
 
 func (s *unaryStep[T]) backward(st *state[T]) {
@@ -120,21 +153,50 @@ func (s *unaryStep[T]) backward(st *state[T]) {
 		return
 	}
 	x, y, gy := st.data[s.in[0]], st.data[s.out[0]], st.grad[s.out[0]]
-	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewUnaryGrad, unary: s, a: x, b: y, c: gy, y: gx})
+	st.parallel(len(x), 1<<14, ewJob[T]{kind: ewBackward, k: s, a: x, b: y, c: gy, y: gx})
 }
+
+// Constants of the Erf and Gelu formulas.
+const (
+	sqrt2OverPi   = 0.7978845608028654 // √(2/π)
+	invSqrt2      = 0.7071067811865476 // 1/√2
+	invSqrt2Pi    = 0.3989422804014327 // 1/√(2π)
+	twoOverSqrtPi = 1.1283791670955126 // 2/√π, erf′(0)
+	geluCubic     = 0.044715
+)
+
+// softplus is log(1 + eˣ), computed without overflow.
+func softplus(x float64) float64 { return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }
+
+// sigmoid is 1/(1 + e⁻ˣ).
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // forwardRange sets y = f(x) over [lo, hi).
 func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 	xs, ys := x[lo:hi], y[lo:hi]
+	a := float64(s.alpha)
 	switch s.op {
 	case "Relu":
-		for i, v := range xs {
-			ys[i] = max(v, 0)
-		}
+		kernel.Relu(ys, xs)
 	case "LeakyRelu":
 		for i, v := range xs {
 			if v < 0 {
 				v *= s.alpha
+			}
+			ys[i] = v
+		}
+	case "PRelu":
+		per := len(s.slope)
+		for i, v := range xs {
+			if v < 0 {
+				v *= s.slope[(lo+i)%per]
+			}
+			ys[i] = v
+		}
+	case "ThresholdedRelu":
+		for i, v := range xs {
+			if v <= s.alpha {
+				v = 0
 			}
 			ys[i] = v
 		}
@@ -144,7 +206,7 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 		}
 	case "Sigmoid":
 		for i, v := range xs {
-			ys[i] = T(1 / (1 + math.Exp(-float64(v))))
+			ys[i] = T(sigmoid(float64(v)))
 		}
 	case "Tanh":
 		for i, v := range xs {
@@ -158,45 +220,285 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 		for i, v := range xs {
 			ys[i] = v * min(max(v/6+0.5, 0), 1)
 		}
+	case "Elu":
+		for i, v := range xs {
+			if v < 0 {
+				v = T(a * math.Expm1(float64(v)))
+			}
+			ys[i] = v
+		}
+	case "Selu":
+		for i, v := range xs {
+			if v <= 0 {
+				v = T(a * math.Expm1(float64(v)))
+			}
+			ys[i] = s.beta * v
+		}
+	case "Celu":
+		for i, v := range xs {
+			if v < 0 {
+				v = T(a * math.Expm1(float64(v)/a))
+			}
+			ys[i] = v
+		}
+	case "Softplus":
+		for i, v := range xs {
+			ys[i] = T(softplus(float64(v)))
+		}
+	case "Softsign":
+		for i, v := range xs {
+			ys[i] = v / (1 + abs(v))
+		}
+	case "Mish":
+		for i, v := range xs {
+			ys[i] = T(float64(v) * math.Tanh(softplus(float64(v))))
+		}
+	case "Erf":
+		for i, v := range xs {
+			ys[i] = T(math.Erf(float64(v)))
+		}
+	case "Gelu":
+		if s.tanh {
+			for i, v := range xs {
+				u := float64(v)
+				ys[i] = T(0.5 * u * (1 + math.Tanh(sqrt2OverPi*(u+geluCubic*u*u*u))))
+			}
+			break
+		}
+		for i, v := range xs {
+			u := float64(v)
+			ys[i] = T(0.5 * u * math.Erfc(-u*invSqrt2))
+		}
+	case "Exp":
+		for i, v := range xs {
+			ys[i] = T(math.Exp(float64(v)))
+		}
+	case "Log":
+		for i, v := range xs {
+			ys[i] = T(math.Log(float64(v)))
+		}
+	case "Sqrt":
+		for i, v := range xs {
+			ys[i] = T(math.Sqrt(float64(v)))
+		}
+	case "Abs":
+		for i, v := range xs {
+			ys[i] = abs(v)
+		}
+	case "Neg":
+		for i, v := range xs {
+			ys[i] = -v
+		}
+	case "Reciprocal":
+		for i, v := range xs {
+			ys[i] = 1 / v
+		}
+	case "Pow":
+		switch s.alpha {
+		case 1:
+			copy(ys, xs)
+		case 2:
+			for i, v := range xs {
+				ys[i] = v * v
+			}
+		case 3:
+			for i, v := range xs {
+				ys[i] = v * v * v
+			}
+		case 0.5:
+			for i, v := range xs {
+				ys[i] = T(math.Sqrt(float64(v)))
+			}
+		default:
+			for i, v := range xs {
+				ys[i] = T(math.Pow(float64(v), a))
+			}
+		}
 	}
 }
 
 // backwardRange adds gy·f'(x) to gx over [lo, hi), where y = f(x).
 func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
-	for i := lo; i < hi; i++ {
-		v, g := x[i], gy[i]
-		switch s.op {
-		case "Relu":
+	xs, ys, gys, gxs := x[lo:hi], y[lo:hi], gy[lo:hi], gx[lo:hi]
+	a := float64(s.alpha)
+	switch s.op {
+	case "Relu":
+		for i, v := range xs {
 			if v > 0 {
-				gx[i] += g
+				gxs[i] += gys[i]
 			}
-		case "LeakyRelu":
+		}
+	case "LeakyRelu":
+		for i, v := range xs {
 			if v > 0 {
-				gx[i] += g
+				gxs[i] += gys[i]
 			} else {
-				gx[i] += g * s.alpha
+				gxs[i] += gys[i] * s.alpha
 			}
-		case "Clip":
+		}
+	case "PRelu":
+		per := len(s.slope)
+		for i, v := range xs {
+			if v > 0 {
+				gxs[i] += gys[i]
+			} else {
+				gxs[i] += gys[i] * s.slope[(lo+i)%per]
+			}
+		}
+	case "ThresholdedRelu":
+		for i, v := range xs {
+			if v > s.alpha {
+				gxs[i] += gys[i]
+			}
+		}
+	case "Clip":
+		for i, v := range xs {
 			if v >= s.lo && v <= s.hi {
-				gx[i] += g
+				gxs[i] += gys[i]
 			}
-		case "Sigmoid":
-			gx[i] += g * y[i] * (1 - y[i])
-		case "Tanh":
-			gx[i] += g * (1 - y[i]*y[i])
-		case "HardSigmoid":
+		}
+	case "Sigmoid":
+		for i, v := range ys {
+			gxs[i] += gys[i] * v * (1 - v)
+		}
+	case "Tanh":
+		for i, v := range ys {
+			gxs[i] += gys[i] * (1 - v*v)
+		}
+	case "HardSigmoid":
+		for i, v := range xs {
 			if t := s.alpha*v + s.beta; t > 0 && t < 1 {
-				gx[i] += g * s.alpha
+				gxs[i] += gys[i] * s.alpha
 			}
-		case "HardSwish":
+		}
+	case "HardSwish":
+		for i, v := range xs {
 			switch {
 			case v >= 3:
-				gx[i] += g
+				gxs[i] += gys[i]
 			case v > -3:
-				gx[i] += g * (v/3 + 0.5)
+				gxs[i] += gys[i] * (v/3 + 0.5)
+			}
+		}
+	case "Elu":
+		for i, v := range xs {
+			if v > 0 {
+				gxs[i] += gys[i]
+			} else {
+				gxs[i] += gys[i] * T(a*math.Exp(float64(v)))
+			}
+		}
+	case "Selu":
+		for i, v := range xs {
+			if v > 0 {
+				gxs[i] += gys[i] * s.beta
+			} else {
+				gxs[i] += gys[i] * T(float64(s.beta)*a*math.Exp(float64(v)))
+			}
+		}
+	case "Celu":
+		for i, v := range xs {
+			if v > 0 {
+				gxs[i] += gys[i]
+			} else {
+				gxs[i] += gys[i] * T(math.Exp(float64(v)/a))
+			}
+		}
+	case "Softplus":
+		for i, v := range xs {
+			gxs[i] += gys[i] * T(sigmoid(float64(v)))
+		}
+	case "Softsign":
+		for i, v := range xs {
+			d := 1 + abs(v)
+			gxs[i] += gys[i] / (d * d)
+		}
+	case "Mish":
+		// d/dx x·tanh(sp(x)) = tanh(sp(x)) + x·(1 − tanh²(sp(x)))·σ(x)
+		for i, v := range xs {
+			u := float64(v)
+			t := math.Tanh(softplus(u))
+			gxs[i] += gys[i] * T(t+u*(1-t*t)*sigmoid(u))
+		}
+	case "Erf":
+		for i, v := range xs {
+			u := float64(v)
+			gxs[i] += gys[i] * T(twoOverSqrtPi*math.Exp(-u*u))
+		}
+	case "Gelu":
+		if s.tanh {
+			// y = x/2·(1 + tanh(k(x + c·x³))):
+			// y' = (1 + t)/2 + x/2·(1 − t²)·k·(1 + 3c·x²)
+			for i, v := range xs {
+				u := float64(v)
+				t := math.Tanh(sqrt2OverPi * (u + geluCubic*u*u*u))
+				gxs[i] += gys[i] * T(0.5*(1+t)+0.5*u*(1-t*t)*sqrt2OverPi*(1+3*geluCubic*u*u))
+			}
+			break
+		}
+		// y = x·Φ(x): y' = Φ(x) + x·φ(x)
+		for i, v := range xs {
+			u := float64(v)
+			gxs[i] += gys[i] * T(0.5*math.Erfc(-u*invSqrt2)+u*invSqrt2Pi*math.Exp(-0.5*u*u))
+		}
+	case "Exp":
+		for i, v := range ys {
+			gxs[i] += gys[i] * v
+		}
+	case "Log":
+		for i, v := range xs {
+			gxs[i] += gys[i] / v
+		}
+	case "Sqrt":
+		for i, v := range ys {
+			gxs[i] += gys[i] / (2 * v)
+		}
+	case "Abs":
+		for i, v := range xs {
+			switch {
+			case v > 0:
+				gxs[i] += gys[i]
+			case v < 0:
+				gxs[i] -= gys[i]
+			}
+		}
+	case "Neg":
+		for i := range xs {
+			gxs[i] -= gys[i]
+		}
+	case "Reciprocal":
+		for i, v := range ys {
+			gxs[i] -= gys[i] * v * v
+		}
+	case "Pow":
+		switch s.alpha {
+		case 0:
+		case 1:
+			for i := range xs {
+				gxs[i] += gys[i]
+			}
+		case 2:
+			for i, v := range xs {
+				gxs[i] += gys[i] * 2 * v
+			}
+		case 3:
+			for i, v := range xs {
+				gxs[i] += gys[i] * 3 * v * v
+			}
+		default:
+			for i, v := range xs {
+				gxs[i] += gys[i] * T(a*math.Pow(float64(v), a-1))
 			}
 		}
 	}
+}
+
+// abs is |v|.
+func abs[T Float](v T) T {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // binaryRange sets y[i] = a[i] op b[i] for i in [lo, hi).
@@ -214,21 +516,64 @@ func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] * b[i]
 		}
-	default:
+	case '/':
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] / b[i]
+		}
+	case 'M':
+		for i := lo; i < hi; i++ {
+			y[i] = max(a[i], b[i])
+		}
+	default:
+		for i := lo; i < hi; i++ {
+			y[i] = min(a[i], b[i])
 		}
 	}
 }
 
 func (c *compiler[T]) unary() (stepper[T], [][]int, error) {
 	n := c.node
+	x := c.shape(0)
+	y := slices.Clone(x)
 	s := &unaryStep[T]{op: n.Op}
 	switch n.Op {
 	case "LeakyRelu":
 		s.alpha = T(n.AttrFloat("alpha", 0.01))
 	case "HardSigmoid":
 		s.alpha, s.beta = T(n.AttrFloat("alpha", 0.2)), T(n.AttrFloat("beta", 0.5))
+	case "Elu", "Celu", "ThresholdedRelu":
+		s.alpha = T(n.AttrFloat("alpha", 1))
+		if n.Op == "Celu" && s.alpha == 0 {
+			return nil, nil, fmt.Errorf("Celu alpha 0")
+		}
+	case "Selu":
+		// The defaults are the float32 values of the constants of
+		// Klambauer et al. (2017), as ONNX states them.
+		s.alpha, s.beta = T(n.AttrFloat("alpha", 1.67326319217681884765625)), T(n.AttrFloat("gamma", 1.05070102214813232421875))
+	case "Gelu":
+		switch ap := n.AttrString("approximate", "none"); ap {
+		case "none":
+		case "tanh":
+			s.tanh = true
+		default:
+			return nil, nil, fmt.Errorf("Gelu approximate=%q is not supported (none, tanh)", ap)
+		}
+	case "PRelu":
+		slope, err := c.preluSlope()
+		if err != nil {
+			return nil, nil, err
+		}
+		s.slope = slope
+	case "Pow":
+		t := c.constIn(1)
+		if t == nil || t.Len() != 1 {
+			return nil, nil, fmt.Errorf("Pow needs a constant scalar exponent (as in x.pow(2) or x ** 0.5); mpq cannot run an exponent %q computed from data or holding several values", n.Input(1))
+		}
+		var err error
+		if y, err = broadcastShape(x, t.Shape); err != nil {
+			return nil, nil, err
+		}
+		s.alpha = T(t.Floats()[0])
 	case "Clip":
 		lo, hi := math.Inf(-1), math.Inf(1)
 		if c.opset < 11 {
@@ -245,7 +590,28 @@ func (c *compiler[T]) unary() (stepper[T], [][]int, error) {
 		}
 		s.lo, s.hi = T(lo), T(hi)
 	}
-	return s, [][]int{slices.Clone(c.shape(0))}, nil
+	return s, [][]int{y}, nil
+}
+
+// preluSlope returns PRelu's constant slope broadcast to one sample of its
+// input (its batch axis must not vary).
+func (c *compiler[T]) preluSlope() ([]T, error) {
+	x := c.shape(0)
+	t := c.constIn(1)
+	if t == nil {
+		return nil, fmt.Errorf("PRelu slope %q must be a constant (an initializer)", c.node.Input(1))
+	}
+	if len(x) == 0 {
+		return nil, fmt.Errorf("PRelu input is a scalar: %w", ErrShape)
+	}
+	sh := t.Shape
+	for len(sh) >= len(x) && len(sh) > 0 && sh[0] == 1 {
+		sh = sh[1:]
+	}
+	if len(sh) >= len(x) {
+		return nil, fmt.Errorf("PRelu slope of shape %s varies along the batch axis of the input %s: %w", graph.ShapeString(t.Shape), graph.ShapeString(x), ErrShape)
+	}
+	return expandConst[T](t.Floats(), sh, x[1:])
 }
 
 // softmaxStep is Softmax or LogSoftmax over one axis (opset ≥ 13) or over

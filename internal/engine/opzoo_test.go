@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,10 +42,9 @@ func readNPY[T any](t *testing.T, path string) []T {
 	return v
 }
 
-// TestOpZoo runs small PyTorch exports covering every supported op (made by
-// scripts/make_opzoo.py) and compares outputs, loss and weight gradients with
-// PyTorch's.
-func TestOpZoo(t *testing.T) {
+// readZooManifest returns the operator zoo's directory and manifest.
+func readZooManifest(t *testing.T) (string, zooManifest) {
+	t.Helper()
 	dir := filepath.Join(repo, "testdata/opzoo")
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -54,6 +54,14 @@ func TestOpZoo(t *testing.T) {
 	if err := json.Unmarshal(raw, &man); err != nil {
 		t.Fatal(err)
 	}
+	return dir, man
+}
+
+// TestOpZoo runs small PyTorch exports covering every supported op (made by
+// scripts/make_opzoo.py) and compares outputs, loss and weight gradients with
+// PyTorch's.
+func TestOpZoo(t *testing.T) {
+	dir, man := readZooManifest(t)
 	for _, z := range man.Models {
 		t.Run(z.Name, func(t *testing.T) {
 			m, err := onnxio.LoadModel(filepath.Join(dir, z.File))
@@ -137,6 +145,69 @@ func TestOpZoo(t *testing.T) {
 				for i := range g {
 					if d := math.Abs(g[i] - float64(gw[i])); d > 1e-3*gs {
 						t.Fatalf("d loss/d %s [%d] = %g, PyTorch %g", key, i, g[i], gw[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestOpZooLargeBatch runs the activation and normalization models of the
+// zoo on a batch large enough that every step splits its work over the
+// session's workers, and checks logits and input gradients against the
+// same samples run one at a time (where nothing is split).
+func TestOpZooLargeBatch(t *testing.T) {
+	dir, _ := readZooManifest(t)
+	for _, name := range []string{"activations_smooth", "activations_math", "prelu", "layernorm_op13", "layernorm_op17"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(dir, name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			per := 1
+			for _, d := range m.SampleShape() {
+				per *= d
+			}
+			const n = 4096
+			rng := rand.New(rand.NewPCG(5, 6))
+			x := make([]float64, n*per)
+			for i := range x {
+				x[i] = rng.NormFloat64() * 2
+			}
+			labels := make([]int, n)
+			for i := range labels {
+				labels[i] = rng.IntN(m.Classes)
+			}
+			big := engine.NewSession[float64](m)
+			defer big.Close()
+			logits, err := big.Forward(x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := big.Backward(labels); err != nil {
+				t.Fatal(err)
+			}
+			gx := big.Grad(m.Input)
+			one := engine.NewSession[float64](m)
+			defer one.Close()
+			k := m.Classes
+			for i := 0; i < n; i += 61 {
+				l1, err := one.Forward(x[i*per:(i+1)*per], 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range l1 {
+					if d := math.Abs(v - logits[i*k+j]); d > 1e-12*max(1, math.Abs(v)) {
+						t.Fatalf("sample %d logit %d: %g in a batch of %d, %g alone", i, j, logits[i*k+j], n, v)
+					}
+				}
+				if _, err := one.Backward(labels[i : i+1]); err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range one.Grad(m.Input) {
+					// The batch loss is the mean: its gradient is 1/n of the sample's.
+					if d := math.Abs(v - n*gx[i*per+j]); d > 1e-9*max(1, math.Abs(v)) {
+						t.Fatalf("sample %d d/dx[%d]: %g in a batch of %d (×n), %g alone", i, j, n*gx[i*per+j], n, v)
 					}
 				}
 			}

@@ -7,9 +7,18 @@ const (
 	ewAccumulate = iota // y += a
 	ewQuantize          // y = q(a)
 	ewBinary            // y = a op b
-	ewUnary             // y = f(a)
-	ewUnaryGrad         // y += c·f'(a), with b = f(a)
+	ewForward           // y = f(a), by k
+	ewBackward          // y += c·f'(a), with b = f(a), by k
 )
+
+// rangeKernel is a step whose passes split into independent ranges of
+// items (elements for an activation, rows for a normalization) that the
+// Team shares out: forwardRange sets y = f(x) and backwardRange adds the
+// gradient gy·f'(x) to gx, both over the items [lo, hi).
+type rangeKernel[T Float] interface {
+	forwardRange(x, y []T, lo, hi int)
+	backwardRange(x, y, gy, gx []T, lo, hi int)
+}
 
 // ewJob is an elementwise loop split over the session's Team. It lives in
 // the state (state.ew) and is handed to the Team as a pointer, so that a
@@ -17,7 +26,7 @@ const (
 type ewJob[T Float] struct {
 	kind       int
 	op         byte
-	unary      *unaryStep[T]
+	k          rangeKernel[T]
 	q          *kernel.FakeQuant[T]
 	a, b, c, y []T
 }
@@ -31,16 +40,13 @@ func (j *ewJob[T]) Range(_, lo, hi int) {
 			y[i] += a[i]
 		}
 	case ewQuantize:
-		y, a := j.y[lo:hi], j.a[lo:hi]
-		for i := range y {
-			y[i] = j.q.Apply(a[i])
-		}
+		kernel.FakeQuantSlice(j.y[lo:hi], j.a[lo:hi], j.q)
 	case ewBinary:
 		binaryRange(j.op, j.a, j.b, j.y, lo, hi)
-	case ewUnary:
-		j.unary.forwardRange(j.a, j.y, lo, hi)
+	case ewForward:
+		j.k.forwardRange(j.a, j.y, lo, hi)
 	default:
-		j.unary.backwardRange(j.a, j.b, j.c, j.y, lo, hi)
+		j.k.backwardRange(j.a, j.b, j.c, j.y, lo, hi)
 	}
 }
 

@@ -285,9 +285,11 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.gemm()
 	case "MatMul":
 		return c.matmul()
-	case "Add", "Sub", "Mul", "Div":
+	case "Add", "Sub", "Mul", "Div", "Max", "Min":
 		return c.binary()
-	case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip":
+	case "Relu", "LeakyRelu", "PRelu", "ThresholdedRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip",
+		"Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "Erf", "Gelu",
+		"Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Pow":
 		return c.unary()
 	case "Identity", "Dropout":
 		c.aliasOf = c.ins[0]
@@ -348,9 +350,13 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.globalAvgPool()
 	case "BatchNormalization":
 		return c.batchNorm()
+	case "LayerNormalization":
+		return c.layerNorm()
+	case "ReduceMean", "ReduceSum":
+		return c.reduce()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "Gather", "ConstantOfShape", "Equal", "Expand", "Neg", "Range", "Where":
+	case "Gather", "ConstantOfShape", "Equal", "Expand", "Range", "Where":
 		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)

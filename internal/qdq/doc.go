@@ -58,12 +58,13 @@
 // # Opset
 //
 // Per-channel DequantizeLinear needs opset 13. A source model at opset 11 or
-// 12 is raised to 13, converting what changed meaning on the way: Squeeze and
-// Unsqueeze axes move from the attribute to an input, Dropout's ratio from
-// the attribute to an input (opset < 12), and Softmax/LogSoftmax, which
-// before 13 worked on the input flattened to 2-D from axis on, keep their
-// meaning (the axis becomes the last one when the rank is known and the axis
-// is the last; otherwise Flatten → Softmax → Reshape to the input's shape).
+// 12 is raised to 13, converting what changed meaning on the way: Squeeze,
+// Unsqueeze and ReduceSum axes move from the attribute to an input,
+// Dropout's ratio from the attribute to an input (opset < 12), and
+// Softmax/LogSoftmax, which before 13 worked on the input flattened to 2-D
+// from axis on, keep their meaning (the axis becomes the last one when the
+// rank is known and the axis is the last; otherwise Flatten → Softmax →
+// Reshape to the input's shape).
 // Any op outside the list known to keep its meaning from 11 to 13 is
 // refused with an error rather than silently changed, and so is a source
 // opset below 11. Models at opset 13 or higher are left at their opset.

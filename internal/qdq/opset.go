@@ -23,10 +23,12 @@ var ErrOpset = errors.New("qdq: opset")
 // add element types such as bfloat16).
 func sameFrom11To13(op string) bool {
 	switch op {
-	case "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
-		"Conv", "DequantizeLinear", "Div", "Equal", "Expand", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
-		"HardSigmoid", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "QuantizeLinear",
-		"Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Sub", "Tanh", "Transpose", "Where":
+	case "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "Constant",
+		"ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten",
+		"Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "Identity", "LeakyRelu", "Log", "MatMul", "Max",
+		"MaxPool", "Min", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
+		"ReduceMean", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softplus", "Softsign", "Sqrt",
+		"Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where":
 		return true
 	}
 	return false
@@ -64,7 +66,8 @@ func (m *model) upgradeOpset() (int64, error) {
 			return from, fmt.Errorf("%w: node %q is %s.%s, which mpq cannot carry from opset %d to %d; export the model again with opset_version=%d", ErrOpset, label(n), n.GetDomain(), n.GetOpType(), from, TargetOpset, TargetOpset)
 		}
 		switch n.GetOpType() {
-		case "Squeeze", "Unsqueeze":
+		case "Squeeze", "Unsqueeze", "ReduceSum":
+			// Opset 13 moved their axes from an attribute to input 1.
 			if a := attr(n, "axes"); a != nil {
 				name := m.value(n.GetOutput()[0] + "_axes")
 				m.g.Initializer = append(m.g.Initializer, int64Tensor(name, []int{len(a.GetInts())}, a.GetInts()))

@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"mpq/internal/graph"
+)
+
+// reduceStep is ReduceMean or ReduceSum over a block of adjacent axes: the
+// input seen as outer × n × inner, the output as outer × inner. Its items
+// for the Team are output elements, each the sum of n inputs, so that
+// ranges touch disjoint inputs in both passes.
+type reduceStep[T Float] struct {
+	stepIO
+	outer, n, inner int
+	scale           float64 // 1/n for ReduceMean, 1 for ReduceSum
+}
+
+func (s *reduceStep[T]) forward(st *state[T]) {
+	x, y := st.data[s.in[0]], st.data[s.out[0]]
+	st.parallel(len(y), s.chunk(), ewJob[T]{kind: ewForward, k: s, a: x, y: y})
+}
+
+func (s *reduceStep[T]) backward(st *state[T]) {
+	gx := st.grad[s.in[0]]
+	if gx == nil {
+		return
+	}
+	x, y, gy := st.data[s.in[0]], st.data[s.out[0]], st.grad[s.out[0]]
+	st.parallel(len(y), s.chunk(), ewJob[T]{kind: ewBackward, k: s, a: x, b: y, c: gy, y: gx})
+}
+
+// chunk is the least number of outputs worth a range of their own.
+func (s *reduceStep[T]) chunk() int { return max(1, (1<<14)/max(s.n, 1)) }
+
+// forwardRange sets the outputs [lo, hi), summing in float64.
+func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
+	for j := lo; j < hi; j++ {
+		o, in := j/s.inner, j%s.inner
+		base := o*s.n*s.inner + in
+		sum := 0.0
+		for k := 0; k < s.n; k++ {
+			sum += float64(x[base+k*s.inner])
+		}
+		y[j] = T(sum * s.scale)
+	}
+}
+
+// backwardRange spreads the gradient of the outputs [lo, hi) over their inputs.
+func (s *reduceStep[T]) backwardRange(_, _, gy, gx []T, lo, hi int) {
+	scale := T(s.scale)
+	for j := lo; j < hi; j++ {
+		o, in := j/s.inner, j%s.inner
+		base := o*s.n*s.inner + in
+		g := gy[j] * scale
+		for k := 0; k < s.n; k++ {
+			gx[base+k*s.inner] += g
+		}
+	}
+}
+
+// reduce plans ReduceMean or ReduceSum: constant axes from the attribute
+// (ReduceSum before opset 13, ReduceMean before 18) or input 1, keepdims,
+// noop_with_empty_axes (opset 18).
+func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
+	n := c.node
+	x := c.shape(0)
+	axes64, err := c.axes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(axes64) == 0 {
+		if n.AttrInt("noop_with_empty_axes", 0) != 0 {
+			c.aliasOf = c.ins[0]
+			return nil, [][]int{slices.Clone(x)}, nil
+		}
+		for i := range x {
+			axes64 = append(axes64, int64(i))
+		}
+	}
+	var axes []int
+	for _, a := range axes64 {
+		ax, err := normAxis(a, len(x))
+		if err != nil {
+			return nil, nil, err
+		}
+		if slices.Contains(axes, ax) {
+			return nil, nil, fmt.Errorf("axis %d is listed twice in %v: %w", a, axes64, ErrShape)
+		}
+		axes = append(axes, ax)
+	}
+	slices.Sort(axes)
+	first, last := axes[0], axes[len(axes)-1]
+	if last-first+1 != len(axes) {
+		return nil, nil, fmt.Errorf("%s over axes %v of %s, which are not adjacent, is not supported", n.Op, axes64, graph.ShapeString(x))
+	}
+	s := &reduceStep[T]{outer: graph.NumElements(x[:first]), n: graph.NumElements(x[first : last+1]), inner: graph.NumElements(x[last+1:]), scale: 1}
+	if n.Op == "ReduceMean" {
+		s.scale = 1 / float64(s.n)
+	}
+	var y []int
+	for i, d := range x {
+		switch {
+		case i < first || i > last:
+			y = append(y, d)
+		case n.AttrInt("keepdims", 1) != 0:
+			y = append(y, 1)
+		}
+	}
+	if y == nil {
+		y = []int{}
+	}
+	return s, [][]int{y}, nil
+}
+
+// layerNormStep is LayerNormalization (opset 17) over rows of d values (the
+// axes from axis on): y = (x − μ)/√(σ² + ε)·γ + β with the row's mean μ and
+// (biased) variance σ², computed in float64. Its items for the Team are rows.
+type layerNormStep[T Float] struct {
+	stepIO
+	rows, d     int
+	eps         float64
+	scale, bias []T // d values each; bias is nil when absent
+	// mean and rstd hold each row's μ and 1/√(σ² + ε) from the last
+	// forward pass, for the backward pass.
+	mean, rstd []float64
+}
+
+func (s *layerNormStep[T]) forward(st *state[T]) {
+	x, y := st.data[s.in[0]], st.data[s.out[0]]
+	st.parallel(s.rows, s.chunk(), ewJob[T]{kind: ewForward, k: s, a: x, y: y})
+}
+
+func (s *layerNormStep[T]) backward(st *state[T]) {
+	gx := st.grad[s.in[0]]
+	if gx == nil {
+		return
+	}
+	x, y, gy := st.data[s.in[0]], st.data[s.out[0]], st.grad[s.out[0]]
+	st.parallel(s.rows, s.chunk(), ewJob[T]{kind: ewBackward, k: s, a: x, b: y, c: gy, y: gx})
+}
+
+func (s *layerNormStep[T]) chunk() int { return max(1, (1<<13)/max(s.d, 1)) }
+
+// forwardRange normalizes the rows [lo, hi).
+func (s *layerNormStep[T]) forwardRange(x, y []T, lo, hi int) {
+	d := float64(s.d)
+	for r := lo; r < hi; r++ {
+		xs, ys := x[r*s.d:(r+1)*s.d], y[r*s.d:(r+1)*s.d]
+		mu := 0.0
+		for _, v := range xs {
+			mu += float64(v)
+		}
+		mu /= d
+		vr := 0.0
+		for _, v := range xs {
+			dv := float64(v) - mu
+			vr += dv * dv
+		}
+		rstd := 1 / math.Sqrt(vr/d+s.eps)
+		s.mean[r], s.rstd[r] = mu, rstd
+		for i, v := range xs {
+			h := (float64(v) - mu) * rstd * float64(s.scale[i])
+			if s.bias != nil {
+				h += float64(s.bias[i])
+			}
+			ys[i] = T(h)
+		}
+	}
+}
+
+// backwardRange adds the gradient of the rows [lo, hi): with x̂ the
+// normalized row and ĝ = gy·γ, gx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/√(σ² + ε).
+func (s *layerNormStep[T]) backwardRange(x, _, gy, gx []T, lo, hi int) {
+	d := float64(s.d)
+	for r := lo; r < hi; r++ {
+		xs, gys, gxs := x[r*s.d:(r+1)*s.d], gy[r*s.d:(r+1)*s.d], gx[r*s.d:(r+1)*s.d]
+		mu, rstd := s.mean[r], s.rstd[r]
+		m1, m2 := 0.0, 0.0
+		for i, v := range xs {
+			g := float64(gys[i]) * float64(s.scale[i])
+			m1 += g
+			m2 += g * (float64(v) - mu) * rstd
+		}
+		m1, m2 = m1/d, m2/d
+		for i, v := range xs {
+			g := float64(gys[i]) * float64(s.scale[i])
+			h := (float64(v) - mu) * rstd
+			gxs[i] += T(rstd * (g - m1 - h*m2))
+		}
+	}
+}
+
+// layerNorm plans LayerNormalization with constant scale and bias, which
+// broadcast to the normalized axes; the gradient flows to x only.
+func (c *compiler[T]) layerNorm() (stepper[T], [][]int, error) {
+	n := c.node
+	x := c.shape(0)
+	if slices.ContainsFunc(n.Outputs[min(1, len(n.Outputs)):], func(s string) bool { return s != "" }) {
+		return nil, nil, fmt.Errorf("LayerNormalization's Mean and InvStdDev outputs are not supported (a training export); export the model with model.eval()")
+	}
+	axis, err := normAxis(n.AttrInt("axis", -1), len(x))
+	if err != nil {
+		return nil, nil, err
+	}
+	norm := x[axis:]
+	s := &layerNormStep[T]{rows: graph.NumElements(x[:axis]), d: graph.NumElements(norm), eps: n.AttrFloat("epsilon", 1e-5)}
+	for i, dst := range []*[]T{&s.scale, &s.bias} {
+		if !c.has(i + 1) {
+			continue
+		}
+		t := c.constIn(i + 1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("LayerNormalization input %d (%q) must be a constant (an initializer)", i+1, n.Input(i+1))
+		}
+		if *dst, err = expandConst[T](t.Floats(), t.Shape, norm); err != nil {
+			return nil, nil, fmt.Errorf("LayerNormalization input %d: %w", i+1, err)
+		}
+	}
+	if s.scale == nil {
+		return nil, nil, fmt.Errorf("LayerNormalization has no scale input")
+	}
+	s.mean, s.rstd = make([]float64, s.rows), make([]float64, s.rows)
+	return s, [][]int{slices.Clone(x)}, nil
+}

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"mpq/internal/graph"
+)
+
+// TestPlanErrors checks that nodes the engine cannot run as written fail at
+// load time with an error that names the node and says why.
+func TestPlanErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		in    []int
+		build func(b *builder, x string) string
+		want  string
+	}{
+		{"pow-dynamic-exponent", []int{4}, func(b *builder, x string) string {
+			return b.node("Pow", nil, x, b.node("Relu", nil, x))
+		}, "constant scalar exponent"},
+		{"pow-vector-exponent", []int{4}, func(b *builder, x string) string {
+			return b.node("Pow", nil, x, b.init([]int{4}, 1))
+		}, "constant scalar exponent"},
+		{"reduce-apart", []int{2, 3, 4}, func(b *builder, x string) string {
+			return b.node("ReduceMean", map[string]graph.Attr{"axes": ints(1, 3)}, x)
+		}, "not adjacent"},
+		{"reduce-axes-from-data", []int{2, 3}, func(b *builder, x string) string {
+			return b.node("ReduceSum", nil, x, b.node("Relu", nil, x))
+		}, "axes computed from data"},
+		{"prelu-dynamic-slope", []int{4}, func(b *builder, x string) string {
+			return b.node("PRelu", nil, x, b.node("Relu", nil, x))
+		}, "must be a constant"},
+		{"prelu-batch-slope", []int{3}, func(b *builder, x string) string {
+			return b.node("PRelu", nil, x, b.init([]int{2, 3}, 1))
+		}, "varies along the batch axis"},
+		{"prelu-slope-shape", []int{3, 2}, func(b *builder, x string) string {
+			return b.node("PRelu", nil, x, b.init([]int{3}, 1))
+		}, "does not broadcast"},
+		{"gelu-approximate", []int{4}, func(b *builder, x string) string {
+			return b.node("Gelu", map[string]graph.Attr{"approximate": strAttr("fast")}, x)
+		}, `approximate="fast"`},
+		{"layernorm-dynamic-scale", []int{4}, func(b *builder, x string) string {
+			return b.node("LayerNormalization", nil, x, b.node("Relu", nil, x))
+		}, "must be a constant"},
+		{"max-three-inputs", []int{4}, func(b *builder, x string) string {
+			return b.node("Max", nil, x, x, x)
+		}, "Max with 3 inputs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(tc.in)
+			g := b.finish(tc.build(b, "x"))
+			_, err := New(g)
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "node ") {
+				t.Fatalf("err = %v, want a node's error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSupportedOpsSorted checks that the list the unsupported-operator
+// error prints is sorted and has no duplicates.
+func TestSupportedOpsSorted(t *testing.T) {
+	ops := SupportedOps()
+	for i := 1; i < len(ops); i++ {
+		if ops[i-1] >= ops[i] {
+			t.Fatalf("SupportedOps: %q before %q", ops[i-1], ops[i])
+		}
+	}
+}
+
+// TestActivationValues checks the activations whose PyTorch exports do not
+// produce them as single ops (or not at opsets torch 1.13 writes) against
+// values computed with Python's math module.
+func TestActivationValues(t *testing.T) {
+	x := []float64{-2.5, -0.3, 0, 0.7, 3}
+	for _, tc := range []struct {
+		op    string
+		attrs map[string]graph.Attr
+		want  []float64
+	}{
+		{"Elu", map[string]graph.Attr{"alpha": floatAttr(0.7)}, []float64{-0.6425405009632708, -0.1814272455227975, 0, 0.7, 3}},
+		{"Selu", nil, []float64{-1.6137857639177853, -0.4556673168034953, 0, 0.7354907155036926, 3.152103066444397}},
+		{"Celu", map[string]graph.Attr{"alpha": floatAttr(1.3)}, []float64{-1.1099964758069947, -0.26790054483666326, 0, 0.7, 3}},
+		{"Softplus", nil, []float64{0.07888973429254963, 0.5543552444685271, 0.6931471805599453, 1.103186048885458, 3.048587351573742}},
+		{"Softsign", nil, []float64{-0.7142857142857143, -0.23076923076923075, 0, 0.4117647058823529, 0.75}},
+		{"Mish", nil, []float64{-0.19681620390653337, -0.15113317713833455, 0, 0.5611483776438518, 2.9865350049679575}},
+		{"Erf", nil, []float64{-0.999593047982555, -0.3286267594591274, 0, 0.6778011938374184, 0.9999779095030014}},
+		{"Gelu", nil, []float64{-0.015524163314440398, -0.1146265733433142, 0, 0.5306254434438489, 2.99595030590511}},
+		{"Gelu", map[string]graph.Attr{"approximate": strAttr("tanh")}, []float64{-0.015084266089998577, -0.11462907645724074, 0, 0.5305701347051167, 2.996362607918227}},
+		{"ThresholdedRelu", map[string]graph.Attr{"alpha": floatAttr(0.5)}, []float64{0, 0, 0, 0.7, 3}},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			b := newBuilder([]int{len(x)})
+			m, err := New(b.finish(b.node(tc.op, tc.attrs, "x")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := NewSession[float64](m).Forward(x, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if math.Abs(got[i]-tc.want[i]) > 1e-14*max(1, math.Abs(tc.want[i])) {
+					t.Errorf("%s(%g) = %.17g, want %.17g", tc.op, x[i], got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
