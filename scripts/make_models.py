@@ -6,13 +6,15 @@ Run from the repo root with the Debian interpreter:
     /usr/bin/python3 scripts/make_models.py
 
 Produces (deterministically, CPU, 2 threads):
-  testdata/models/{mlp,lenet,resnet,resnet_bn,mlp4,cnn4}.onnx
-  testdata/models/{mlp,lenet,resnet,mlp4,cnn4}.pt          (trained state_dicts)
-  testdata/golden/{mlp,lenet,resnet,resnet_bn,mlp4,cnn4}.json
+  testdata/models/{mlp,lenet,resnet,resnet_bn,mlp4,cnn4,mlp4x}.onnx
+  testdata/models/{mlp,lenet,resnet,mlp4,cnn4,mlp4x}.pt          (trained state_dicts)
+  testdata/golden/{mlp,lenet,resnet,resnet_bn,mlp4,cnn4,mlp4x}.json
 
 `--only mlp4,cnn4` makes just the named models (resnet_bn needs resnet).
-mlp4 and cnn4 are the search benchmark's held-out models (testdata/hvbench):
-other architectures and training seeds than the shipped ones.
+mlp4, cnn4 and mlp4x are the search benchmark's models (testdata/hvbench):
+other architectures and training seeds than the shipped ones. mlp4x was
+added after the search code had been tuned on mlp4 and cnn4, as a fresh
+held-out case.
 """
 import argparse
 import json
@@ -37,7 +39,7 @@ GOLDEN_DIR = os.path.join(REPO, "testdata", "golden")
 
 SEED = 1234
 # Training seeds that differ from SEED (the benchmark's held-out models).
-SEEDS = {"mlp4": 20261127, "cnn4": 777}
+SEEDS = {"mlp4": 20261127, "cnn4": 777, "mlp4x": 90210}
 BATCH = 128
 # Adam learning rate for each epoch, per trained network (the number of
 # entries is the number of epochs; resnet_bn reuses resnet's weights)
@@ -47,9 +49,10 @@ LR_SCHEDULE = {
     "resnet": [3e-3, 3e-3, 5e-4],
     "mlp4": [1e-3, 1e-3, 3e-4],
     "cnn4": [3e-3] * 6 + [1e-3, 3e-4],
+    "mlp4x": [2e-3, 1e-3, 3e-4],
 }
-TRAINED = ("mlp", "lenet", "resnet", "mlp4", "cnn4")
-EXPORTED = ("mlp", "lenet", "resnet", "resnet_bn", "mlp4", "cnn4")
+TRAINED = ("mlp", "lenet", "resnet", "mlp4", "cnn4", "mlp4x")
+EXPORTED = ("mlp", "lenet", "resnet", "resnet_bn", "mlp4", "cnn4", "mlp4x")
 
 
 def seed_all(seed):
@@ -189,7 +192,7 @@ def main():
         print("%-10s acc=%.4f loss=%.4f size=%dB onnx-ref-diff=%.2g ops=%s" % (
             name, gold["accuracy"], gold["loss"], size, diff, sorted(set(ops))), flush=True)
 
-    thresholds = {"mlp": 0.96, "lenet": 0.97, "resnet": 0.95, "resnet_bn": 0.95, "mlp4": 0.96, "cnn4": 0.95}
+    thresholds = {"mlp": 0.96, "lenet": 0.97, "resnet": 0.95, "resnet_bn": 0.95, "mlp4": 0.96, "cnn4": 0.95, "mlp4x": 0.96}
     bad = [n for n, a in summary.items() if a < thresholds[n]]
     print("total %.1fs" % (time.time() - t_start))
     if bad:

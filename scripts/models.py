@@ -127,6 +127,27 @@ class CNN4(nn.Module):
         return self.fc(x)
 
 
+class MLP4X(nn.Module):
+    """784 -> 64 -> 256 -> 128 -> 10, flat input: a search-benchmark model
+    (testdata/hvbench) that widens after a narrow first layer, so that its
+    weights are spread over three layers instead of sitting in the first."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 64)
+        self.fc2 = nn.Linear(64, 256)
+        self.fc3 = nn.Linear(256, 128)
+        self.fc4 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        return self.fc4(x)
+
+
 # ONNX file stem -> (class, state_dict file stem)
 MODELS = {
     "mlp": (MLP, "mlp"),
@@ -135,6 +156,7 @@ MODELS = {
     "resnet_bn": (SmallResNet, "resnet"),  # same weights, BN kept in the export
     "mlp4": (MLP4, "mlp4"),
     "cnn4": (CNN4, "cnn4"),
+    "mlp4x": (MLP4X, "mlp4x"),
 }
 
 
@@ -145,7 +167,7 @@ def build(name):
 
 def prepare_input(name, x):
     """x: float32 tensor N x 1 x 28 x 28 (normalised). Returns the model's input."""
-    if MODELS[name][0] in (MLP, MLP4):
+    if MODELS[name][0] in (MLP, MLP4, MLP4X):
         return x.reshape(x.shape[0], 784)
     return x
 

@@ -46,7 +46,7 @@ import (
 var updateExhaustive = flag.Bool("update-exhaustive", false, "TestExhaustiveTables: evaluate every plan of each testdata/hvbench case and rewrite its table (slow)")
 
 // hvCases are the benchmark's models, as testdata/hvbench/<name>.yaml.
-var hvCases = []string{"mlp", "mlp4", "cnn4"}
+var hvCases = []string{"mlp", "mlp4", "cnn4", "mlp4x"}
 
 // hvSamplers are the compared samplers: seeded multi-objective (auto),
 // unseeded multi-objective (mo: MOTPE without seeding or local search),
@@ -456,7 +456,8 @@ func TestHVAuto(t *testing.T) {
 // every case and reports the hypervolume fractions as a Markdown table
 // (MPQ_HVBENCH=1; MPQ_HVBENCH_OUT=file also writes it there;
 // MPQ_HVBENCH_CASES, MPQ_HVBENCH_SAMPLERS and MPQ_HVBENCH_TRIALS take
-// comma-separated subsets; MPQ_HVBENCH_WORKERS=2 runs two workers and
+// comma-separated subsets; MPQ_HVBENCH_SEEDS=n runs seeds 1 to n instead
+// of 1 to 5; MPQ_HVBENCH_WORKERS=2 runs two workers and
 // MPQ_HVBENCH_MAXDROP=0.02 constrains the accuracy drop).
 func TestHVBench(t *testing.T) {
 	if os.Getenv("MPQ_HVBENCH") == "" {
@@ -482,6 +483,16 @@ func TestHVBench(t *testing.T) {
 		}
 	}
 	seeds := []uint64{1, 2, 3, 4, 5}
+	if s := os.Getenv("MPQ_HVBENCH_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("MPQ_HVBENCH_SEEDS=%q: want a positive count", s)
+		}
+		seeds = seeds[:0]
+		for i := range n {
+			seeds = append(seeds, uint64(i+1))
+		}
+	}
 	var out strings.Builder
 	for _, name := range cases {
 		c := openHVCase(t, name)

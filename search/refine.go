@@ -116,7 +116,7 @@ func (g *gpModel) setL1(l1 float64) {
 }
 
 func (g *gpModel) kernel(a, b Point, fa, fb float64) float64 {
-	sum, add := g.h.prior*fa*fb, 0.0
+	sum, add := 0.0, g.h.prior*fa*fb
 	for j := range a {
 		d := a[j] - b[j]
 		if d < 0 {

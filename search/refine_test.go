@@ -114,17 +114,9 @@ func TestCholeskySolve(t *testing.T) {
 func TestGPLearnsRelevance(t *testing.T) {
 	sp := &Space{params: []param{{"w/a", 0, 'w', 4}, {"a/a", 0, 'a', 2}, {"w/b", 1, 'w', 4}, {"a/b", 1, 'a', 2}}}
 	f := func(p Point) float64 { return []float64{2, 1, 0.5, 0}[p[0]] + []float64{1.5, 0.7, 0.2, 0}[p[2]] }
-	rng := rand.New(rand.NewPCG(5, 6))
-	var x []Point
+	x := distinctPoints(rand.New(rand.NewPCG(5, 6)), 20)
 	var y, extra []float64
-	seen := map[string]bool{}
-	for len(x) < 20 {
-		p := Point{rng.IntN(4), rng.IntN(2), rng.IntN(4), rng.IntN(2)}
-		if seen[p.Key()] {
-			continue
-		}
-		seen[p.Key()] = true
-		x = append(x, p)
+	for _, p := range x {
 		y = append(y, f(p))
 		extra = append(extra, 0)
 	}
@@ -146,4 +138,105 @@ func TestGPLearnsRelevance(t *testing.T) {
 	if !slices.Equal(g.alpha, g2.alpha) {
 		t.Error("two fits of the same data differ")
 	}
+}
+
+// TestGPPriorFeature checks the kernel with the sensitivity prior feature
+// (a linear kernel on it beside the additive and joint ones): its Gram
+// matrix over a whole small space is positive definite, and predict's mean
+// and variance are the Gaussian-process posterior computed from kernel
+// directly, k(p, p) + noise − k*ᵀ K⁻¹ k* (so the variance never needs its
+// floor). Before the fix the feature's term sat inside the joint kernel's
+// exponent, which is not a valid kernel: variances came out negative and
+// means far outside the data.
+func TestGPPriorFeature(t *testing.T) {
+	sp := &Space{params: []param{{"w/a", 0, 'w', 4}, {"a/a", 0, 'a', 2}, {"w/b", 1, 'w', 4}, {"a/b", 1, 'a', 2}}}
+	// The feature is a smooth, increasing function of the bits removed,
+	// standardised to [−1, 1]; the target adds an interaction it misses.
+	feat := func(p Point) float64 { return 1 - float64(p[0]+p[2]+p[1]+p[3])/4 }
+	f := func(p Point) float64 { return 2*feat(p) + 0.3*float64(p[0]*p[2])/9 }
+	x := distinctPoints(rand.New(rand.NewPCG(7, 8)), 14)
+	var y, extra, fx []float64
+	for i, p := range x {
+		y = append(y, f(p))
+		fx = append(fx, feat(p))
+		extra = append(extra, 0.01*float64((i+1)%2))
+	}
+	fitted := fitGP(sp, x, y, extra, fx)
+	if fitted == nil {
+		t.Fatal("no fit")
+	}
+	n := int(sp.Size())
+	for _, prior := range []float64{fitted.h.prior, 4} {
+		h := fitted.h.clone()
+		h.prior = prior
+		g := &gpModel{sp: sp, x: x, f: fx, n: len(x), mean: fitted.mean, std: fitted.std, h: h}
+		g.setL1(h.l1)
+		z := make([]float64, len(y))
+		for i, v := range y {
+			z[i] = (v - g.mean) / g.std
+		}
+		if math.IsInf(g.factor(z, extra), -1) {
+			t.Fatalf("prior weight %g: training covariance not positive definite", prior)
+		}
+		gram := make([]float64, n*n)
+		for i := range n {
+			for j := range n {
+				a, b := sp.Enumerate(i), sp.Enumerate(j)
+				gram[i*n+j] = g.kernel(a, b, feat(a), feat(b))
+			}
+			gram[i*n+i] += 1e-9
+		}
+		if !cholesky(gram, n) {
+			t.Fatalf("prior weight %g: the kernel's Gram matrix over the space is not positive semidefinite", prior)
+		}
+		k := make([]float64, len(x)*len(x))
+		for i := range x {
+			for j := range x {
+				k[i*len(x)+j] = g.kernel(x[i], x[j], fx[i], fx[j])
+			}
+			k[i*len(x)+i] += h.noise + extra[i]/(g.std*g.std)
+		}
+		if !cholesky(k, len(x)) {
+			t.Fatal("training covariance refused")
+		}
+		for i := range n {
+			p := sp.Enumerate(i)
+			ks := make([]float64, len(x))
+			for j := range x {
+				ks[j] = g.kernel(p, x[j], feat(p), fx[j])
+			}
+			alpha := slices.Clone(z)
+			solveLower(k, len(x), alpha)
+			solveUpper(k, len(x), alpha)
+			mean := 0.0
+			for j := range x {
+				mean += ks[j] * alpha[j]
+			}
+			solveLower(k, len(x), ks)
+			v := g.kernel(p, p, feat(p), feat(p)) + h.noise
+			for _, e := range ks {
+				v -= e * e
+			}
+			wantMu, wantSd := g.mean+g.std*mean, g.std*math.Sqrt(v)
+			mu, sd := g.predict(p, feat(p))
+			if v < h.noise*(1-1e-9) || math.Abs(mu-wantMu) > 1e-9*(1+math.Abs(wantMu)) || math.Abs(sd-wantSd) > 1e-9*(1+wantSd) {
+				t.Fatalf("prior weight %g, %v: predict %.6g ± %.6g, posterior %.6g ± %.6g (variance %.3g, noise %.3g)", prior, p, mu, sd, wantMu, wantSd, v, h.noise)
+			}
+		}
+	}
+}
+
+// distinctPoints draws n distinct points of the 4×2×4×2 space the GP tests
+// use.
+func distinctPoints(rng *rand.Rand, n int) []Point {
+	var x []Point
+	seen := map[string]bool{}
+	for len(x) < n {
+		p := Point{rng.IntN(4), rng.IntN(2), rng.IntN(4), rng.IntN(2)}
+		if !seen[p.Key()] {
+			seen[p.Key()] = true
+			x = append(x, p)
+		}
+	}
+	return x
 }
