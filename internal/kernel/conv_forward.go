@@ -281,14 +281,26 @@ func depthwiseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQ
 		if bias != nil {
 			b = bias[c]
 		}
-		depthwisePadded(g, d, padded, wp, w[c*kk:(c+1)*kk], y[idx*d.p:(idx+1)*d.p], b)
+		depthwisePadded(g, d, padded, wp, w[c*kk:(c+1)*kk], y[idx*d.p:(idx+1)*d.p], b, wk)
 	}
 }
 
 // depthwisePadded sets the OH×OW plane out to b plus the correlation of
 // the zero-padded plane xp (row length wp) with the KH×KW kernel k.
-func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, b T) {
+// wk.wide is its scratch.
+func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, b T, wk *ConvWork[T]) {
 	sh, sw, dh, dw := g.StrideH, g.StrideW, g.DilH, g.DilW
+	if g.KH == 3 && g.KW == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 {
+		// The commonest case: one vector sweep over the wide columns
+		// j = oh·wp + ow (the last wp − OW of each row but the last are
+		// not outputs), then the valid columns are copied out.
+		wk.wide = grow(wk.wide, (d.oh-1)*wp+d.ow)
+		depthwise3x3Wide(wk.wide, xp, wp, k, b)
+		for oh := range d.oh {
+			copy(out[oh*d.ow:(oh+1)*d.ow], wk.wide[oh*wp:])
+		}
+		return
+	}
 	if g.KH == 3 && g.KW == 3 {
 		// The common case, unrolled with the kernel in registers.
 		k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
@@ -320,5 +332,32 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 			}
 			o[ow] = s
 		}
+	}
+}
+
+// depthwise3x3Wide sets dst[j] = b + Σ k[3r+c]·src[j + r·wp + c] over
+// r, c < 3, every product rounded to T and the sum taken in that order
+// (the explicit conversions keep the compiler from fusing multiply-adds),
+// with AVX2 for float32 where the CPU has it: bit for bit the same
+// results either way. src must hold len(dst) + 2·wp + 2 values.
+func depthwise3x3Wide[T Float](dst, src []T, wp int, k []T, b T) {
+	done := 0
+	if d32, ok := any(dst).([]float32); ok {
+		done = depthwise3x3Asm(d32, any(src).([]float32), wp, any(k).([]float32), any(b).(float32))
+	}
+	n := len(dst)
+	r0, r1, r2 := src[:n+2], src[wp:wp+n+2], src[2*wp:2*wp+n+2]
+	k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+	for j := done; j < n; j++ {
+		s := b + T(k0*r0[j])
+		s += T(k1 * r0[j+1])
+		s += T(k2 * r0[j+2])
+		s += T(k3 * r1[j])
+		s += T(k4 * r1[j+1])
+		s += T(k5 * r1[j+2])
+		s += T(k6 * r2[j])
+		s += T(k7 * r2[j+1])
+		s += T(k8 * r2[j+2])
+		dst[j] = s
 	}
 }

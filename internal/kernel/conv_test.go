@@ -386,3 +386,51 @@ func TestConvForwardAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwise3x3Wide checks the vectorized 3×3 depthwise sweep against
+// the same sum written out value by value, each product rounded to
+// float32 and added left to right: the results must be the same bits, on
+// lengths around the vector width and rows of several lengths, and in
+// float64 against the same formula.
+func TestDepthwise3x3Wide(t *testing.T) {
+	r := newRand(23)
+	for _, wp := range []int{3, 4, 9, 16, 30} {
+		for _, n := range []int{1, 7, 8, 9, 16, 23, 40, 101} {
+			src := make([]float32, n+2*wp+2)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+			}
+			k := make([]float32, 9)
+			for i := range k {
+				k[i] = float32(r.NormFloat64())
+			}
+			b := float32(r.NormFloat64())
+			dst := make([]float32, n)
+			depthwise3x3Wide(dst, src, wp, k, b)
+			src64, k64 := make([]float64, len(src)), make([]float64, 9)
+			for i, v := range src {
+				src64[i] = float64(v)
+			}
+			for i, v := range k {
+				k64[i] = float64(v)
+			}
+			dst64 := make([]float64, n)
+			depthwise3x3Wide(dst64, src64, wp, k64, float64(b))
+			for j := range dst {
+				want, want64 := b, float64(b)
+				for rr := range 3 {
+					for c := range 3 {
+						want += float32(k[3*rr+c] * src[j+rr*wp+c])
+						want64 += float64(k64[3*rr+c] * src64[j+rr*wp+c])
+					}
+				}
+				if math.Float32bits(dst[j]) != math.Float32bits(want) {
+					t.Fatalf("wp=%d n=%d j=%d: float32 %v, want %v", wp, n, j, dst[j], want)
+				}
+				if dst64[j] != want64 {
+					t.Fatalf("wp=%d n=%d j=%d: float64 %v, want %v", wp, n, j, dst64[j], want64)
+				}
+			}
+		}
+	}
+}

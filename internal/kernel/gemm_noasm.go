@@ -23,3 +23,5 @@ func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) 
 func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) bool {
 	return false
 }
+
+func depthwise3x3Asm(dst, src []float32, wp int, k []float32, b float32) int { return 0 }

@@ -82,3 +82,20 @@ func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int
 	dequantRowsAVX2(&dst[0], &acc[0], rows, vecs, n, srcStride, corr, scale, bias)
 	return true
 }
+
+//go:noescape
+func depthwise3x3AVX2(dst *float32, src *float32, n, wp int, k *float32, b float32)
+
+// depthwise3x3Asm is depthwise3x3Wide for the first len(dst) rounded down
+// to a multiple of 8 wide columns; it returns how many it did, 0 on CPUs
+// without AVX2.
+func depthwise3x3Asm(dst, src []float32, wp int, k []float32, b float32) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = src[n-1+2*wp+2]
+	_ = k[8]
+	depthwise3x3AVX2(&dst[0], &src[0], n, wp, &k[0], b)
+	return n
+}
