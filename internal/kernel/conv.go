@@ -178,9 +178,11 @@ func NewConvWork[T Float](g Conv2D) *ConvWork[T] {
 // prequantize reports whether ConvForward fake-quantizes a whole image
 // before im2col rather than each value as im2col copies it: cheaper when
 // the im2col matrix has more entries than the image, that is when
-// windows overlap. Both give the same values.
+// windows overlap, and for pointwise convolutions, whose im2col matrix is
+// the image itself (one vector sweep instead of one per short row). Both
+// give the same values.
 func prequantize(g Conv2D) bool {
-	return !g.depthwise() && g.KH*g.KW*g.OutH()*g.OutW() > g.H*g.W
+	return !g.depthwise() && (g.pointwise() || g.KH*g.KW*g.OutH()*g.OutW() > g.H*g.W)
 }
 
 // forwardColLen is the length of the col buffer that ConvForward needs.
