@@ -302,7 +302,7 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 		return
 	}
 	if g.KH == 3 && g.KW == 3 {
-		// The common case, unrolled with the kernel in registers.
+		// Strided or dilated 3×3, unrolled with the kernel in registers.
 		k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
 		for oh := range d.oh {
 			r0 := xp[oh*sh*wp:]
