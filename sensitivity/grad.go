@@ -19,10 +19,29 @@ type lossGrad struct {
 	batch int
 	x     []float64 // the current batch's inputs in float64
 	only  int       // ≥ 0: eval wants this layer's gradient alone (the backward pass stops there)
+	// suffix is true while eval changes layer only's weight alone: then
+	// each batch reruns only the steps that weight reaches, from the
+	// frontier kept in pre (see engine.Session.ForwardSuffix).
+	suffix bool
+	pre    prefix
 }
 
+// prefix holds, for one layer, the values each batch of the subset feeds
+// into the steps that layer's weight reaches. They do not change while
+// only that weight does, so a block Hessian-vector product runs the layers
+// before it once per layer instead of twice per product.
+type prefix struct {
+	layer int           // the layer they are for, -1 for none
+	saved [][][]float64 // per batch, or nil while being filled
+	off   bool          // the layer's frontier is over maxPrefixBytes: not kept
+}
+
+// maxPrefixBytes bounds one lossGrad's kept frontier (float64 values over
+// the whole subset): 1,024 samples of a 16×28×28 activation take 51 MB.
+const maxPrefixBytes = 512 << 20
+
 func newLossGrad(m *engine.Model, data *dataset.Dataset, batch int) *lossGrad {
-	return &lossGrad{sess: engine.NewSession[float64](m), data: data, batch: batch, only: -1}
+	return &lossGrad{sess: engine.NewSession[float64](m), data: data, batch: batch, only: -1, pre: prefix{layer: -1}}
 }
 
 // batches runs a forward and a backward pass over each batch of the subset
@@ -34,9 +53,22 @@ func (lg *lossGrad) batches(ctx context.Context, fn func(b dataset.Batch, loss f
 			return err
 		}
 		n := b.Len()
-		lg.x = toFloat64(lg.x, b.X)
-		if _, err := lg.sess.Forward(lg.x, n); err != nil {
-			return fmt.Errorf("batch %d: %w", i, err)
+		if lg.suffix && i < len(lg.pre.saved) {
+			if _, err := lg.sess.ForwardSuffix(lg.only, n, lg.pre.saved[i]); err != nil {
+				return fmt.Errorf("batch %d: %w", i, err)
+			}
+		} else {
+			lg.x = toFloat64(lg.x, b.X)
+			if _, err := lg.sess.Forward(lg.x, n); err != nil {
+				return fmt.Errorf("batch %d: %w", i, err)
+			}
+			if lg.suffix {
+				saved, err := lg.sess.Frontier(lg.only, nil)
+				if err != nil {
+					return fmt.Errorf("batch %d: %w", i, err)
+				}
+				lg.pre.saved = append(lg.pre.saved, saved)
+			}
 		}
 		var loss float64
 		var err error
@@ -80,7 +112,8 @@ func (lg *lossGrad) eval(ctx context.Context, w, g [][]float64) (float64, error)
 		}
 	}
 	lg.only = max(lg.only, -1)
-	defer func() { lg.only = -1 }()
+	lg.suffix = lg.useSuffix(w)
+	defer func() { lg.only, lg.suffix = -1, false }()
 	total := float64(lg.data.Len())
 	sum := 0.0
 	err := lg.batches(ctx, func(b dataset.Batch, loss float64) error {
@@ -97,6 +130,30 @@ func (lg *lossGrad) eval(ctx context.Context, w, g [][]float64) (float64, error)
 		return nil
 	})
 	return sum, err
+}
+
+// useSuffix reports whether eval, about to compute layer lg.only's
+// gradient alone with weights w, can rerun that layer's suffix: no other
+// layer's weight is replaced, and the layer's frontier is (or can be)
+// kept. It resets the kept frontier when the layer changes.
+func (lg *lossGrad) useSuffix(w [][]float64) bool {
+	l := lg.only
+	if l < 0 {
+		return false
+	}
+	for k, wk := range w {
+		if k != l && wk != nil {
+			return false
+		}
+	}
+	if lg.pre.layer != l {
+		lg.pre = prefix{layer: l}
+		per, err := lg.sess.FrontierSize(l)
+		if err != nil || per == 0 || float64(per)*float64(lg.data.Len())*8 > maxPrefixBytes {
+			lg.pre.off = true
+		}
+	}
+	return !lg.pre.off
 }
 
 func toFloat64(dst []float64, x []float32) []float64 {

@@ -31,6 +31,11 @@ type program[T Float] struct {
 	layerStep []int
 	// dynamic[v] is true for values computed per batch (their gradient exists).
 	dynamic []bool
+	// stepIns[i] and stepOuts[i] are step i's input and output value
+	// indices (-1 where absent), for the suffix plans of suffix.go.
+	stepIns, stepOuts [][]int
+	// suffixes holds the layer suffixes planned so far (suffix.go).
+	suffixes map[int]*suffix
 }
 
 // step is one planned operation. forward computes its outputs from st.data;
@@ -179,6 +184,8 @@ func compile[T Float](m *Model, n int) (*program[T], error) {
 			}
 			st.bind(c.ins, c.outs)
 			p.steps = append(p.steps, st)
+			p.stepIns = append(p.stepIns, c.ins)
+			p.stepOuts = append(p.stepOuts, c.outs)
 		}
 	}
 	out, ok := p.index[m.Output]

@@ -165,23 +165,24 @@ func (s *Session[T]) Forward(x []T, n int) ([]T, error) {
 // against labels, and the gradient of that loss with respect to every layer
 // weight and every activation. It returns the loss.
 func (s *Session[T]) Backward(labels []int) (float64, error) {
-	return s.backward(labels, 0)
+	return s.backward(labels, -1)
 }
 
-// BackwardLayer is Backward for layer l's weight gradient alone: it stops
-// at the step that computes layer l, so the gradients of earlier values and
-// earlier layers' weights are left unset (and WeightGrad of those layers is
-// stale). A Hessian-vector product restricted to one layer needs no more.
+// BackwardLayer is Backward for layer l's weight gradient alone: it runs
+// the backward pass of the steps that layer l's weight reaches (its
+// suffix, see ForwardSuffix) and no others, so the gradients of values
+// outside the suffix and of other layers' weights are left unset (and
+// WeightGrad of those layers is stale). A Hessian-vector product
+// restricted to one layer needs no more. Layer l's gradient is bit for bit
+// Backward's: the skipped steps only add into gradients of values that do
+// not depend on layer l.
 func (s *Session[T]) BackwardLayer(labels []int, l int) (float64, error) {
-	first := 0
-	if s.last != nil && l >= 0 && l < len(s.last.p.layerStep) {
-		first = max(s.last.p.layerStep[l], 0)
-	}
-	return s.backward(labels, first)
+	return s.backward(labels, l)
 }
 
-// backward runs the backward pass of steps len−1 down to first.
-func (s *Session[T]) backward(labels []int, first int) (float64, error) {
+// backward runs the backward pass of every step, or, for layer ≥ 0 with
+// a step that computes it, of layer's suffix.
+func (s *Session[T]) backward(labels []int, layer int) (float64, error) {
 	st := s.last
 	if st == nil {
 		return 0, fmt.Errorf("engine: Backward before Forward")
@@ -216,7 +217,13 @@ func (s *Session[T]) backward(labels []int, first int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for i := len(p.steps) - 1; i >= first; i-- {
+	if sf := p.suffixOf(layer); layer >= 0 && sf != nil {
+		for k := len(sf.steps) - 1; k >= 0; k-- {
+			p.steps[sf.steps[k]].backward(st)
+		}
+		return loss, nil
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
 		p.steps[i].backward(st)
 	}
 	return loss, nil
