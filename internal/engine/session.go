@@ -70,6 +70,7 @@ type state[T Float] struct {
 	n       int
 	intRan  []bool   // per layer: computed in integers by the last Forward
 	ew      ewJob[T] // the elementwise loop running (parallel.go)
+	sgrad   map[int][][]T // per layer: the gradient buffers of its suffix (suffix.go)
 }
 
 func (st *state[T]) inQuant(layer int) *kernel.FakeQuant[T] {
@@ -207,20 +208,28 @@ func (s *Session[T]) backward(labels []int, layer int) (float64, error) {
 			st.grad[i] = st.grad[p.alias[i]]
 		}
 	}
-	for i, g := range st.grad {
+	grad := st.grad
+	sf := p.suffixOf(layer)
+	if layer >= 0 && sf != nil {
+		grad = st.suffixGrad(layer, sf)
+	}
+	for i, g := range grad {
 		if g != nil && p.alias[i] == i {
 			clear(g)
 		}
 	}
 	logits := st.data[p.output]
-	loss, _, err := crossEntropy(logits, s.m.Classes, labels, st.grad[p.output])
+	loss, _, err := crossEntropy(logits, s.m.Classes, labels, grad[p.output])
 	if err != nil {
 		return 0, err
 	}
-	if sf := p.suffixOf(layer); layer >= 0 && sf != nil {
+	if layer >= 0 && sf != nil {
+		full := st.grad
+		st.grad = grad
 		for k := len(sf.steps) - 1; k >= 0; k-- {
 			p.steps[sf.steps[k]].backward(st)
 		}
+		st.grad = full
 		return loss, nil
 	}
 	for i := len(p.steps) - 1; i >= 0; i-- {

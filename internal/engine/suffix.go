@@ -19,6 +19,9 @@ type suffix struct {
 	steps    []int // ascending step indices
 	frontier []int // alias roots, ascending by first use
 	sizes    []int // element counts of the frontier values
+	// dep[v] is true for the values the weight reaches (itself included):
+	// the only gradients BackwardLayer needs.
+	dep []bool
 }
 
 // suffixOf returns layer l's suffix, planned on first use (nil when no
@@ -64,6 +67,10 @@ func (p *program[T]) suffixOf(l int) *suffix {
 				dep[root(o)] = true
 			}
 		}
+	}
+	sf.dep = make([]bool, len(p.names))
+	for v := range sf.dep {
+		sf.dep[v] = dep[root(v)]
 	}
 	seen := make([]bool, len(p.names))
 	for _, i := range sf.steps {
@@ -161,4 +168,26 @@ func (s *Session[T]) ForwardSuffix(l, n int, saved [][]T) ([]T, error) {
 	}
 	s.last = st
 	return st.data[st.p.output], nil
+}
+
+// suffixGrad returns the gradient buffers of layer l's suffix backward
+// pass: st.grad's, with nil for every value that layer l's weight does not
+// reach. The steps skip the gradients they would write there (an input's
+// gradient, other layers' weight gradients), which the layer's gradient
+// does not depend on.
+func (st *state[T]) suffixGrad(l int, sf *suffix) [][]T {
+	if g, ok := st.sgrad[l]; ok {
+		return g
+	}
+	if st.sgrad == nil {
+		st.sgrad = map[int][][]T{}
+	}
+	g := make([][]T, len(st.grad))
+	for v, d := range sf.dep {
+		if d {
+			g[v] = st.grad[v]
+		}
+	}
+	st.sgrad[l] = g
+	return g
 }
