@@ -68,8 +68,8 @@ type state[T Float] struct {
 	grad    [][]T
 	scratch [3][]T
 	n       int
-	intRan  []bool   // per layer: computed in integers by the last Forward
-	ew      ewJob[T] // the elementwise loop running (parallel.go)
+	intRan  []bool        // per layer: computed in integers by the last Forward
+	ew      ewJob[T]      // the elementwise loop running (parallel.go)
 	sgrad   map[int][][]T // per layer: the gradient buffers of its suffix (suffix.go)
 }
 
