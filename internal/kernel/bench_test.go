@@ -317,3 +317,19 @@ func BenchmarkConvQuantized(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMaxPool2x2 times LeNet's 2×2 stride-2 max pooling with the
+// argmax a backward pass needs (float64: the sensitivity passes).
+func BenchmarkMaxPool2x2(b *testing.B) {
+	p := Pool2D{C: 6, H: 24, W: 24, KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}
+	const n = 128
+	r := newRand(104)
+	x := randSlice(r, n*p.C*p.H*p.W)
+	y := make([]float64, n*p.C*p.OutH()*p.OutW())
+	arg := make([]int32, len(y))
+	b.Run("float64/lenet_pool1_argmax/n=128", func(b *testing.B) {
+		for b.Loop() {
+			MaxPoolForward(nil, p, n, x, y, arg)
+		}
+	})
+}

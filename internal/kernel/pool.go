@@ -181,6 +181,14 @@ func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32
 					yp[oh*d.ow+ow] = best
 					continue
 				}
+				if kh1-kh0 == 2 && kw1-kw0 == 2 && p.DilH == 1 && p.DilW == 1 {
+					i0 := (hs+kh0)*p.W + ws + kw0
+					if arg, ok := argmax2x2(xp, i0, p.W); ok {
+						yp[oh*d.ow+ow] = xp[arg]
+						argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
+						continue
+					}
+				}
 				arg := -1
 				if kh0 < kh1 && kw0 < kw1 {
 					arg = (hs+kh0*p.DilH)*p.W + ws + kw0*p.DilW
@@ -200,6 +208,32 @@ func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32
 			}
 		}
 	}
+}
+
+// argmax2x2 returns the index of the first maximum of the 2×2 window at
+// x[i], x[i+1], x[i+w], x[i+w+1], as the scan in maxPoolForwardRange
+// finds it, without its data-dependent branches (a 2×2 window's maximum
+// is anywhere, so they mispredict about once per window): the builtin max
+// and selects the compiler makes conditional moves. ok is false when the
+// window holds a NaN, which the scan resolves differently (the last NaN).
+func argmax2x2[T Float](x []T, i, w int) (arg int, ok bool) {
+	x = x[i : i+w+2]
+	a, b, c, d := x[0], x[1], x[w], x[w+1]
+	m := max(max(a, b), max(c, d))
+	if m != m {
+		return 0, false
+	}
+	arg = i + w + 1
+	if c == m {
+		arg = i + w
+	}
+	if b == m {
+		arg = i + 1
+	}
+	if a == m {
+		arg = i
+	}
+	return arg, true
 }
 
 // MaxPoolBackward sets dx (n × C × H × W) to the gradient of max pooling:

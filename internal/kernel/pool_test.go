@@ -287,3 +287,31 @@ func TestPoolPanics(t *testing.T) {
 		t.Run(name, func(t *testing.T) { expectPanic(t, f) })
 	}
 }
+
+// TestArgmax2x2 checks the 2×2 fast path against the general scan (a 1×4
+// window over the same four values in the same order) on the cases where
+// they could part: ties (the first maximum wins), signed zeros (the value
+// is the input's, −0 included), infinities and NaN (the last NaN wins).
+func TestArgmax2x2(t *testing.T) {
+	p := Pool2D{C: 1, H: 2, W: 2, KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}
+	nan, inf := math.NaN(), math.Inf(1)
+	negZero := math.Copysign(0, -1)
+	cases := [][]float64{
+		{1, 2, 3, 4}, {4, 3, 2, 1}, {1, 4, 2, 3}, {1, 2, 4, 3},
+		{2, 2, 1, 1}, {1, 2, 2, 1}, {1, 1, 2, 2}, {3, 3, 3, 3},
+		{negZero, 0, -1, -1}, {0, negZero, -1, -1}, {negZero, negZero, -1, -1},
+		{-inf, -inf, -inf, -inf}, {inf, 1, inf, 2},
+		{nan, 1, 2, 3}, {1, nan, 2, nan}, {1, 2, 3, nan},
+	}
+	for _, x := range cases {
+		row := Pool2D{C: 1, H: 1, W: 4, KH: 1, KW: 4, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1}
+		want, wantArg := []float64{7}, []int32{7}
+		MaxPoolForward(nil, row, 1, x, want, wantArg)
+		y := []float64{7}
+		arg := []int32{7}
+		MaxPoolForward(nil, p, 1, x, y, arg)
+		if arg[0] != wantArg[0] || math.Float64bits(y[0]) != math.Float64bits(want[0]) && !(math.IsNaN(y[0]) && math.IsNaN(want[0])) {
+			t.Errorf("max pool of %v = %v at %d, want %v at %d", x, y[0], arg[0], want[0], wantArg[0])
+		}
+	}
+}
