@@ -323,11 +323,7 @@ func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 	a := float64(s.alpha)
 	switch s.op {
 	case "Relu":
-		for i, v := range xs {
-			if v > 0 {
-				gxs[i] += gys[i]
-			}
-		}
+		kernel.ReluBackward(gxs, xs, gys)
 	case "LeakyRelu":
 		for i, v := range xs {
 			if v > 0 {

@@ -115,14 +115,30 @@ func quantizeTo[T Float](dst, src []T, q *FakeQuant[T]) {
 func Relu[T Float](dst, src []T) {
 	src = src[:len(dst)]
 	done := 0
-	if d32, ok := any(dst).([]float32); ok {
-		done = reluAsm(d32, any(src).([]float32))
+	switch d := any(dst).(type) {
+	case []float32:
+		done = reluAsm(d, any(src).([]float32))
+	case []float64:
+		done = relu64Asm(d, any(src).([]float64))
 	}
 	for i, v := range src[done:] {
 		if v < 0 {
 			v = 0
 		}
 		dst[done+i] = v
+	}
+}
+
+// ReluBackward adds gy[i] to gx[i] wherever x[i] > 0, with AVX2 where the
+// CPU has it (bit for bit the scalar loop: elsewhere gx is untouched, not
+// added zero). x and gy must be at least as long as gx.
+func ReluBackward[T Float](gx, x, gy []T) {
+	x, gy = x[:len(gx)], gy[:len(gx)]
+	done := reluBackAsm(gx, x, gy)
+	for i, v := range x[done:] {
+		if v > 0 {
+			gx[done+i] += gy[done+i]
+		}
 	}
 }
 

@@ -25,3 +25,7 @@ func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int
 }
 
 func depthwise3x3Asm(dst, src []float32, wp int, k []float32, b float32) int { return 0 }
+
+func relu64Asm(dst, src []float64) int { return 0 }
+
+func reluBackAsm[T Float](gx, x, gy []T) int { return 0 }

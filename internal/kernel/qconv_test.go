@@ -326,3 +326,63 @@ func TestRelu(t *testing.T) {
 		}
 	}
 }
+
+// TestReluFloat64AndBackward checks the float64 ReLU and the ReLU backward
+// pass (both element types) bit for bit against the scalar loops, with
+// NaN, infinities, signed zeros in x and −0 in the gradient, in every
+// length around the vector widths.
+func TestReluFloat64AndBackward(t *testing.T) {
+	r := newRand(23)
+	specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1)}
+	for _, n := range []int{1, 3, 4, 5, 7, 8, 9, 16, 17, 37, 1000} {
+		x := make([]float64, n)
+		gy := make([]float64, n)
+		gx := make([]float64, n)
+		for i := range x {
+			x[i], gy[i], gx[i] = r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
+			if r.IntN(6) == 0 {
+				x[i] = specials[r.IntN(len(specials))]
+			}
+			if r.IntN(6) == 0 {
+				gx[i] = math.Copysign(0, -1)
+				gy[i] = 0
+			}
+		}
+		y := make([]float64, n)
+		Relu(y, x)
+		for i, v := range x {
+			want := v
+			if v < 0 {
+				want = 0
+			}
+			if math.Float64bits(y[i]) != math.Float64bits(want) && !(y[i] != y[i] && want != want) {
+				t.Fatalf("n=%d: relu(%v) = %v, want %v", n, v, y[i], want)
+			}
+		}
+		checkBack := func(name string, got, want []float64) {
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s n=%d: gx[%d] = %v, want %v (x %v, gy %v)", name, n, i, got[i], want[i], x[i], gy[i])
+				}
+			}
+		}
+		want := append([]float64(nil), gx...)
+		for i, v := range x {
+			if v > 0 {
+				want[i] += gy[i]
+			}
+		}
+		got := append([]float64(nil), gx...)
+		ReluBackward(got, x, gy)
+		checkBack("float64", got, want)
+		x32, gy32, gx32 := to32(x), to32(gy), to32(gx)
+		want32 := append([]float32(nil), gx32...)
+		for i, v := range x32 {
+			if v > 0 {
+				want32[i] += gy32[i]
+			}
+		}
+		ReluBackward(gx32, x32, gy32)
+		checkBack("float32", toF64(gx32), toF64(want32))
+	}
+}
