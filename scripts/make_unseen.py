@@ -251,6 +251,10 @@ def main():
         if opts.get("keep_bn"):
             kw.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
         torch.onnx.export(m, torch.zeros((batch,) + cls.input_shape), path, **kw)
+        # The weights too, for references that rebuild the module, e.g.
+        # scripts/hessian_torch.py --module scripts/make_unseen.py:LeNet5
+        #     --weights /tmp/mpq-unseen/lenet5.pt --onnx /tmp/mpq-unseen/lenet5.onnx
+        torch.save(m.state_dict(), os.path.join(args.out, name + ".pt"))
         with open(os.path.join(args.out, name + ".yaml"), "w") as f:
             f.write(CONFIG.format(name=name, cls=cls.__name__, opset=opset,
                                   mn=os.path.join(REPO, "testdata", "mnist"), trials=args.trials))

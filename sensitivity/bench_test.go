@@ -2,7 +2,10 @@ package sensitivity
 
 import (
 	"context"
+	"os"
 	"testing"
+
+	"mpq/internal/onnxio"
 )
 
 // The benchmarks use the shipped LeNet and the first 1024 MNIST training
@@ -62,11 +65,18 @@ func BenchmarkPerturbation(b *testing.B) {
 }
 
 // BenchmarkBlockProduct times one Hessian-vector product on each layer's
-// block of the shipped LeNet over 512 images, the unit Hutch++ and the
-// eigenvalue spend their time in: the forward pass reruns only the steps
-// the layer's weight reaches, from the kept frontier.
+// block of the shipped LeNet (or of the MNIST model MPQ_BENCH_MODEL names,
+// an ONNX file) over 512 images, the unit Hutch++ and the eigenvalue spend
+// their time in: the forward pass reruns only the steps the layer's weight
+// reaches, from the kept frontier.
 func BenchmarkBlockProduct(b *testing.B) {
 	m := loadShipped(b, "lenet")
+	if path := os.Getenv("MPQ_BENCH_MODEL"); path != "" {
+		var err error
+		if m, err = onnxio.LoadModel(path); err != nil {
+			b.Fatal(err)
+		}
+	}
 	d := mnistTrain(b, m, 512)
 	h := newHVP(m, d, DefaultBatch)
 	bh := newBlockHVP(h)
