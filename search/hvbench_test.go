@@ -549,3 +549,31 @@ func meanStd(v []float64) (mean, std float64) {
 	}
 	return mean, std
 }
+
+// TestTPEReproducible checks that goptuna's TPE sampler, seeded from the
+// config, proposes the same plans in the same order on a second run with
+// one worker.
+func TestTPEReproducible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 30-trial studies")
+	}
+	c := openHVCase(t, "mlp")
+	c.run(t, "tpe", 30, 3, "")
+	c.run(t, "tpe", 30, 3, "-again")
+	plans := func(study string) []string {
+		rs, err := c.st.TrialResults(context.Background(), study)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(rs, func(a, b store.TrialResult) int { return a.TrialNumber - b.TrialNumber })
+		var keys []string
+		for _, r := range rs {
+			keys = append(keys, r.ConfigKey)
+		}
+		return keys
+	}
+	a, b := plans("mlp-tpe-30-seed3"), plans("mlp-tpe-30-seed3-again")
+	if len(a) != 30 || !slices.Equal(a, b) {
+		t.Errorf("two runs with seed 3 differ:\n%v\n%v", a, b)
+	}
+}

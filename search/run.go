@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/c-bata/goptuna"
-	"github.com/c-bata/goptuna/tpe"
 
 	"mpq/evaluator"
 	"mpq/internal/config"
@@ -332,7 +331,7 @@ func (r *runner) openStudy() error {
 	seed := r.cfg.Search.Seed
 	switch s := r.cfg.Search.Sampler; s {
 	case config.SamplerTPE:
-		opts = append(opts, goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(int64(seed)))))
+		opts = append(opts, goptuna.StudyOptionSampler(newSeededTPE(seed)))
 	default:
 		mode := s
 		if s == config.SamplerAuto {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/rand"
 	"os"
 	"time"
 
@@ -30,11 +29,6 @@ func newSearchCmd() *cobra.Command {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
-			}
-			if cfg.Search.Sampler == config.SamplerTPE {
-				// goptuna's TPE draws its start-up trials from math/rand's
-				// global source: seed it so one worker is reproducible.
-				rand.Seed(int64(cfg.Search.Seed)) //nolint:staticcheck
 			}
 			ctx := cmd.Context()
 			ws, err := search.OpenWorkspace(cfg)
