@@ -32,7 +32,7 @@ type lossGrad struct {
 // before it once per layer instead of twice per product.
 type prefix struct {
 	layer int           // the layer they are for, -1 for none
-	saved [][][]float64 // per batch, or nil while being filled
+	saved [][][]float64 // per batch, appended by the layer's first product
 	off   bool          // the layer's frontier is over maxPrefixBytes: not kept
 }
 
