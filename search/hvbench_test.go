@@ -434,19 +434,7 @@ func TestHVAuto(t *testing.T) {
 		t.Errorf("hypervolume fraction %.4f, want at least 0.99", f)
 	}
 	c.run(t, "auto", 50, 1, "-again")
-	plans := func(study string) []string {
-		rs, err := c.st.TrialResults(context.Background(), study)
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.SortFunc(rs, func(a, b store.TrialResult) int { return a.TrialNumber - b.TrialNumber })
-		var keys []string
-		for _, r := range rs {
-			keys = append(keys, r.ConfigKey)
-		}
-		return keys
-	}
-	a, b := plans("mlp-auto-50-seed1"), plans("mlp-auto-50-seed1-again")
+	a, b := c.plans(t, "mlp-auto-50-seed1"), c.plans(t, "mlp-auto-50-seed1-again")
 	if len(a) != 50 || !slices.Equal(a, b) {
 		t.Errorf("two runs with seed 1 differ:\n%v\n%v", a, b)
 	}
@@ -560,20 +548,23 @@ func TestTPEReproducible(t *testing.T) {
 	c := openHVCase(t, "mlp")
 	c.run(t, "tpe", 30, 3, "")
 	c.run(t, "tpe", 30, 3, "-again")
-	plans := func(study string) []string {
-		rs, err := c.st.TrialResults(context.Background(), study)
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.SortFunc(rs, func(a, b store.TrialResult) int { return a.TrialNumber - b.TrialNumber })
-		var keys []string
-		for _, r := range rs {
-			keys = append(keys, r.ConfigKey)
-		}
-		return keys
-	}
-	a, b := plans("mlp-tpe-30-seed3"), plans("mlp-tpe-30-seed3-again")
+	a, b := c.plans(t, "mlp-tpe-30-seed3"), c.plans(t, "mlp-tpe-30-seed3-again")
 	if len(a) != 30 || !slices.Equal(a, b) {
 		t.Errorf("two runs with seed 3 differ:\n%v\n%v", a, b)
 	}
+}
+
+// plans returns the configuration keys of a study's trials in trial order.
+func (c *hvCase) plans(t *testing.T, study string) []string {
+	t.Helper()
+	rs, err := c.st.TrialResults(context.Background(), study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rs, func(a, b store.TrialResult) int { return a.TrialNumber - b.TrialNumber })
+	var keys []string
+	for _, r := range rs {
+		keys = append(keys, r.ConfigKey)
+	}
+	return keys
 }

@@ -63,8 +63,9 @@
 // steps that layer's weight reaches, and after a layer's first product
 // so does its forward pass, from the values each batch feeds into those
 // steps, kept per batch while that layer is analysed (at most 512 MB per
-// Session; engine.Session.ForwardSuffix). On the shipped LeNet this
-// halves the table's time; the products are bit for bit the same.
+// Session; engine.Session.ForwardSuffix). On the shipped LeNet this cuts
+// the Hutch++ phase from 45 s to 20 s (with the kernel work of the same
+// day, to 16 s); the products are bit for bit the same.
 //
 // The step is set by the network's kinks rather than by the usual
 // trade-off. Where the loss is smooth the truncation error is O(h²) and the
