@@ -148,6 +148,64 @@ class MLP4X(nn.Module):
         return self.fc4(x)
 
 
+class MLP3H(nn.Module):
+    """784 -> 300 -> 100 -> 10 (LeNet-300-100), flat input: a held-out
+    search-benchmark model added on 2026-11-28, after all the search tuning,
+    with a three-layer space of 512 plans."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 300)
+        self.fc2 = nn.Linear(300, 100)
+        self.fc3 = nn.Linear(100, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class CNN3H(nn.Module):
+    """Conv 5x5 (6) - pool - Conv 5x5 (16) - pool - Linear 400 -> 10: the
+    second held-out search-benchmark model of 2026-11-28 (512 plans)."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc = nn.Linear(400, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+class MLP4H(nn.Module):
+    """784 -> 200 -> 100 -> 60 -> 10, flat input: the third held-out
+    search-benchmark model of 2026-11-28, with a four-layer space (4,096
+    plans) like mlp4 and mlp4x."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 200)
+        self.fc2 = nn.Linear(200, 100)
+        self.fc3 = nn.Linear(100, 60)
+        self.fc4 = nn.Linear(60, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        return self.fc4(x)
+
+
 # ONNX file stem -> (class, state_dict file stem)
 MODELS = {
     "mlp": (MLP, "mlp"),
@@ -157,6 +215,9 @@ MODELS = {
     "mlp4": (MLP4, "mlp4"),
     "cnn4": (CNN4, "cnn4"),
     "mlp4x": (MLP4X, "mlp4x"),
+    "mlp3h": (MLP3H, "mlp3h"),
+    "cnn3h": (CNN3H, "cnn3h"),
+    "mlp4h": (MLP4H, "mlp4h"),
 }
 
 
@@ -167,7 +228,7 @@ def build(name):
 
 def prepare_input(name, x):
     """x: float32 tensor N x 1 x 28 x 28 (normalised). Returns the model's input."""
-    if MODELS[name][0] in (MLP, MLP4, MLP4X):
+    if MODELS[name][0] in (MLP, MLP4, MLP4X, MLP3H, MLP4H):
         return x.reshape(x.shape[0], 784)
     return x
 

@@ -39,10 +39,11 @@ func loadMNISTTest(t testing.TB, m *engine.Model) *dataset.Dataset {
 	return d
 }
 
-// TestGoldenLogits checks every shipped model against PyTorch: logits of
-// the first 64 test images within 1e-4, and the exact test accuracy.
+// TestGoldenLogits checks every shipped model (and the search benchmark's)
+// against PyTorch: logits of the first 64 test images within 1e-4, and the
+// exact test accuracy.
 func TestGoldenLogits(t *testing.T) {
-	for _, name := range []string{"mlp", "lenet", "resnet", "resnet_bn"} {
+	for _, name := range []string{"mlp", "lenet", "resnet", "resnet_bn", "mlp4", "cnn4", "mlp4x", "mlp3h", "cnn3h", "mlp4h"} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden", name+".json"))
 			if err != nil {
