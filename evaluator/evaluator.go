@@ -145,7 +145,7 @@ func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, 
 	if weights == nil {
 		weights = NewWeightCache(m)
 	}
-	e := &Evaluator{model: m, data: data, batch: batch, sess: engine.NewSession[float32](m),
+	e := &Evaluator{model: m, data: data, batch: batch, sess: engine.NewInferenceSession[float32](m),
 		calib: calib, weights: weights, fq: make([]kernel.FakeQuant[float32], len(m.Layers))}
 	for _, opt := range opts {
 		opt(e)

@@ -150,7 +150,11 @@ func (s *convStep[T]) forwardInteger(st *state[T], bias []T) bool {
 		}
 	}
 	s.qscale = iw.outScales(s.qscale, q.Scale, 1)
-	kernel.QConvForward(st.team(), s.g, s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, f32(bias), f32(st.data[s.out[0]]), s.qwork)
+	conv := kernel.QConvForward
+	if s.relu {
+		conv = kernel.QConvForwardReLU
+	}
+	conv(st.team(), s.g, s.n, f32(st.data[s.in[0]]), iw.w, q, s.qscale, f32(bias), f32(st.data[s.out[0]]), s.qwork)
 	return true
 }
 

@@ -18,7 +18,8 @@ type convStep[T Float] struct {
 	stepIO
 	g     kernel.Conv2D
 	n     int
-	layer int // quantizable layer index, -1 if none
+	layer int  // quantizable layer index, -1 if none
+	relu  bool // a Relu runs inside (program.fuseConvRelu)
 	work  []*kernel.ConvWork[T]
 	// Integer arithmetic (integer.go).
 	qwork  []*kernel.QConvWork
@@ -39,7 +40,11 @@ func (s *convStep[T]) forward(st *state[T]) {
 			s.work[i] = kernel.NewConvWork[T](s.g)
 		}
 	}
-	kernel.ConvForward(st.team(), s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], bias, st.data[s.out[0]], st.inQuant(s.layer), s.work)
+	conv := kernel.ConvForward[T]
+	if s.relu {
+		conv = kernel.ConvForwardReLU[T]
+	}
+	conv(st.team(), s.g, s.n, st.data[s.in[0]], st.data[s.in[1]], bias, st.data[s.out[0]], st.inQuant(s.layer), s.work)
 }
 
 func (s *convStep[T]) backward(st *state[T]) {

@@ -112,3 +112,55 @@ func TestActivationValues(t *testing.T) {
 		})
 	}
 }
+
+// TestFuseConvRelu checks which Relus an inference program runs inside
+// their Conv: one that alone reads a Conv's output, also when the Relu is
+// the model's output; not one whose Conv output another node reads too,
+// nor one after a Conv whose output is reshaped first; none in a plain
+// program.
+func TestFuseConvRelu(t *testing.T) {
+	conv := func(b *builder, x string) string {
+		return b.node("Conv", map[string]graph.Attr{"pads": ints(1, 1, 1, 1)}, x, b.init([]int{2, 2, 3, 3}, 0.3), b.init([]int{2}, 0.1))
+	}
+	for _, tc := range []struct {
+		name  string
+		build func(b *builder, x string) string
+		want  int
+	}{
+		{"conv-relu-twice", func(b *builder, x string) string {
+			return b.node("Relu", nil, conv(b, b.node("Relu", nil, conv(b, x))))
+		}, 2},
+		{"conv-read-twice", func(b *builder, x string) string {
+			c := conv(b, x)
+			return b.node("Add", nil, b.node("Relu", nil, c), c)
+		}, 0},
+		{"conv-reshape-relu", func(b *builder, x string) string {
+			return b.node("Relu", nil, b.node("Reshape", nil, conv(b, x), b.ints(0, 2, 4, 5)))
+		}, 0},
+	} {
+		b := newBuilder([]int{2, 4, 5})
+		m, err := New(b.finish(tc.build(b, "x")))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, fuse := range []bool{false, true} {
+			p, err := compile[float32](m, 3, fuse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, st := range p.steps {
+				if _, ok := st.(nopStep[float32]); ok {
+					got++
+				}
+			}
+			want := tc.want
+			if !fuse {
+				want = 0
+			}
+			if got != want {
+				t.Errorf("%s, fuse %v: %d Relus fused, want %d", tc.name, fuse, got, want)
+			}
+		}
+	}
+}

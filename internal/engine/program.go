@@ -53,7 +53,7 @@ type shapeInfo struct {
 
 // planShapes plans the model at batch size n and reports every value's shape.
 func planShapes(m *Model, n int) (*shapeInfo, error) {
-	p, err := compile[float64](m, n)
+	p, err := compile[float64](m, n, false)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +64,9 @@ func planShapes(m *Model, n int) (*shapeInfo, error) {
 	return si, nil
 }
 
-// compile plans m for batch size n.
-func compile[T Float](m *Model, n int) (*program[T], error) {
+// compile plans m for batch size n; with fuse, for Forward alone (see
+// fuseConvRelu).
+func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	g := m.Graph
 	p := &program[T]{batch: n, index: map[string]int{}, consts: map[int]*graph.Tensor{}}
 	add := func(name string, shape []int) int {
@@ -204,8 +205,67 @@ func compile[T Float](m *Model, n int) (*program[T], error) {
 		}
 		p.layerIn = append(p.layerIn, in)
 	}
+	if fuse {
+		p.fuseConvRelu()
+	}
 	return p, nil
 }
+
+// fuseConvRelu makes each Relu whose input is a Conv's output and nothing
+// else's run inside that Conv (kernel.ConvForwardReLU): the Relu's output
+// shares the Conv output's storage and its step does nothing. A value
+// read by two steps, stored under another name (a Reshape's alias) or
+// returned by the model is left alone. The backward pass of a fused
+// program would be wrong (the Relu's gradient would share the Conv's),
+// so only inference sessions fuse.
+func (p *program[T]) fuseConvRelu() {
+	readers := make([]int, len(p.names))
+	for _, ins := range p.stepIns {
+		for _, v := range ins {
+			if v >= 0 {
+				readers[p.alias[v]]++
+			}
+		}
+	}
+	for v := range p.names {
+		if r := p.alias[v]; r != v {
+			readers[r]++ // another name for r's storage may be read anywhere
+		}
+	}
+	for i, st := range p.steps {
+		cs, ok := st.(*convStep[T])
+		if !ok || len(p.stepOuts[i]) == 0 {
+			continue
+		}
+		o := p.stepOuts[i][0]
+		if o < 0 || p.alias[o] != o || o == p.output || readers[o] != 1 {
+			continue
+		}
+		for j := i + 1; j < len(p.steps); j++ {
+			if !slices.Contains(p.stepIns[j], o) {
+				continue
+			}
+			us, ok := p.steps[j].(*unaryStep[T])
+			if ok && us.op == "Relu" && len(p.stepOuts[j]) > 0 && p.stepOuts[j][0] >= 0 && p.alias[p.stepOuts[j][0]] == p.stepOuts[j][0] {
+				r := p.stepOuts[j][0]
+				for v := range p.alias {
+					if p.alias[v] == r {
+						p.alias[v] = o
+					}
+				}
+				cs.relu = true
+				p.steps[j] = nopStep[T]{}
+			}
+			break
+		}
+	}
+}
+
+// nopStep is a step fused into another one.
+type nopStep[T Float] struct{}
+
+func (nopStep[T]) forward(*state[T])  {}
+func (nopStep[T]) backward(*state[T]) {}
 
 // binder is what every step implements besides step: it learns the value
 // indices of its inputs and outputs once they are known.

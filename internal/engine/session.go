@@ -27,6 +27,27 @@ type Session[T Float] struct {
 	ints    []*IntegerWeights // per layer: integer weights, or nil (integer.go)
 	consts  map[string][]T
 	last    *state[T]
+	// inference: Forward only, with a Relu that is a Conv's only consumer
+	// run inside the convolution (NewInferenceSession).
+	inference bool
+}
+
+// NewInferenceSession returns a Session for Forward alone: a Relu that is
+// the only consumer of a Conv's output runs inside the convolution, on each
+// image while it is in cache, instead of in a pass of its own over the
+// batch (the results are bit for bit the same). The Conv's output then
+// holds the Relu's values, so Activation of it does too; Backward,
+// BackwardLayer, Frontier, FrontierSize and ForwardSuffix return an error.
+func NewInferenceSession[T Float](m *Model) *Session[T] {
+	s := NewSession[T](m)
+	s.inference = true
+	return s
+}
+
+// errInference is the error of the backward and suffix methods of an
+// inference session.
+func errInference(method string) error {
+	return fmt.Errorf("engine: %s on an inference session (NewInferenceSession): use NewSession", method)
 }
 
 // NewSession returns a Session computing in T (float32 or float64).
@@ -103,7 +124,7 @@ func (s *Session[T]) state(n int) (*state[T], error) {
 	if st, ok := s.states[n]; ok {
 		return st, nil
 	}
-	p, err := compile[T](s.m, n)
+	p, err := compile[T](s.m, n, s.inference)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +205,9 @@ func (s *Session[T]) BackwardLayer(labels []int, l int) (float64, error) {
 // backward runs the backward pass of every step, or, for layer ≥ 0 with
 // a step that computes it, of layer's suffix.
 func (s *Session[T]) backward(labels []int, layer int) (float64, error) {
+	if s.inference {
+		return 0, errInference("Backward")
+	}
 	st := s.last
 	if st == nil {
 		return 0, fmt.Errorf("engine: Backward before Forward")

@@ -95,6 +95,9 @@ func (p *program[T]) suffixOf(l int) *suffix {
 // keeps for layer l, or 0 when layer l has no suffix. It plans batch size
 // 1 if no batch has run yet.
 func (s *Session[T]) FrontierSize(l int) (int, error) {
+	if s.inference {
+		return 0, errInference("FrontierSize")
+	}
 	st, err := s.state(1)
 	if err != nil {
 		return 0, err
@@ -115,6 +118,9 @@ func (s *Session[T]) FrontierSize(l int) (int, error) {
 // shapes fit) and returns it; ForwardSuffix restores them. It returns nil
 // when no step computes layer l.
 func (s *Session[T]) Frontier(l int, dst [][]T) ([][]T, error) {
+	if s.inference {
+		return nil, errInference("Frontier")
+	}
 	st := s.last
 	if st == nil {
 		return nil, fmt.Errorf("engine: Frontier before Forward")
@@ -142,6 +148,9 @@ func (s *Session[T]) Frontier(l int, dst [][]T) ([][]T, error) {
 // would give as long as only layer l's weight differs from when saved was
 // taken. A BackwardLayer(labels, l) may follow.
 func (s *Session[T]) ForwardSuffix(l, n int, saved [][]T) ([]T, error) {
+	if s.inference {
+		return nil, errInference("ForwardSuffix")
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("engine: batch size %d: want at least 1", n)
 	}

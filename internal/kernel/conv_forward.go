@@ -29,7 +29,18 @@ package kernel
 // slice has the wrong length, work is empty, or q has a non-positive scale
 // or a zero point outside [Lo, Hi]. y must not overlap the other slices.
 func ConvForward[T Float](t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
-	const op = "ConvForward"
+	convForward("ConvForward", t, g, n, x, w, bias, y, q, work, false)
+}
+
+// ConvForwardReLU is ConvForward followed by y = max(y, 0) (NaN stays NaN,
+// like Relu), applied to each image (or depthwise plane) as soon as it is
+// computed, while it is still in cache, instead of in a separate pass over
+// the batch: an ONNX Conv whose only consumer is a Relu.
+func ConvForwardReLU[T Float](t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T]) {
+	convForward("ConvForwardReLU", t, g, n, x, w, bias, y, q, work, true)
+}
+
+func convForward[T Float](op string, t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQuant[T], work []*ConvWork[T], relu bool) {
 	workers := checkConvArgs(op, t, g, n, work)
 	d := g.dims()
 	checkLen(op, "x", x, n*g.C*d.hw, false)
@@ -44,7 +55,7 @@ func ConvForward[T Float](t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQu
 	}
 
 	job := teamJob[convJob[T]](t, slotConvForward)
-	*job = convJob[T]{g: g, d: g.dims(), x: x, w: w, bias: bias, y: y, q: q, work: work}
+	*job = convJob[T]{g: g, d: g.dims(), x: x, w: w, bias: bias, y: y, q: q, work: work, relu: relu}
 	defer func() { *job = convJob[T]{} }()
 	if g.depthwise() {
 		// Each (image, channel) plane is independent; about 16k
@@ -58,7 +69,11 @@ func ConvForward[T Float](t *Team, g Conv2D, n int, x, w, bias, y []T, q *FakeQu
 		return
 	}
 	for img := range n {
-		convImageShared(t, g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, work)
+		yi := y[img*g.M*d.p : (img+1)*g.M*d.p]
+		convImageShared(t, g, d, workers, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, yi, q, work)
+		if relu {
+			Relu(yi, yi)
+		}
 	}
 }
 
@@ -71,15 +86,34 @@ type convJob[T Float] struct {
 	q             *FakeQuant[T]
 	work          []*ConvWork[T]
 	depthwise     bool
+	relu          bool // ConvForwardReLU
 }
 
 // Range convolves images (planes) [lo, hi) as worker wi.
 func (j *convJob[T]) Range(wi, lo, hi int) {
 	if j.depthwise {
-		depthwiseForward(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], lo, hi)
+		if !j.relu {
+			depthwiseForward(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], lo, hi)
+			return
+		}
+		// A few planes at a time, so that the ReLU finds them in cache.
+		const planes = 16
+		for a := lo; a < hi; a += planes {
+			b := min(a+planes, hi)
+			depthwiseForward(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], a, b)
+			ys := j.y[a*j.d.p : b*j.d.p]
+			Relu(ys, ys)
+		}
 		return
 	}
-	convImages(j.g, j.d, j.x, j.w, j.bias, j.y, j.q, j.work[wi], lo, hi)
+	g, d := j.g, j.d
+	for img := lo; img < hi; img++ {
+		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
+		convImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.bias, yi, j.q, j.work[wi])
+		if j.relu {
+			Relu(yi, yi)
+		}
+	}
 }
 
 // columns returns the im2col matrix of the image x for the worker wk,
@@ -167,13 +201,6 @@ func fillBias[T Float](y, bias []T, p int) {
 		for i := range row {
 			row[i] = b
 		}
-	}
-}
-
-// convImages convolves images [lo, hi) on the calling goroutine.
-func convImages[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], lo, hi int) {
-	for img := lo; img < hi; img++ {
-		convImage(g, d, x[img*g.C*d.hw:(img+1)*g.C*d.hw], w, bias, y[img*g.M*d.p:(img+1)*g.M*d.p], q, wk)
 	}
 }
 

@@ -118,7 +118,16 @@ type QConvWork struct {
 // does not match g, a slice has the wrong length, work is empty, or q is
 // nil, unusable or has codes outside [0, 255].
 func QConvForward(t *Team, g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork) {
-	const op = "QConvForward"
+	qconvForward("QConvForward", t, g, n, x, w, q, scale, bias, y, work, false)
+}
+
+// QConvForwardReLU is QConvForward followed by y = max(y, 0), applied to
+// each image as soon as it is computed (see ConvForwardReLU).
+func QConvForwardReLU(t *Team, g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork) {
+	qconvForward("QConvForwardReLU", t, g, n, x, w, q, scale, bias, y, work, true)
+}
+
+func qconvForward(op string, t *Team, g Conv2D, n int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, work []*QConvWork, relu bool) {
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("kernel: %s: %v", op, err))
 	}
@@ -144,7 +153,7 @@ func QConvForward(t *Team, g Conv2D, n int, x []float32, w *QWeights, q *FakeQua
 		return
 	}
 	job := teamJob[qconvJob](t, slotQConv)
-	*job = qconvJob{g: g, d: d, x: x, w: w, q: q, scale: scale, bias: bias, y: y, work: work}
+	*job = qconvJob{g: g, d: d, x: x, w: w, q: q, scale: scale, bias: bias, y: y, work: work, relu: relu}
 	parallelFor(t, n, 1, workers, job)
 	*job = qconvJob{}
 }
@@ -158,13 +167,18 @@ type qconvJob struct {
 	q              *FakeQuant[float32]
 	scale, bias, y []float32
 	work           []*QConvWork
+	relu           bool // QConvForwardReLU
 }
 
 // Range convolves images [lo, hi) as worker wi.
 func (j *qconvJob) Range(wi, lo, hi int) {
 	g, d := j.g, j.d
 	for img := lo; img < hi; img++ {
-		qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, j.y[img*g.M*d.p:(img+1)*g.M*d.p], j.work[wi])
+		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
+		qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, yi, j.work[wi])
+		if j.relu {
+			Relu(yi, yi)
+		}
 	}
 }
 
