@@ -434,3 +434,35 @@ func TestDepthwise3x3Wide(t *testing.T) {
 		}
 	}
 }
+
+// TestConvForwardReLU checks that ConvForwardReLU is ConvForward followed
+// by Relu, bit for bit, on every test geometry (depthwise ones included),
+// for a batch split into whole images and for a single image split across
+// the workers, with and without input quantization.
+func TestConvForwardReLU(t *testing.T) {
+	r := newRand(5)
+	one := Conv2D{C: 1, H: 1, W: 1, M: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
+	work := []*ConvWork[float32]{NewConvWork[float32](one), NewConvWork[float32](one)}
+	team := NewTeam(2)
+	defer team.Close()
+	for name, g := range allConvs() {
+		for _, n := range []int{1, 5} {
+			for _, q := range []*FakeQuant[float32]{nil, testQuant[float32]()} {
+				d := g.dims()
+				x := fromF64[float32](randSlice(r, n*g.C*g.H*g.W))
+				w := fromF64[float32](randSlice(r, g.M*d.k))
+				bias := fromF64[float32](randSlice(r, g.M))
+				want := nanSlice[float32](n * g.M * d.p)
+				ConvForward(team, g, n, x, w, bias, want, q, work)
+				Relu(want, want)
+				got := nanSlice[float32](len(want))
+				ConvForwardReLU(team, g, n, x, w, bias, got, q, work)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s n%d q%v: y[%d] = %g, want %g", name, n, q != nil, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
