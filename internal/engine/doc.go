@@ -12,7 +12,10 @@
 // graph once (shape inference, constant folding of the Shape/Gather/Concat/
 // Unsqueeze chains PyTorch emits for reshapes) and reuses every buffer, so a
 // steady-state batch allocates nothing. Kernels (GEMM, convolution, pooling)
-// come from package kernel and use every core.
+// come from package kernel and use every core. A Session made by
+// NewInferenceSession runs Forward alone and fuses a Relu that is a Conv's
+// only reader into the convolution (applied per image while it is in
+// cache); the evaluator uses one.
 //
 // A float32 Session can also compute chosen layers in integer arithmetic,
 // as a deployment runtime does (Session.SetIntegerLayer, IntegerWeights):
