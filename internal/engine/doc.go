@@ -15,7 +15,8 @@
 // come from package kernel and use every core. A Session made by
 // NewInferenceSession runs Forward alone and fuses a Relu that is a Conv's
 // only reader into the convolution (applied per image while it is in
-// cache); the evaluator uses one.
+// cache), and one that is a same-shape Add's only reader into the Add; the
+// evaluator uses one.
 //
 // A float32 Session can also compute chosen layers in integer arithmetic,
 // as a deployment runtime does (Session.SetIntegerLayer, IntegerWeights):

@@ -14,13 +14,18 @@ type binStep[T Float] struct {
 	stepIO
 	op     byte // '+', '-', '*', '/', 'M' (Max), 'm' (Min)
 	same   bool // both operands have the output's shape
+	relu   bool // a Relu runs inside (same shapes, '+'; program.fuseRelu)
 	ia, ib []int
 }
 
 func (s *binStep[T]) forward(st *state[T]) {
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	if s.same {
-		st.parallel(len(y), 1<<15, ewJob[T]{kind: ewBinary, op: s.op, a: a, b: b, y: y})
+		op := s.op
+		if s.relu {
+			op = 'r'
+		}
+		st.parallel(len(y), 1<<15, ewJob[T]{kind: ewBinary, op: op, a: a, b: b, y: y})
 		return
 	}
 	ia, ib := s.ia, s.ib
@@ -497,12 +502,21 @@ func abs[T Float](v T) T {
 	return v
 }
 
-// binaryRange sets y[i] = a[i] op b[i] for i in [lo, hi).
+// binaryRange sets y[i] = a[i] op b[i] for i in [lo, hi); op 'r' is an
+// Add followed by a Relu (a fused Relu, program.fuseRelu).
 func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
 	switch op {
 	case '+':
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] + b[i]
+		}
+	case 'r': // Add then Relu, as kernel.Relu does it (NaN stays NaN)
+		for i := lo; i < hi; i++ {
+			v := a[i] + b[i]
+			if v < 0 {
+				v = 0
+			}
+			y[i] = v
 		}
 	case '-':
 		for i := lo; i < hi; i++ {

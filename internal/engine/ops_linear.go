@@ -19,7 +19,7 @@ type convStep[T Float] struct {
 	g     kernel.Conv2D
 	n     int
 	layer int  // quantizable layer index, -1 if none
-	relu  bool // a Relu runs inside (program.fuseConvRelu)
+	relu  bool // a Relu runs inside (program.fuseRelu)
 	work  []*kernel.ConvWork[T]
 	// Integer arithmetic (integer.go).
 	qwork  []*kernel.QConvWork

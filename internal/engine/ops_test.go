@@ -113,12 +113,13 @@ func TestActivationValues(t *testing.T) {
 	}
 }
 
-// TestFuseConvRelu checks which Relus an inference program runs inside
-// their Conv: one that alone reads a Conv's output, also when the Relu is
-// the model's output; not one whose Conv output another node reads too,
-// nor one after a Conv whose output is reshaped first; none in a plain
-// program.
-func TestFuseConvRelu(t *testing.T) {
+// TestFuseRelu checks which Relus an inference program runs inside the
+// step before: one that alone reads a Conv's output, also when the Relu is
+// the model's output, or an Add of two same-shaped values; not one whose
+// input another node reads too, nor one after a Conv whose output is
+// reshaped first, nor one after a broadcasting Add or a Mul; none in a
+// plain program.
+func TestFuseRelu(t *testing.T) {
 	conv := func(b *builder, x string) string {
 		return b.node("Conv", map[string]graph.Attr{"pads": ints(1, 1, 1, 1)}, x, b.init([]int{2, 2, 3, 3}, 0.3), b.init([]int{2}, 0.1))
 	}
@@ -136,6 +137,15 @@ func TestFuseConvRelu(t *testing.T) {
 		}, 0},
 		{"conv-reshape-relu", func(b *builder, x string) string {
 			return b.node("Relu", nil, b.node("Reshape", nil, conv(b, x), b.ints(0, 2, 4, 5)))
+		}, 0},
+		{"residual-add-relu", func(b *builder, x string) string {
+			return b.node("Relu", nil, b.node("Add", nil, conv(b, x), x))
+		}, 1},
+		{"broadcast-add-relu", func(b *builder, x string) string {
+			return b.node("Relu", nil, b.node("Add", nil, conv(b, x), b.init([]int{2, 1, 1}, 1)))
+		}, 0},
+		{"mul-relu", func(b *builder, x string) string {
+			return b.node("Relu", nil, b.node("Mul", nil, conv(b, x), x))
 		}, 0},
 	} {
 		b := newBuilder([]int{2, 4, 5})

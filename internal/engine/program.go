@@ -65,7 +65,7 @@ func planShapes(m *Model, n int) (*shapeInfo, error) {
 }
 
 // compile plans m for batch size n; with fuse, for Forward alone (see
-// fuseConvRelu).
+// fuseRelu).
 func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	g := m.Graph
 	p := &program[T]{batch: n, index: map[string]int{}, consts: map[int]*graph.Tensor{}}
@@ -206,19 +206,20 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 		p.layerIn = append(p.layerIn, in)
 	}
 	if fuse {
-		p.fuseConvRelu()
+		p.fuseRelu()
 	}
 	return p, nil
 }
 
-// fuseConvRelu makes each Relu whose input is a Conv's output and nothing
-// else's run inside that Conv (kernel.ConvForwardReLU): the Relu's output
-// shares the Conv output's storage and its step does nothing. A value
-// read by two steps, stored under another name (a Reshape's alias) or
-// returned by the model is left alone. The backward pass of a fused
-// program would be wrong (the Relu's gradient would share the Conv's),
-// so only inference sessions fuse.
-func (p *program[T]) fuseConvRelu() {
+// fuseRelu makes each Relu whose input is a Conv's output, or the output
+// of an Add of two same-shaped values, and nothing else's run inside that
+// step (kernel.ConvForwardReLU; binaryRange's fused add): the Relu's output
+// shares the producer's storage and its step does nothing. A value read
+// by two steps, stored under another name (a Reshape's alias) or returned
+// by the model is left alone. The backward pass of a fused program would
+// be wrong (the Relu's gradient would share its input's), so only
+// inference sessions fuse.
+func (p *program[T]) fuseRelu() {
 	readers := make([]int, len(p.names))
 	for _, ins := range p.stepIns {
 		for _, v := range ins {
@@ -232,28 +233,36 @@ func (p *program[T]) fuseConvRelu() {
 			readers[r]++ // another name for r's storage may be read anywhere
 		}
 	}
+	own := func(v int) bool { return v >= 0 && p.alias[v] == v }
 	for i, st := range p.steps {
-		cs, ok := st.(*convStep[T])
-		if !ok || len(p.stepOuts[i]) == 0 {
+		var relu *bool
+		switch s := st.(type) {
+		case *convStep[T]:
+			relu = &s.relu
+		case *binStep[T]:
+			if s.same && s.op == '+' {
+				relu = &s.relu
+			}
+		}
+		if relu == nil || len(p.stepOuts[i]) == 0 {
 			continue
 		}
 		o := p.stepOuts[i][0]
-		if o < 0 || p.alias[o] != o || o == p.output || readers[o] != 1 {
+		if !own(o) || o == p.output || readers[o] != 1 {
 			continue
 		}
 		for j := i + 1; j < len(p.steps); j++ {
 			if !slices.Contains(p.stepIns[j], o) {
 				continue
 			}
-			us, ok := p.steps[j].(*unaryStep[T])
-			if ok && us.op == "Relu" && len(p.stepOuts[j]) > 0 && p.stepOuts[j][0] >= 0 && p.alias[p.stepOuts[j][0]] == p.stepOuts[j][0] {
+			if us, ok := p.steps[j].(*unaryStep[T]); ok && us.op == "Relu" && own(p.stepOuts[j][0]) {
 				r := p.stepOuts[j][0]
 				for v := range p.alias {
 					if p.alias[v] == r {
 						p.alias[v] = o
 					}
 				}
-				cs.relu = true
+				*relu = true
 				p.steps[j] = nopStep[T]{}
 			}
 			break

@@ -27,16 +27,18 @@ type Session[T Float] struct {
 	ints    []*IntegerWeights // per layer: integer weights, or nil (integer.go)
 	consts  map[string][]T
 	last    *state[T]
-	// inference: Forward only, with a Relu that is a Conv's only consumer
-	// run inside the convolution (NewInferenceSession).
+	// inference: Forward only, with a Relu that is a Conv's or an Add's
+	// only consumer run inside it (NewInferenceSession).
 	inference bool
 }
 
 // NewInferenceSession returns a Session for Forward alone: a Relu that is
 // the only consumer of a Conv's output runs inside the convolution, on each
-// image while it is in cache, instead of in a pass of its own over the
-// batch (the results are bit for bit the same). The Conv's output then
-// holds the Relu's values, so Activation of it does too; Backward,
+// image while it is in cache, and one that is the only consumer of an Add
+// of two same-shaped values runs in the Add's loop, instead of in passes
+// of their own over the batch (the results are bit for bit the same). The
+// Conv's or Add's output then holds the Relu's values, so Activation of it
+// does too; Backward,
 // BackwardLayer, Frontier, FrontierSize and ForwardSuffix return an error.
 func NewInferenceSession[T Float](m *Model) *Session[T] {
 	s := NewSession[T](m)
