@@ -510,13 +510,14 @@ func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] + b[i]
 		}
-	case 'r': // Add then Relu, as kernel.Relu does it (NaN stays NaN)
-		for i := lo; i < hi; i++ {
-			v := a[i] + b[i]
-			if v < 0 {
-				v = 0
+	case 'r': // Add, then kernel.Relu on each block while it is in cache
+		const block = 2048
+		for s := lo; s < hi; s += block {
+			e := min(s+block, hi)
+			for i := s; i < e; i++ {
+				y[i] = a[i] + b[i]
 			}
-			y[i] = v
+			kernel.Relu(y[s:e], y[s:e])
 		}
 	case '-':
 		for i := lo; i < hi; i++ {
