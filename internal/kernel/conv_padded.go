@@ -75,27 +75,27 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 		clear(dst)
 	}
 	sh, sw := g.StrideH, g.StrideW
-	for c := range g.C {
-		ch := dst[c*pg.cs : (c+1)*pg.cs]
-		src := x[c*hw : (c+1)*hw]
-		for ih := range g.H {
-			ihp := ih + g.PadTop
-			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
-			row := src[ih*g.W : (ih+1)*g.W]
-			if sw == 1 {
-				copyStrided(ch[rowBase+g.PadLeft:rowBase+g.PadLeft+g.W], row, 0, 1, q)
-				continue
-			}
-			for pw := range sw {
-				// Input columns iw with (iw + PadLeft) mod sw = pw land in
-				// phase plane pw, at consecutive columns from
-				// (iw0 + PadLeft)/sw.
-				iw0 := ((pw-g.PadLeft)%sw + sw) % sw
-				if iw0 >= g.W {
-					continue
+	// Input columns iw with (iw + PadLeft) mod sw = pw land in phase plane
+	// pw, at consecutive columns from (iw0 + PadLeft)/sw; input row ih
+	// (padded: ihp = ih + PadTop) lands in phase (ihp mod sh)·sw + pw at
+	// row ihp/sh. The divisions are done once per phase, not per row.
+	for pw := range sw {
+		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
+		if iw0 >= g.W {
+			continue
+		}
+		off := pw*pg.plane + (iw0+g.PadLeft)/sw
+		n := (g.W - iw0 + sw - 1) / sw
+		for c := range g.C {
+			ch := dst[c*pg.cs : (c+1)*pg.cs]
+			src := x[c*hw : (c+1)*hw]
+			ph, row := g.PadTop%sh, g.PadTop/sh
+			for ih := range g.H {
+				start := ph*sw*pg.plane + row*pg.wq + off
+				copyStrided(ch[start:start+n], src[ih*g.W:(ih+1)*g.W], iw0, sw, q)
+				if ph++; ph == sh {
+					ph, row = 0, row+1
 				}
-				start := rowBase + pw*pg.plane + (iw0+g.PadLeft)/sw
-				copyStrided(ch[start:start+(g.W-iw0+sw-1)/sw], row, iw0, sw, q)
 			}
 		}
 	}

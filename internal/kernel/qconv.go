@@ -271,25 +271,25 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 	}
 	codes := wk.codes[:len(x)]
 	quantizeCodes(codes, x, 0, 1, q)
+	// The rows' places, as in padImage.
 	sh, sw := g.StrideH, g.StrideW
-	for c := range g.C {
-		ch := xq[c*pg.cs : (c+1)*pg.cs]
-		src := codes[c*hw : (c+1)*hw]
-		for ih := range g.H {
-			ihp := ih + g.PadTop
-			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
-			row := src[ih*g.W : (ih+1)*g.W]
-			if sw == 1 {
-				copy(ch[rowBase+g.PadLeft:], row)
-				continue
-			}
-			for pw := range sw {
-				iw0 := ((pw-g.PadLeft)%sw + sw) % sw
-				if iw0 >= g.W {
-					continue
+	for pw := range sw {
+		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
+		if iw0 >= g.W {
+			continue
+		}
+		off := pw*pg.plane + (iw0+g.PadLeft)/sw
+		n := (g.W - iw0 + sw - 1) / sw
+		for c := range g.C {
+			ch := xq[c*pg.cs : (c+1)*pg.cs]
+			src := codes[c*hw : (c+1)*hw]
+			ph, row := g.PadTop%sh, g.PadTop/sh
+			for ih := range g.H {
+				start := ph*sw*pg.plane + row*pg.wq + off
+				copyStridedU8(ch[start:start+n], src[ih*g.W:(ih+1)*g.W], iw0, sw)
+				if ph++; ph == sh {
+					ph, row = 0, row+1
 				}
-				start := rowBase + pw*pg.plane + (iw0+g.PadLeft)/sw
-				copyStridedU8(ch[start:start+(g.W-iw0+sw-1)/sw], row, iw0, sw)
 			}
 		}
 	}
