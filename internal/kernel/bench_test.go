@@ -333,3 +333,32 @@ func BenchmarkMaxPool2x2(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkQMicroKernels times each integer micro-kernel set this CPU runs
+// on a 6×(12·16) tile with K = 144 (a 16-channel 3×3 convolution's depth,
+// rows read in place at scattered offsets as from the padded layout), in
+// giga multiply-adds per second: the ratio between sets is what their
+// instructions buy.
+func BenchmarkQMicroKernels(b *testing.B) {
+	const kp, np = 72, 12
+	r := newRand(106)
+	a, _ := randCodes(r, 2*qMR*kp)
+	panel := make([]int16, len(a))
+	for i, v := range a {
+		panel[i] = int16(v)
+	}
+	_, src := randCodes(r, 16<<10)
+	off := make([]int, 2*kp)
+	for i := range off {
+		off[i] = r.IntN(len(src) - np*qNR)
+	}
+	c := make([]int32, qMR*np*qNR)
+	for _, arch := range qArchs {
+		b.Run(arch.name, func(b *testing.B) {
+			for b.Loop() {
+				arch.kernels[qMR](kp, &panel[0], &src[0], &off[0], &c[0], np*qNR, np)
+			}
+			b.ReportMetric(float64(b.N)*2*kp*qMR*np*qNR/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}

@@ -21,6 +21,12 @@ var (
 func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
 
+// hasVNNI reports whether the CPU runs the EVEX VPDPWSSD on 256-bit
+// registers (AVX512_VNNI with AVX512VL).
+func hasVNNI() bool {
+	return hasAVX512() && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+}
+
 func asmArchs32() []*gemmArch[float32] {
 	var s []*gemmArch[float32]
 	if hasAVX512() {
@@ -32,14 +38,17 @@ func asmArchs32() []*gemmArch[float32] {
 	return s
 }
 
-// asmQArchs returns the integer micro-kernels in assembly this CPU runs.
-// There are none for AVX-512 VNNI or AVX-VNNI: see the package
-// documentation.
+// asmQArchs returns the integer micro-kernels in assembly this CPU runs,
+// fastest first.
 func asmQArchs() []*qArchT {
-	if hasAVX2() {
-		return []*qArchT{{name: "avx2", kernels: qgemmAVX2Kernels}}
+	var s []*qArchT
+	if hasVNNI() {
+		s = append(s, &qArchT{name: "avx512vnni", kernels: qgemmVNNIKernels})
 	}
-	return nil
+	if hasAVX2() {
+		s = append(s, &qArchT{name: "avx2", kernels: qgemmAVX2Kernels})
+	}
+	return s
 }
 
 func asmArchs64() []*gemmArch[float64] {

@@ -7,6 +7,9 @@ package kernel
 // qgemmAVX2Kernels holds the integer AVX2 micro-kernels with 1 to 6 rows (index 0 is unused).
 var qgemmAVX2Kernels = [qMR + 1]qMicroKernel{nil, qgemmAVX2x1, qgemmAVX2x2, qgemmAVX2x3, qgemmAVX2x4, qgemmAVX2x5, qgemmAVX2x6}
 
+// qgemmVNNIKernels holds the integer VNNI micro-kernels with 1 to 6 rows (index 0 is unused).
+var qgemmVNNIKernels = [qMR + 1]qMicroKernel{nil, qgemmVNNIx1, qgemmVNNIx2, qgemmVNNIx3, qgemmVNNIx4, qgemmVNNIx5, qgemmVNNIx6}
+
 //go:noescape
 func qgemmAVX2x1(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
 
@@ -24,3 +27,21 @@ func qgemmAVX2x5(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
 
 //go:noescape
 func qgemmAVX2x6(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx1(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx2(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx3(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx4(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx5(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIx6(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)

@@ -108,10 +108,14 @@ func TestQGemmExtremes(t *testing.T) {
 // TestQMicroKernels compares each assembly micro-kernel with the generic
 // one on rows read at scattered offsets, odd depths, every row count and
 // one or several panels of columns.
+// TestQMicroKernels checks each assembly kernel set this CPU runs against
+// the generic one (the AVX-512 VNNI set only on CPUs that have it: no
+// interpreter checks it elsewhere).
 func TestQMicroKernels(t *testing.T) {
 	r := newRand(12)
 	generic := qArchs[len(qArchs)-1]
 	for _, arch := range qArchs[:len(qArchs)-1] {
+		t.Logf("checking the %s kernels", arch.name)
 		for rows := 1; rows <= qMR; rows++ {
 			for _, kp := range []int{1, 2, 5, 33} {
 				for _, np := range []int{1, 3} {
