@@ -507,18 +507,9 @@ func abs[T Float](v T) T {
 func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
 	switch op {
 	case '+':
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] + b[i]
-		}
-	case 'r': // Add, then kernel.Relu on each block while it is in cache
-		const block = 2048
-		for s := lo; s < hi; s += block {
-			e := min(s+block, hi)
-			for i := s; i < e; i++ {
-				y[i] = a[i] + b[i]
-			}
-			kernel.Relu(y[s:e], y[s:e])
-		}
+		kernel.Add(y[lo:hi], a[lo:hi], b[lo:hi], false)
+	case 'r': // Add, then Relu, in one pass
+		kernel.Add(y[lo:hi], a[lo:hi], b[lo:hi], true)
 	case '-':
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] - b[i]

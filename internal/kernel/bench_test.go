@@ -262,7 +262,7 @@ func benchConvPath[T Float](b *testing.B, g Conv2D, n int, padded, backward bool
 			for img := range n {
 				xi, yi := x[img*g.C*d.hw:(img+1)*g.C*d.hw], y[img*g.M*d.p:(img+1)*g.M*d.p]
 				if padded {
-					convImagePadded(g, d, xi, w, bias, yi, nil, wk)
+					convImagePadded(g, d, xi, w, bias, yi, nil, wk, false)
 				} else {
 					convImageIm2col(g, d, xi, w, bias, yi, nil, wk)
 				}

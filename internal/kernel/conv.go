@@ -165,7 +165,7 @@ func NewConvWork[T Float](g Conv2D) *ConvWork[T] {
 		wk := &ConvWork[T]{}
 		pg, _ := convPaddedSetup(g, g.dims(), wk)
 		wk.pad = make([]T, pg.size)
-		wk.wide = make([]T, g.M/g.Group*pg.nw)
+		wk.wide = make([]T, g.M/g.Group*g.dims().oh*pg.wq)
 		return wk
 	}
 	wk := &ConvWork[T]{col: make([]T, forwardColLen(g))}

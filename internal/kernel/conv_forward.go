@@ -109,8 +109,7 @@ func (j *convJob[T]) Range(wi, lo, hi int) {
 	g, d := j.g, j.d
 	for img := lo; img < hi; img++ {
 		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
-		convImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.bias, yi, j.q, j.work[wi])
-		if j.relu {
+		if !convImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.bias, yi, j.q, j.work[wi], j.relu) && j.relu {
 			Relu(yi, yi)
 		}
 	}
@@ -204,13 +203,16 @@ func fillBias[T Float](y, bias []T, p int) {
 	}
 }
 
-// convImage convolves one image on the calling goroutine.
-func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+// convImage convolves one image on the calling goroutine and reports
+// whether it applied the ReLU too (asked for with relu: the padded layout
+// does it in its epilogue, the im2col path leaves it to the caller).
+func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) bool {
 	if usePadded(g) {
-		convImagePadded(g, d, x, w, bias, y, q, wk)
-		return
+		convImagePadded(g, d, x, w, bias, y, q, wk, relu)
+		return relu
 	}
 	convImageIm2col(g, d, x, w, bias, y, q, wk)
+	return false
 }
 
 // convImageIm2col convolves one image on the calling goroutine through its

@@ -193,8 +193,9 @@ func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, [
 // convImagePadded convolves one image through the padded layout on the
 // calling goroutine: pad (and fake-quantize) the image, multiply each
 // group's weights by its implicit im2col matrix into wide columns, and
-// copy the valid columns, plus the bias, into y.
-func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T]) {
+// copy the valid columns, plus the bias, into y (then, with relu, their
+// ReLU: ConvForwardReLU).
+func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	pg, off := convPaddedSetup(g, d, wk)
 	if q != nil && (g.W < shortRow || g.StrideW > 1) {
 		n := g.C * g.H * g.W
@@ -203,43 +204,28 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 		x, q = wk.qx, nil
 	}
 	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
-	wk.wide = grow(wk.wide, d.mg*pg.nw)
+	// Channel m's wide columns start at m·oh·wq, so that all output rows
+	// of the group are evenly spaced for biasRows.
+	ldw := d.oh * pg.wq
+	wk.wide = grow(wk.wide, d.mg*ldw)
 	arch := gemmArchFor[T]()
 	for gi := range g.Group {
-		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide)
-		for m := range d.mg {
-			var b T
-			if bias != nil {
-				b = bias[gi*d.mg+m]
-			}
-			src := wk.wide[m*pg.nw:]
-			dst := y[(gi*d.mg+m)*d.p : (gi*d.mg+m+1)*d.p]
-			for oh := range d.oh {
-				addTo(dst[oh*d.ow:(oh+1)*d.ow], src[oh*pg.wq:], b)
-			}
+		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
+		var b []T
+		if bias != nil {
+			b = bias[gi*d.mg : (gi+1)*d.mg]
 		}
+		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, b, d.oh, relu)
 	}
 }
 
-// addTo sets dst[i] = src[i] + b.
-func addTo[T Float](dst, src []T, b T) {
-	src = src[:len(dst)]
-	if b == 0 {
-		copy(dst, src)
-		return
-	}
-	for i, v := range src {
-		dst[i] = v + b
-	}
-}
-
-// implicitGemm sets the m×n matrix C (leading dimension n) to A·B, where A
+// implicitGemm sets the m×n matrix C (leading dimension ldc ≥ n) to A·B, where A
 // is m×k row-major (leading dimension k) and B is given by rows:
 // B(l, j) = src[off[l] + j]. It runs the blocked loops of gemmBlocked on
 // the calling goroutine, packing each kc×nc block of B from those rows:
 // each step of a panel is one contiguous run of nr values. src must hold
 // off[l] + roundUp(n, nr) values for every l.
-func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, src []T, off []int, c []T) {
+func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, src []T, off []int, c []T, ldc int) {
 	mr, nr := arch.mr, arch.nr
 	var z T
 	size := int(unsafe.Sizeof(z))
@@ -248,13 +234,17 @@ func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, sr
 	// A block of B of about 128 KiB stays in the L2 cache while every
 	// block of A sweeps it.
 	nc := min(arch.nc, roundUp(n, nr), max(nr, (128<<10)/(kc*size)/nr*nr))
-	p := gemmProblem[T]{m: m, n: n, k: k, alpha: 1, a: a, lda: k, c: c, ldc: n}
+	p := gemmProblem[T]{m: m, n: n, k: k, alpha: 1, a: a, lda: k, c: c, ldc: ldc}
 	plan := gemmPlan{packA: n >= packAMinN || k*size%4096 == 0, packB: true}
 	if plan.packA {
 		w.a = grow(w.a, mc*kc)
 	}
-	w.b = grow(w.b, kc*nc)
 	w.tile = grow(w.tile, mr*nr)
+	if arch.ind != nil {
+		implicitGemmInd(arch, w, &p, plan, src, off, kc, mc)
+		return
+	}
+	w.b = grow(w.b, kc*nc)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -270,6 +260,59 @@ func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, sr
 					packA(w.a, false, a, k, ic, pc, mb, kb, mr)
 				}
 				macroKernel(arch, w, &p, plan, ic, jc, pc, mb, nb, kb, beta)
+			}
+		}
+	}
+}
+
+// implicitGemmInd is implicitGemm with micro-kernels that read the rows
+// of B in place, at src + off[l] + j: no packing of B. For each block of
+// kc steps and mc rows of A, every nr-column panel of B (kc rows of nr
+// values from the image, which stays in the L1 or L2 cache) is swept by
+// every mr-row panel of the block of A.
+func implicitGemmInd[T Float](arch *gemmArch[T], w *GemmWork[T], p *gemmProblem[T], plan gemmPlan, src []T, off []int, kc, mc int) {
+	mr, nr := arch.mr, arch.nr
+	m, n, k, a, c, ldc := p.m, p.n, p.k, p.a, p.c, p.ldc
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		var beta T
+		if pc > 0 {
+			beta = 1
+		}
+		o := &off[pc]
+		for ic := 0; ic < m; ic += mc {
+			mb := min(mc, m-ic)
+			if plan.packA {
+				packA(w.a, false, a, k, ic, pc, mb, kb, mr)
+			}
+			for jr := 0; jr < n; jr += nr {
+				nrr := min(nr, n-jr)
+				bp := &src[jr]
+				for ir := 0; ir < mb; ir += mr {
+					mrr := min(mr, mb-ir)
+					kern := arch.ind[mrr]
+					ap, aStep, aRow := ptr(a, (ic+ir)*k+pc), 1, k
+					if plan.packA {
+						ap, aStep, aRow = ptr(w.a, ir*kb), mr, 1
+					}
+					ci := (ic+ir)*ldc + jr
+					if nrr == nr {
+						kern(kb, ap, aStep, aRow, bp, o, ptr(c, ci), ldc, 1, beta)
+						continue
+					}
+					kern(kb, ap, aStep, aRow, bp, o, ptr(w.tile, 0), nr, 1, 0)
+					for i := range mrr {
+						dst := c[ci+i*ldc : ci+i*ldc+nrr]
+						t := w.tile[i*nr : i*nr+nrr]
+						if beta == 0 {
+							copy(dst, t)
+							continue
+						}
+						for j, v := range t {
+							dst[j] = v + dst[j] // as macroKernel with beta 1
+						}
+					}
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -62,7 +63,7 @@ func testConvPadded[T Float](t *testing.T, tol float64) {
 				want := naiveConv(g, n, xq, w, bias)
 				y := nanSlice[T](len(want))
 				for img := range n {
-					convImagePadded(g, d, xT[img*g.C*d.hw:(img+1)*g.C*d.hw], wT, bT, y[img*g.M*d.p:(img+1)*g.M*d.p], q, wk)
+					convImagePadded(g, d, xT[img*g.C*d.hw:(img+1)*g.C*d.hw], wT, bT, y[img*g.M*d.p:(img+1)*g.M*d.p], q, wk, false)
 				}
 				closeTo(t, fmt.Sprintf("%s q%v: y", prefix, withQ), toF64(y), want, tol)
 			}
@@ -83,6 +84,65 @@ func testConvPadded[T Float](t *testing.T, tol float64) {
 				}
 				if need[2] {
 					closeTo(t, p+": db", toF64(wk.db), wantDb, tol*float64(n))
+				}
+			}
+		}
+	}
+}
+
+// TestImplicitGemm checks implicitGemm, with every micro-kernel set this
+// CPU runs, against the plain sum on odd shapes (depths past one block of
+// kc, rows past one block of mc), and the indirect kernels, which read B
+// in place, against packing B, bit for bit.
+func TestImplicitGemm(t *testing.T) {
+	testImplicitGemm[float32](t, 1e-4)
+	testImplicitGemm[float64](t, 1e-12)
+}
+
+func testImplicitGemm[T Float](t *testing.T, tol float64) {
+	r := newRand(41)
+	for _, arch := range gemmArchsFor[T]() {
+		packed := *arch
+		packed.ind = nil
+		for _, s := range [][3]int{{1, 1, 1}, {7, 33, 5}, {13, 257, 144}, {130, 40, 300}, {9, 7, 600}} {
+			m, n, k := s[0], s[1], s[2]
+			a := make([]T, m*k)
+			for i, v := range randSlice(r, m*k) {
+				a[i] = T(v)
+			}
+			src := make([]T, 2048)
+			for i, v := range randSlice(r, len(src)) {
+				src[i] = T(v)
+			}
+			off := make([]int, k)
+			for l := range off {
+				off[l] = r.IntN(len(src) - roundUp(n, arch.nr) - n)
+			}
+			ldc := n + 3
+			got := make([]T, m*ldc)
+			var w GemmWork[T]
+			implicitGemm(arch, &w, m, n, k, a, src, off, got, ldc)
+			for i := range m {
+				for j := range n {
+					var want float64
+					for l := range k {
+						want += float64(a[i*k+l]) * float64(src[off[l]+j])
+					}
+					if d := math.Abs(float64(got[i*ldc+j]) - want); d > tol*(1+math.Abs(want))*float64(k) {
+						t.Fatalf("%s %T m=%d n=%d k=%d: C[%d,%d] = %v, want %v", arch.name, got[0], m, n, k, i, j, got[i*ldc+j], want)
+					}
+				}
+			}
+			if arch.ind == nil {
+				continue
+			}
+			ref := make([]T, m*ldc)
+			implicitGemm(&packed, &w, m, n, k, a, src, off, ref, ldc)
+			for i := range m {
+				for j := range n {
+					if got[i*ldc+j] != ref[i*ldc+j] {
+						t.Fatalf("%s %T m=%d n=%d k=%d: indirect C[%d,%d] = %v, packed %v", arch.name, got[0], m, n, k, i, j, got[i*ldc+j], ref[i*ldc+j])
+					}
 				}
 			}
 		}

@@ -12,10 +12,10 @@ import (
 // more of L2 (AMD Zen 2–4, Intel Skylake and later): a kc×nr panel of B
 // takes 16 KiB, an mc×kc block of A 144–256 KiB.
 var (
-	avx2Arch32   = &gemmArch[float32]{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 256, nc: 4080, kernels: sgemmAVX2Kernels}
-	avx2Arch64   = &gemmArch[float64]{name: "avx2", mr: 6, nr: 8, mc: 96, kc: 256, nc: 4080, kernels: dgemmAVX2Kernels}
-	avx512Arch32 = &gemmArch[float32]{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, kernels: sgemmAVX512Kernels}
-	avx512Arch64 = &gemmArch[float64]{name: "avx512", mr: 8, nr: 16, mc: 96, kc: 256, nc: 4096, kernels: dgemmAVX512Kernels}
+	avx2Arch32   = &gemmArch[float32]{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 256, nc: 4080, kernels: sgemmAVX2Kernels, ind: sgemmAVX2IndKernels}
+	avx2Arch64   = &gemmArch[float64]{name: "avx2", mr: 6, nr: 8, mc: 96, kc: 256, nc: 4080, kernels: dgemmAVX2Kernels, ind: dgemmAVX2IndKernels}
+	avx512Arch32 = &gemmArch[float32]{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, kernels: sgemmAVX512Kernels, ind: sgemmAVX512IndKernels}
+	avx512Arch64 = &gemmArch[float64]{name: "avx512", mr: 8, nr: 16, mc: 96, kc: 256, nc: 4096, kernels: dgemmAVX512Kernels, ind: dgemmAVX512IndKernels}
 )
 
 func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }

@@ -16,6 +16,11 @@ import "unsafe"
 // internal/gemmgen); generic ones are in gemm_generic.go.
 type microKernel[T Float] func(k int, a *T, aStep, aRow int, b *T, ldb int, c *T, ldc int, alpha, beta T)
 
+// indKernel is a microKernel that reads step l of B at b + off[l]
+// (elements) instead of b + l·ldb: the rows of an implicit im2col matrix,
+// read in place (implicitGemm).
+type indKernel[T Float] func(k int, a *T, aStep, aRow int, b *T, off *int, c *T, ldc int, alpha, beta T)
+
 // gemmArch is one implementation of the GEMM micro-kernel together with
 // the block sizes of the loops around it (K. Goto, R. van de Geijn,
 // "Anatomy of High-Performance Matrix Multiplication", ACM TOMS 34(3),
@@ -28,7 +33,8 @@ type microKernel[T Float] func(k int, a *T, aStep, aRow int, b *T, ldb int, c *T
 //   - mc×kc is the block of packed A, sized for the L2 cache;
 //   - kc×nc is the block of packed B, sized for the L3 cache.
 //
-// kernels[r] is the micro-kernel for tiles of r rows, 1 ≤ r ≤ mr.
+// kernels[r] is the micro-kernel for tiles of r rows, 1 ≤ r ≤ mr, and
+// ind[r] its indirect twin (nil: implicitGemm packs B instead).
 //
 // Values of gemmArch are built once by the package's variable
 // initialisation and never modified.
@@ -37,6 +43,7 @@ type gemmArch[T Float] struct {
 	mr, nr     int
 	mc, kc, nc int
 	kernels    []microKernel[T]
+	ind        []indKernel[T]
 }
 
 // gemmArchs32 and gemmArchs64 list the micro-kernels this CPU can run,

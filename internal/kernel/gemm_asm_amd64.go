@@ -25,6 +25,27 @@ func sgemmAVX2x5(k int, a *float32, aStep, aRow int, b *float32, ldb int, c *flo
 //go:noescape
 func sgemmAVX2x6(k int, a *float32, aStep, aRow int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
 
+// sgemmAVX2IndKernels holds the indirect sgemmAVX2 micro-kernels with 1 to 6 rows (index 0 is unused).
+var sgemmAVX2IndKernels = []indKernel[float32]{nil, sgemmAVX2Indx1, sgemmAVX2Indx2, sgemmAVX2Indx3, sgemmAVX2Indx4, sgemmAVX2Indx5, sgemmAVX2Indx6}
+
+//go:noescape
+func sgemmAVX2Indx1(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX2Indx2(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX2Indx3(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX2Indx4(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX2Indx5(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX2Indx6(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
 // dgemmAVX2Kernels holds the dgemmAVX2 micro-kernels with 1 to 6 rows (index 0 is unused).
 var dgemmAVX2Kernels = []microKernel[float64]{nil, dgemmAVX2x1, dgemmAVX2x2, dgemmAVX2x3, dgemmAVX2x4, dgemmAVX2x5, dgemmAVX2x6}
 
@@ -45,6 +66,27 @@ func dgemmAVX2x5(k int, a *float64, aStep, aRow int, b *float64, ldb int, c *flo
 
 //go:noescape
 func dgemmAVX2x6(k int, a *float64, aStep, aRow int, b *float64, ldb int, c *float64, ldc int, alpha, beta float64)
+
+// dgemmAVX2IndKernels holds the indirect dgemmAVX2 micro-kernels with 1 to 6 rows (index 0 is unused).
+var dgemmAVX2IndKernels = []indKernel[float64]{nil, dgemmAVX2Indx1, dgemmAVX2Indx2, dgemmAVX2Indx3, dgemmAVX2Indx4, dgemmAVX2Indx5, dgemmAVX2Indx6}
+
+//go:noescape
+func dgemmAVX2Indx1(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX2Indx2(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX2Indx3(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX2Indx4(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX2Indx5(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX2Indx6(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
 
 // sgemmAVX512Kernels holds the sgemmAVX512 micro-kernels with 1 to 8 rows (index 0 is unused).
 var sgemmAVX512Kernels = []microKernel[float32]{nil, sgemmAVX512x1, sgemmAVX512x2, sgemmAVX512x3, sgemmAVX512x4, sgemmAVX512x5, sgemmAVX512x6, sgemmAVX512x7, sgemmAVX512x8}
@@ -73,6 +115,33 @@ func sgemmAVX512x7(k int, a *float32, aStep, aRow int, b *float32, ldb int, c *f
 //go:noescape
 func sgemmAVX512x8(k int, a *float32, aStep, aRow int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
 
+// sgemmAVX512IndKernels holds the indirect sgemmAVX512 micro-kernels with 1 to 8 rows (index 0 is unused).
+var sgemmAVX512IndKernels = []indKernel[float32]{nil, sgemmAVX512Indx1, sgemmAVX512Indx2, sgemmAVX512Indx3, sgemmAVX512Indx4, sgemmAVX512Indx5, sgemmAVX512Indx6, sgemmAVX512Indx7, sgemmAVX512Indx8}
+
+//go:noescape
+func sgemmAVX512Indx1(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx2(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx3(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx4(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx5(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx6(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx7(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmAVX512Indx8(k int, a *float32, aStep, aRow int, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
+
 // dgemmAVX512Kernels holds the dgemmAVX512 micro-kernels with 1 to 8 rows (index 0 is unused).
 var dgemmAVX512Kernels = []microKernel[float64]{nil, dgemmAVX512x1, dgemmAVX512x2, dgemmAVX512x3, dgemmAVX512x4, dgemmAVX512x5, dgemmAVX512x6, dgemmAVX512x7, dgemmAVX512x8}
 
@@ -99,3 +168,30 @@ func dgemmAVX512x7(k int, a *float64, aStep, aRow int, b *float64, ldb int, c *f
 
 //go:noescape
 func dgemmAVX512x8(k int, a *float64, aStep, aRow int, b *float64, ldb int, c *float64, ldc int, alpha, beta float64)
+
+// dgemmAVX512IndKernels holds the indirect dgemmAVX512 micro-kernels with 1 to 8 rows (index 0 is unused).
+var dgemmAVX512IndKernels = []indKernel[float64]{nil, dgemmAVX512Indx1, dgemmAVX512Indx2, dgemmAVX512Indx3, dgemmAVX512Indx4, dgemmAVX512Indx5, dgemmAVX512Indx6, dgemmAVX512Indx7, dgemmAVX512Indx8}
+
+//go:noescape
+func dgemmAVX512Indx1(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx2(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx3(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx4(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx5(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx6(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx7(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)
+
+//go:noescape
+func dgemmAVX512Indx8(k int, a *float64, aStep, aRow int, b *float64, off *int, c *float64, ldc int, alpha, beta float64)

@@ -29,3 +29,9 @@ func depthwise3x3Asm(dst, src []float32, wp int, k []float32, b float32) int { r
 func relu64Asm(dst, src []float64) int { return 0 }
 
 func reluBackAsm[T Float](gx, x, gy []T) int { return 0 }
+
+func addAsm(y, a, b []float32, relu bool) int { return 0 }
+
+func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per int, relu bool) int {
+	return 0
+}

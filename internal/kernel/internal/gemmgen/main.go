@@ -16,6 +16,14 @@
 // xR. Rows of C are vectors along N: each step l loads NR/W vectors of B,
 // broadcasts the R values of A one at a time and issues R·NR/W fused
 // multiply-adds into R·NR/W accumulator registers.
+//
+// Each kernel has an indirect twin, named with Ind before the suffix,
+//
+//	func nameInd(k int, a *T, aStep, aRow int, b *T, off *int, c *T, ldc int, alpha, beta T)
+//
+// which reads step l of B at b + off[l] (in elements) instead of
+// b + l·ldb: the rows of an implicit im2col matrix read in place from a
+// padded image (conv_padded.go), with no packing.
 package main
 
 import (
@@ -74,6 +82,15 @@ func writeStubs(file string, specs []spec) {
 		for r := 1; r <= s.mr; r++ {
 			fmt.Fprintf(&buf, "\n//go:noescape\nfunc %sx%d(k int, a *%s, aStep, aRow int, b *%s, ldb int, c *%s, ldc int, alpha, beta %s)\n", s.name, r, s.elem, s.elem, s.elem, s.elem)
 		}
+		fmt.Fprintf(&buf, "\n// %sIndKernels holds the indirect %s micro-kernels with 1 to %d rows (index 0 is unused).\n", s.name, s.name, s.mr)
+		fmt.Fprintf(&buf, "var %sIndKernels = []indKernel[%s]{nil", s.name, s.elem)
+		for r := 1; r <= s.mr; r++ {
+			fmt.Fprintf(&buf, ", %sIndx%d", s.name, r)
+		}
+		fmt.Fprintf(&buf, "}\n")
+		for r := 1; r <= s.mr; r++ {
+			fmt.Fprintf(&buf, "\n//go:noescape\nfunc %sIndx%d(k int, a *%s, aStep, aRow int, b *%s, off *int, c *%s, ldc int, alpha, beta %s)\n", s.name, r, s.elem, s.elem, s.elem, s.elem)
+		}
 	}
 	out, err := format.Source(buf.Bytes())
 	if err != nil {
@@ -91,8 +108,10 @@ func write(file, isa string, specs []spec) {
 	fmt.Fprintf(&buf, "// GEMM micro-kernels for %s. See internal/gemmgen for the contract.\n\n", isa)
 	fmt.Fprintf(&buf, "#include \"textflag.h\"\n")
 	for _, s := range specs {
-		for r := s.mr; r >= 1; r-- {
-			gen(&buf, s, r)
+		for _, ind := range []bool{false, true} {
+			for r := s.mr; r >= 1; r-- {
+				gen(&buf, s, r, ind)
+			}
 		}
 	}
 	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
@@ -110,8 +129,11 @@ func aAddr(i int) string {
 	return [...]string{"(SI)", "(SI)(AX*1)", "(SI)(AX*2)", "(SI)(BX*1)", "(SI)(AX*4)", "(R13)(AX*4)", "(SI)(BX*2)", "(R13)(BX*2)"}[i]
 }
 
-func gen(w *bytes.Buffer, s spec, rows int) {
+func gen(w *bytes.Buffer, s spec, rows int, ind bool) {
 	name := fmt.Sprintf("%sx%d", s.name, rows)
+	if ind {
+		name = fmt.Sprintf("%sIndx%d", s.name, rows)
+	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	reg := func(n int) string { return fmt.Sprintf("%s%d", s.reg, n) }
@@ -126,7 +148,11 @@ func gen(w *bytes.Buffer, s spec, rows int) {
 	mov := "VMOVUP" + s.sfx[1:]
 	bcast := "VBROADCAST" + s.bsfx
 
-	fmt.Fprintf(w, "\n// func %s(k int, a *%s, aStep, aRow int, b *%s, ldb int, c *%s, ldc int, alpha, beta %s)\n", name, s.elem, s.elem, s.elem, s.elem)
+	bArg := "ldb int"
+	if ind {
+		bArg = "off *int"
+	}
+	fmt.Fprintf(w, "\n// func %s(k int, a *%s, aStep, aRow int, b *%s, %s, c *%s, ldc int, alpha, beta %s)\n", name, s.elem, s.elem, bArg, s.elem, s.elem)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, argSize)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
@@ -137,8 +163,12 @@ func gen(w *bytes.Buffer, s spec, rows int) {
 	p("LEAQ (AX)(AX*2), BX")
 	p("LEAQ (SI)(AX*1), R13")
 	p("MOVQ b+32(FP), DX")
-	p("MOVQ ldb+40(FP), R8")
-	p("SHLQ $%d, R8", shift)
+	if ind {
+		p("MOVQ off+40(FP), R8")
+	} else {
+		p("MOVQ ldb+40(FP), R8")
+		p("SHLQ $%d, R8", shift)
+	}
 	p("MOVQ c+48(FP), DI")
 	p("MOVQ ldc+56(FP), R9")
 	p("SHLQ $%d, R9", shift)
@@ -159,8 +189,16 @@ func gen(w *bytes.Buffer, s spec, rows int) {
 		}
 	}
 	step := func() {
-		for v := range s.nv {
-			p("%s %d(DX), %s", mov, v*s.vbytes, bReg(v))
+		if ind {
+			// R10 is free inside the loop: the next step's offset.
+			p("MOVQ (R8), R10")
+			for v := range s.nv {
+				p("%s %d(DX)(R10*%d), %s", mov, v*s.vbytes, s.esz, bReg(v))
+			}
+		} else {
+			for v := range s.nv {
+				p("%s %d(DX), %s", mov, v*s.vbytes, bReg(v))
+			}
 		}
 		for i := range rows {
 			p("%s %s, %s", bcast, aAddr(i), aReg(i))
@@ -168,7 +206,11 @@ func gen(w *bytes.Buffer, s spec, rows int) {
 				p("VFMADD231%s %s, %s, %s", s.sfx, bReg(v), aReg(i), acc(i, v))
 			}
 		}
-		p("ADDQ R8, DX")
+		if ind {
+			p("ADDQ $8, R8")
+		} else {
+			p("ADDQ R8, DX")
+		}
 		p("ADDQ R12, SI")
 		if rows > 5 {
 			p("ADDQ R12, R13")

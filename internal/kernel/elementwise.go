@@ -1,0 +1,62 @@
+package kernel
+
+// Add sets y[i] = a[i] + b[i] for every i < len(y), then, with relu,
+// y[i] = max(y[i], 0) as Relu does (NaN stays NaN, −0 stays −0): ONNX
+// Add, or an Add whose only consumer is a Relu (a residual block's), in
+// one pass. AVX2 for float32 where the CPU has it; the results are those
+// of the scalar loop, bit for bit. a and b must be at least as long as y;
+// y may be either of them.
+func Add[T Float](y, a, b []T, relu bool) {
+	a, b = a[:len(y)], b[:len(y)]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = addAsm(ys, any(a).([]float32), any(b).([]float32), relu)
+	}
+	if relu {
+		for i := done; i < len(y); i++ {
+			v := a[i] + b[i]
+			if v < 0 {
+				v = 0
+			}
+			y[i] = v
+		}
+		return
+	}
+	for i := done; i < len(y); i++ {
+		y[i] = a[i] + b[i]
+	}
+}
+
+// biasRows is the epilogue of a convolution through the padded layout:
+// dst[r·width + i] = src[r·ld + i] + bias[r / per] for r < rows,
+// i < width (zero for a nil bias), then, with relu, max(·, 0) as Relu
+// does. A zero bias leaves every value as it is, −0 too: the sum is
+// formed as x − (0 − b), which is x + b for b ≠ 0 and x for b = ±0. AVX2
+// for float32 where the CPU has it, bit for bit the scalar loop.
+func biasRows[T Float](dst, src []T, rows, width, ld int, bias []T, per int, relu bool) {
+	if rows == 0 || width == 0 {
+		return
+	}
+	var zero [1]T
+	if bias == nil {
+		bias, per = zero[:], rows
+	}
+	_ = bias[(rows-1)/per]
+	dst = dst[:rows*width]
+	src = src[:(rows-1)*ld+width]
+	done := 0
+	if d, ok := any(dst).([]float32); ok {
+		done = biasRowsAsm(d, any(src).([]float32), rows, width, ld, any(bias).([]float32), per, relu)
+	}
+	for r := done; r < rows; r++ {
+		c := 0 - bias[r/per]
+		out := dst[r*width : (r+1)*width]
+		for i, v := range src[r*ld : r*ld+width] {
+			v -= c
+			if relu && v < 0 {
+				v = 0
+			}
+			out[i] = v
+		}
+	}
+}

@@ -1,0 +1,57 @@
+//go:build !purego && !noasm
+
+package kernel
+
+import "math"
+
+//go:noescape
+func addAVX2(y, a, b *float32, n int, floor float32)
+
+//go:noescape
+func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
+
+// floorFor is the lower bound the AVX2 kernels take with VMAXPS (which
+// returns its second source, the value, for NaN and for two zeros): 0 for
+// a ReLU, −∞ (no bound) otherwise.
+func floorFor(relu bool) float32 {
+	if relu {
+		return 0
+	}
+	return float32(math.Inf(-1))
+}
+
+// addAsm does Add's first len(y) rounded down to a multiple of 8 values and
+// returns how many, 0 on CPUs without AVX2.
+func addAsm(y, a, b []float32, relu bool) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	addAVX2(&y[0], &a[0], &b[0], n, floorFor(relu))
+	return n
+}
+
+// biasRowsAsm does the first rows of biasRows (bounds already checked)
+// and returns how many, 0 on CPUs without AVX2: all of them when width ≥ 8,
+// otherwise those whose 8-value load and spilling store stay inside src
+// and dst with the spill landing in a later row.
+func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per int, relu bool) int {
+	if !hasAVX2() {
+		return 0
+	}
+	n := rows
+	if width < 8 {
+		// Row r qualifies when r·width + 8 ≤ len(dst) and
+		// r·ld + 8 ≤ len(src); rows are done in order.
+		n = 0
+		for n < rows && n*width+8 <= len(dst) && n*ld+8 <= len(src) {
+			n++
+		}
+		if n == 0 {
+			return 0
+		}
+	}
+	biasRowsAVX2(&dst[0], &src[0], n, width, ld, &bias[0], per, floorFor(relu))
+	return n
+}

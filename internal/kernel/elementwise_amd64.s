@@ -1,0 +1,120 @@
+//go:build !purego && !noasm
+
+#include "textflag.h"
+
+// func addAVX2(y, a, b *float32, n int, floor float32)
+//
+// For i < n, a multiple of 8: y[i] = max(floor, a[i] + b[i]) with MAXPS
+// returning its second source, the sum, when a lane is NaN or both are
+// zero: floor 0 is Relu's "if v < 0 { v = 0 }" exactly, floor −∞ leaves
+// every sum as it is.
+TEXT ·addAVX2(SB), NOSPLIT, $0-36
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS floor+32(FP), Y2
+	SHRQ $3, CX
+	JZ adone
+
+aloop:
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ aloop
+
+adone:
+	VZEROUPPER
+	RET
+
+// func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
+//
+// For r < rows ≥ 1, with c = 0 − bias[r / per] (per ≥ 1):
+// dst[r·width + i] = max(floor, src[r·ld + i] − c), MAXPS as in addAVX2,
+// for i < width. x − (0 − b) is x + b exactly for b ≠ 0 and x itself for
+// b = ±0 (−0 stays −0). Only 8-lane loads and stores (AMD's VMASKMOVPS
+// stores are microcoded and slow). Width ≥ 8: the row's full vectors,
+// then, when width is not a multiple of 8, one more at width − 8,
+// overlapping (it rewrites values with themselves). Width < 8: one vector
+// from the row's start, whose store spills into the next row; the caller
+// makes sure the 8 values are in bounds and that a later row overwrites
+// the spill.
+TEXT ·biasRowsAVX2(SB), NOSPLIT, $0-60
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ width+24(FP), R9
+	MOVQ ld+32(FP), R10
+	SHLQ $2, R10
+	MOVQ bias+40(FP), R15
+	MOVQ per+48(FP), R12
+	VBROADCASTSS floor+56(FP), Y2
+	VXORPS Y4, Y4, Y4
+	MOVQ R9, R13
+	SHRQ $3, R13 // full vectors per row
+	LEAQ -32(R9*4), R11 // byte offset of the overlapping last vector
+	MOVQ R9, AX
+	ANDQ $7, AX // width mod 8
+	VBROADCASTSS (R15), Y1
+	VSUBPS Y1, Y4, Y1
+	MOVQ R12, R14
+	CMPQ R9, $8
+	JGE brow
+
+bshort:
+	VMOVUPS (SI), Y0
+	VSUBPS Y1, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VMOVUPS Y0, (DI)
+	LEAQ (DI)(R9*4), DI
+	ADDQ R10, SI
+	DECQ R8
+	JZ bdone
+	DECQ R14
+	JNZ bshort
+	ADDQ $4, R15
+	VBROADCASTSS (R15), Y1
+	VSUBPS Y1, Y4, Y1
+	MOVQ R12, R14
+	JMP bshort
+
+brow:
+	XORQ BX, BX
+	MOVQ R13, CX
+
+bvec:
+	VMOVUPS (SI)(BX*1), Y0
+	VSUBPS Y1, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ $32, BX
+	DECQ CX
+	JNZ bvec
+	TESTQ AX, AX
+	JZ bnext
+	VMOVUPS (SI)(R11*1), Y0
+	VSUBPS Y1, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VMOVUPS Y0, (DI)(R11*1)
+
+bnext:
+	LEAQ (DI)(R9*4), DI
+	ADDQ R10, SI
+	DECQ R8
+	JZ bdone
+	DECQ R14
+	JNZ brow
+	ADDQ $4, R15
+	VBROADCASTSS (R15), Y1
+	VSUBPS Y1, Y4, Y1
+	MOVQ R12, R14
+	JMP brow
+
+bdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,119 @@
+package kernel
+
+import (
+	"math"
+	"testing"
+)
+
+// specials are the values whose handling the vector kernels must get
+// exactly as the scalar loop does.
+var specials = []float64{math.NaN(), math.Copysign(0, -1), 0, math.Inf(1), math.Inf(-1), -1e-30, 1e-30, -3, 2.5}
+
+// fillSpecial puts a special value in every fifth element of s.
+func fillSpecial(s []float32) {
+	for i := 0; i < len(s); i += 5 {
+		s[i] = float32(specials[(i/5)%len(specials)])
+	}
+}
+
+func sameBits(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+func TestAdd(t *testing.T) {
+	r := newRand(31)
+	for n := range 41 {
+		a, b := to32(randSlice(r, n+3)), to32(randSlice(r, n+3))
+		fillSpecial(a)
+		fillSpecial(b[1:])
+		for _, relu := range []bool{false, true} {
+			y := make([]float32, n)
+			Add(y, a, b, relu)
+			for i := range y {
+				want := a[i] + b[i]
+				if relu && want < 0 {
+					want = 0
+				}
+				if !sameBits(y[i], want) {
+					t.Fatalf("n=%d relu=%v: y[%d] = %v (%#x), want %v (%#x)", n, relu, i, y[i], math.Float32bits(y[i]), want, math.Float32bits(want))
+				}
+			}
+			// In place, and in float64 (the generic loop).
+			in := append([]float32(nil), a[:n]...)
+			Add(in, in, b, relu)
+			for i := range in {
+				if !sameBits(in[i], y[i]) {
+					t.Fatalf("n=%d relu=%v in place: y[%d] = %v, want %v", n, relu, i, in[i], y[i])
+				}
+			}
+			y64 := make([]float64, n)
+			Add(y64, to64(a), to64(b), relu)
+			for i := range y64 {
+				want := float64(a[i]) + float64(b[i])
+				if relu && want < 0 {
+					want = 0
+				}
+				if math.Float64bits(y64[i]) != math.Float64bits(want) {
+					t.Fatalf("float64 n=%d relu=%v: y[%d] = %v, want %v", n, relu, i, y64[i], want)
+				}
+			}
+		}
+	}
+}
+
+func TestBiasRows(t *testing.T) {
+	r := newRand(32)
+	negZero := float32(math.Copysign(0, -1))
+	biases := []float32{0, negZero, 0.75, -0.5, 3e38}
+	for _, rows := range []int{1, 2, 7, 12} {
+		for width := 1; width <= 20; width++ {
+			for _, pad := range []int{0, 3} {
+				for _, per := range []int{1, 3, rows, 0} { // 0: nil bias
+					if per > rows {
+						continue
+					}
+					ld := width + pad
+					src := to32(randSlice(r, rows*ld))
+					fillSpecial(src)
+					var bias []float32
+					if per > 0 {
+						bias = make([]float32, (rows+per-1)/per)
+						for i := range bias {
+							bias[i] = biases[(i+width)%len(biases)]
+						}
+					}
+					for _, relu := range []bool{false, true} {
+						// A guard value on either side catches writes outside the rows.
+						buf := make([]float32, rows*width+2)
+						for i := range buf {
+							buf[i] = 42
+						}
+						dst := buf[1 : 1+rows*width]
+						biasRows(dst, src, rows, width, ld, bias, per, relu)
+						if buf[0] != 42 || buf[len(buf)-1] != 42 {
+							t.Fatalf("rows=%d width=%d: wrote outside dst", rows, width)
+						}
+						for row := range rows {
+							var b float32
+							if bias != nil {
+								b = bias[row/per]
+							}
+							for i := range width {
+								v := src[row*ld+i]
+								want := v + b
+								if b == 0 {
+									want = v // a zero bias keeps −0
+								}
+								if relu && want < 0 {
+									want = 0
+								}
+								if got := dst[row*width+i]; !sameBits(got, want) {
+									t.Fatalf("rows=%d width=%d ld=%d per=%d b=%v relu=%v: [%d,%d] = %v (%#x), want %v (%#x)",
+										rows, width, ld, per, b, relu, row, i, got, math.Float32bits(got), want, math.Float32bits(want))
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
