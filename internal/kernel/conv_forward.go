@@ -304,9 +304,9 @@ func depthwiseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQ
 	kk := g.KH * g.KW
 	hp, wp := g.H+g.PadTop+g.PadBottom, g.W+g.PadLeft+g.PadRight
 	wk.col = grow(wk.col, hp*wp)
-	padded := wk.col
-	clear(padded[:g.PadTop*wp])
-	clear(padded[(g.PadTop+g.H)*wp:])
+	padded := wk.col[:hp*wp]
+	clear(padded) // the padding; each plane overwrites the interior
+	interior := padded[g.PadTop*wp+g.PadLeft:]
 	for idx := lo; idx < hi; idx++ {
 		c := idx % g.C
 		plane := x[idx*d.hw : (idx+1)*d.hw]
@@ -316,11 +316,12 @@ func depthwiseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQ
 			quantizeTo(wk.qx, plane, q)
 			plane, pq = wk.qx, nil
 		}
-		for ih := range g.H {
-			row := padded[(ih+g.PadTop)*wp : (ih+g.PadTop+1)*wp]
-			clear(row[:g.PadLeft])
-			clear(row[g.PadLeft+g.W:])
-			copyStrided(row[g.PadLeft:g.PadLeft+g.W], plane[ih*g.W:], 0, 1, pq)
+		if pq == nil {
+			placeRows(interior, plane, g.H, g.W, wp, g.W, 1)
+		} else {
+			for ih := range g.H {
+				copyStrided(interior[ih*wp:ih*wp+g.W], plane[ih*g.W:], 0, 1, pq)
+			}
 		}
 		var b T
 		if bias != nil {
@@ -341,9 +342,7 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 		// not outputs), then the valid columns are copied out.
 		wk.wide = grow(wk.wide, (d.oh-1)*wp+d.ow)
 		depthwise3x3Wide(wk.wide, xp, wp, k, b)
-		for oh := range d.oh {
-			copy(out[oh*d.ow:(oh+1)*d.ow], wk.wide[oh*wp:])
-		}
+		biasRows(out, wk.wide, d.oh, d.ow, wp, nil, d.oh, false) // copies the valid columns
 		return
 	}
 	if g.KH == 3 && g.KW == 3 {

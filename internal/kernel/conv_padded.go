@@ -76,26 +76,34 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 	}
 	sh, sw := g.StrideH, g.StrideW
 	// Input columns iw with (iw + PadLeft) mod sw = pw land in phase plane
-	// pw, at consecutive columns from (iw0 + PadLeft)/sw; input row ih
-	// (padded: ihp = ih + PadTop) lands in phase (ihp mod sh)·sw + pw at
-	// row ihp/sh. The divisions are done once per phase, not per row.
+	// pw, at consecutive columns from (iw0 + PadLeft)/sw; input rows ih
+	// with (ih + PadTop) mod sh = ph land in phase ph·sw + pw, at
+	// consecutive rows from (ih0 + PadTop)/sh. Each phase plane is filled
+	// by one placeRows call, top to bottom.
 	for pw := range sw {
 		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
 		if iw0 >= g.W {
 			continue
 		}
-		off := pw*pg.plane + (iw0+g.PadLeft)/sw
+		col := (iw0 + g.PadLeft) / sw
 		n := (g.W - iw0 + sw - 1) / sw
 		for c := range g.C {
 			ch := dst[c*pg.cs : (c+1)*pg.cs]
-			src := x[c*hw : (c+1)*hw]
-			ph, row := g.PadTop%sh, g.PadTop/sh
-			for ih := range g.H {
-				start := ph*sw*pg.plane + row*pg.wq + off
-				copyStrided(ch[start:start+n], src[ih*g.W:(ih+1)*g.W], iw0, sw, q)
-				if ph++; ph == sh {
-					ph, row = 0, row+1
+			for ph := range sh {
+				ih0 := ((ph-g.PadTop)%sh + sh) % sh
+				if ih0 >= g.H {
+					continue
 				}
+				rows := (g.H - ih0 + sh - 1) / sh
+				base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
+				src := x[c*hw+ih0*g.W+iw0:]
+				if q != nil {
+					for r := range rows {
+						copyStrided(ch[base+r*pg.wq:base+r*pg.wq+n], src[r*sh*g.W:], 0, sw, q)
+					}
+					continue
+				}
+				placeRows(ch[base:(ph*sw+pw+1)*pg.plane], src, rows, n, pg.wq, sh*g.W, sw)
 			}
 		}
 	}

@@ -60,3 +60,27 @@ func biasRows[T Float](dst, src []T, rows, width, ld int, bias []T, per int, rel
 		}
 	}
 }
+
+// placeRows sets dst[r·ldd + i] = src[r·lds + i·stride] for r < rows,
+// i < n: the rows of one phase plane of the padded layout (padImage).
+// dst runs to the end of the plane: what lies past each row's n values in
+// it is padding, which must stay zero, or rows placed later. AVX2 for
+// float32 with stride 1 or 2 where the CPU has it.
+func placeRows[T Float](dst, src []T, rows, n, ldd, lds, stride int) {
+	if rows == 0 || n == 0 {
+		return
+	}
+	_ = dst[(rows-1)*ldd+n-1]
+	_ = src[(rows-1)*lds+(n-1)*stride]
+	done := 0
+	if d, ok := any(dst).([]float32); ok {
+		done = placeRowsAsm(d, any(src).([]float32), rows, n, ldd, lds, stride)
+	}
+	for r := done; r < rows; r++ {
+		out := dst[r*ldd : r*ldd+n]
+		in := src[r*lds:]
+		for i := range out {
+			out[i] = in[i*stride]
+		}
+	}
+}

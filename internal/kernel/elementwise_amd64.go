@@ -8,6 +8,9 @@ import "math"
 func addAVX2(y, a, b *float32, n int, floor float32)
 
 //go:noescape
+func placeRowsAVX2(dst, src *float32, rows, n, ldd, lds, stride int)
+
+//go:noescape
 func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
 
 // floorFor is the lower bound the AVX2 kernels take with VMAXPS (which
@@ -54,4 +57,27 @@ func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per in
 	}
 	biasRowsAVX2(&dst[0], &src[0], n, width, ld, &bias[0], per, floorFor(relu))
 	return n
+}
+
+// placeRowsAsm does the first rows of placeRows and returns how many, 0 on
+// CPUs without AVX2 or for strides other than 1 and 2. Its 8-lane loads
+// read up to 8·stride values from the start of a vector, so a row
+// qualifies when those reads stay inside src; with n < 8 its one store
+// writes 8 values, zeros past the n-th, so the row must also have 8
+// places left in dst (the rest of its plane).
+func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int {
+	if !hasAVX2() || (stride != 1 && stride != 2) {
+		return 0
+	}
+	needSrc := 8 * stride
+	needDst := 8
+	if n >= 8 {
+		needSrc, needDst = (n-8)*stride+8*stride, n
+	}
+	if len(src) < needSrc || len(dst) < needDst {
+		return 0
+	}
+	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
+	placeRowsAVX2(&dst[0], &src[0], k, n, ldd, lds, stride)
+	return k
 }

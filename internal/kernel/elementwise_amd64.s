@@ -2,6 +2,18 @@
 
 #include "textflag.h"
 
+// Eight dwords of ones then eight of zeros: the eight from dword 8 − n on
+// keep the first n lanes (VANDPS).
+DATA keepmask<>+0(SB)/8, $-1
+DATA keepmask<>+8(SB)/8, $-1
+DATA keepmask<>+16(SB)/8, $-1
+DATA keepmask<>+24(SB)/8, $-1
+DATA keepmask<>+32(SB)/8, $0
+DATA keepmask<>+40(SB)/8, $0
+DATA keepmask<>+48(SB)/8, $0
+DATA keepmask<>+56(SB)/8, $0
+GLOBL keepmask<>(SB), RODATA|NOPTR, $64
+
 // func addAVX2(y, a, b *float32, n int, floor float32)
 //
 // For i < n, a multiple of 8: y[i] = max(floor, a[i] + b[i]) with MAXPS
@@ -116,5 +128,119 @@ bnext:
 	JMP brow
 
 bdone:
+	VZEROUPPER
+	RET
+
+// func placeRowsAVX2(dst, src *float32, rows, n, ldd, lds, stride int)
+//
+// For r < rows ≥ 1, i < n ≥ 1: dst[r·ldd + i] = src[r·lds + i·stride],
+// stride 1 or 2. A vector of 8 outputs at i reads src from i·stride:
+// 8 values (stride 1), or 16 whose even ones VSHUFPS and VPERMPD gather
+// in order (stride 2). n ≥ 8: the full vectors, then, when n is not a
+// multiple of 8, one at n − 8 (overlapping). n < 8: one vector whose
+// lanes from n on are zeroed (VANDPS), stored whole.
+TEXT ·placeRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), R9
+	MOVQ ldd+32(FP), R10
+	SHLQ $2, R10
+	MOVQ lds+40(FP), R11
+	SHLQ $2, R11
+	MOVQ stride+48(FP), R12
+	CMPQ R9, $8
+	JGE plong
+	// n < 8: the mask of the first n lanes.
+	MOVQ $8, AX
+	SUBQ R9, AX
+	LEAQ keepmask<>(SB), BX
+	VMOVUPS (BX)(AX*4), Y3
+	CMPQ R12, $1
+	JNE pshort2
+
+pshort1:
+	VMOVUPS (SI), Y0
+	VANDPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ pshort1
+	VZEROUPPER
+	RET
+
+pshort2:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y0
+	VPERMPD $0xd8, Y0, Y0
+	VANDPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ pshort2
+	VZEROUPPER
+	RET
+
+plong:
+	MOVQ R9, R13
+	SHRQ $3, R13 // full vectors per row
+	MOVQ R9, AX
+	ANDQ $7, AX // n mod 8
+	LEAQ -32(R9*4), R14 // dst bytes of the last vector
+	CMPQ R12, $1
+	JNE plong2
+
+prow1:
+	XORQ BX, BX
+	MOVQ R13, CX
+
+pvec1:
+	VMOVUPS (SI)(BX*1), Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ $32, BX
+	DECQ CX
+	JNZ pvec1
+	TESTQ AX, AX
+	JZ pnext1
+	VMOVUPS (SI)(R14*1), Y0
+	VMOVUPS Y0, (DI)(R14*1)
+
+pnext1:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ prow1
+	VZEROUPPER
+	RET
+
+plong2:
+	XORQ BX, BX // dst bytes; src bytes are twice that
+	MOVQ R13, CX
+
+pvec2:
+	VMOVUPS (SI)(BX*2), Y0
+	VMOVUPS 32(SI)(BX*2), Y1
+	VSHUFPS $0x88, Y1, Y0, Y0
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ $32, BX
+	DECQ CX
+	JNZ pvec2
+	TESTQ AX, AX
+	JZ pnext2
+	VMOVUPS (SI)(R14*2), Y0
+	VMOVUPS 32(SI)(R14*2), Y1
+	VSHUFPS $0x88, Y1, Y0, Y0
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y0, (DI)(R14*1)
+
+pnext2:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ plong2
 	VZEROUPPER
 	RET

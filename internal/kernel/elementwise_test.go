@@ -117,3 +117,43 @@ func TestBiasRows(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceRows places rows into a zeroed plane (as padImage does with
+// its padding) for both strides, short and long rows and planes that end
+// right after the last row, and checks the whole plane and a guard after
+// it.
+func TestPlaceRows(t *testing.T) {
+	r := newRand(33)
+	for _, stride := range []int{1, 2, 3} {
+		for n := 1; n <= 19; n++ {
+			for _, rows := range []int{1, 2, 5} {
+				for _, extra := range []int{0, 1, 2, 9} { // columns of padding per row
+					for _, tail := range []int{0, 3, 40} { // plane left after the last row
+						ldd := n + extra
+						lds := n*stride + r.IntN(3)
+						src := to32(randSlice(r, (rows-1)*lds+(n-1)*stride+1+r.IntN(20)))
+						fillSpecial(src)
+						size := (rows-1)*ldd + n + tail
+						buf := make([]float32, size+1)
+						buf[size] = 42
+						placeRows(buf[:size], src, rows, n, ldd, lds, stride)
+						want := make([]float32, size)
+						for row := range rows {
+							for i := range n {
+								want[row*ldd+i] = src[row*lds+i*stride]
+							}
+						}
+						for i := range want {
+							if !sameBits(buf[i], want[i]) {
+								t.Fatalf("stride=%d n=%d rows=%d ldd=%d tail=%d: dst[%d] = %v, want %v", stride, n, rows, ldd, tail, i, buf[i], want[i])
+							}
+						}
+						if buf[size] != 42 {
+							t.Fatalf("stride=%d n=%d rows=%d: wrote past the plane", stride, n, rows)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -35,3 +35,5 @@ func addAsm(y, a, b []float32, relu bool) int { return 0 }
 func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per int, relu bool) int {
 	return 0
 }
+
+func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int { return 0 }
