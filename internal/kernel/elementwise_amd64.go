@@ -11,6 +11,9 @@ func addAVX2(y, a, b *float32, n int, floor float32)
 func placeRowsAVX2(dst, src *float32, rows, n, ldd, lds, stride int)
 
 //go:noescape
+func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
+
+//go:noescape
 func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
 
 // floorFor is the lower bound the AVX2 kernels take with VMAXPS (which
@@ -79,5 +82,24 @@ func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int {
 	}
 	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
 	placeRowsAVX2(&dst[0], &src[0], k, n, ldd, lds, stride)
+	return k
+}
+
+// placeRowsU8Asm is placeRowsAsm for codes: 16-byte vectors, and short
+// rows stored whole with the padding code past their end.
+func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) int {
+	if !hasAVX2() || (stride != 1 && stride != 2) {
+		return 0
+	}
+	needSrc := 16 * stride
+	needDst := 16
+	if n >= 16 {
+		needSrc, needDst = (n-16)*stride+16*stride, n
+	}
+	if len(src) < needSrc || len(dst) < needDst {
+		return 0
+	}
+	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
+	placeRowsU8AVX2(&dst[0], &src[0], k, n, ldd, lds, stride, pad)
 	return k
 }

@@ -14,6 +14,22 @@ DATA keepmask<>+48(SB)/8, $0
 DATA keepmask<>+56(SB)/8, $0
 GLOBL keepmask<>(SB), RODATA|NOPTR, $64
 
+// Sixteen bytes of ones then sixteen of zeros: the sixteen from byte
+// 16 − n on select the first n lanes (VPBLENDVB).
+DATA keepbytes<>+0(SB)/8, $-1
+DATA keepbytes<>+8(SB)/8, $-1
+DATA keepbytes<>+16(SB)/8, $0
+DATA keepbytes<>+24(SB)/8, $0
+GLOBL keepbytes<>(SB), RODATA|NOPTR, $32
+
+// VPSHUFB indices gathering the even bytes of each 16-byte lane into its
+// low 8 bytes (the high 8 are don't-cares, here zeroed by index 0x80).
+DATA evenbytes<>+0(SB)/8, $0x0e0c0a0806040200
+DATA evenbytes<>+8(SB)/8, $0x8080808080808080
+DATA evenbytes<>+16(SB)/8, $0x0e0c0a0806040200
+DATA evenbytes<>+24(SB)/8, $0x8080808080808080
+GLOBL evenbytes<>(SB), RODATA|NOPTR, $32
+
 // func addAVX2(y, a, b *float32, n int, floor float32)
 //
 // For i < n, a multiple of 8: y[i] = max(floor, a[i] + b[i]) with MAXPS
@@ -242,5 +258,117 @@ pnext2:
 	ADDQ R11, SI
 	DECQ R8
 	JNZ plong2
+	VZEROUPPER
+	RET
+
+// func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
+//
+// placeRowsAVX2 for bytes: for r < rows ≥ 1, i < n ≥ 1:
+// dst[r·ldd + i] = src[r·lds + i·stride], stride 1 or 2, 16 outputs per
+// vector. A vector at i reads 16 bytes (stride 1) or 32 whose even ones
+// VPSHUFB and VPERMQ gather in order (stride 2) from i·stride. n ≥ 16:
+// the full vectors and one at n − 16 (overlapping). n < 16: one vector
+// whose lanes from n on are the padding code pad (VPBLENDVB).
+TEXT ·placeRowsU8AVX2(SB), NOSPLIT, $0-57
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), R9
+	MOVQ ldd+32(FP), R10
+	MOVQ lds+40(FP), R11
+	MOVQ stride+48(FP), R12
+	LEAQ evenbytes<>(SB), BX
+	VMOVDQU (BX), Y5
+	CMPQ R9, $16
+	JGE ulong
+	// n < 16: the mask of the first n lanes and the padding code.
+	MOVQ $16, AX
+	SUBQ R9, AX
+	LEAQ keepbytes<>(SB), BX
+	VMOVDQU (BX)(AX*1), X3
+	VPBROADCASTB pad+56(FP), X4
+	CMPQ R12, $1
+	JNE ushort2
+
+ushort1:
+	VMOVDQU (SI), X0
+	VPBLENDVB X3, X0, X4, X0
+	VMOVDQU X0, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ ushort1
+	VZEROUPPER
+	RET
+
+ushort2:
+	VMOVDQU (SI), Y0
+	VPSHUFB Y5, Y0, Y0
+	VPERMQ $0x08, Y0, Y0
+	VPBLENDVB X3, X0, X4, X0
+	VMOVDQU X0, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ ushort2
+	VZEROUPPER
+	RET
+
+ulong:
+	MOVQ R9, R13
+	SHRQ $4, R13 // full vectors per row
+	MOVQ R9, AX
+	ANDQ $15, AX // n mod 16
+	LEAQ -16(R9), R14 // dst offset of the last vector
+	CMPQ R12, $1
+	JNE ulong2
+
+urow1:
+	XORQ BX, BX
+	MOVQ R13, CX
+
+uvec1:
+	VMOVDQU (SI)(BX*1), X0
+	VMOVDQU X0, (DI)(BX*1)
+	ADDQ $16, BX
+	DECQ CX
+	JNZ uvec1
+	TESTQ AX, AX
+	JZ unext1
+	VMOVDQU (SI)(R14*1), X0
+	VMOVDQU X0, (DI)(R14*1)
+
+unext1:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ urow1
+	VZEROUPPER
+	RET
+
+ulong2:
+	XORQ BX, BX // dst offset; the src offset is twice that
+	MOVQ R13, CX
+
+uvec2:
+	VMOVDQU (SI)(BX*2), Y0
+	VPSHUFB Y5, Y0, Y0
+	VPERMQ $0x08, Y0, Y0
+	VMOVDQU X0, (DI)(BX*1)
+	ADDQ $16, BX
+	DECQ CX
+	JNZ uvec2
+	TESTQ AX, AX
+	JZ unext2
+	VMOVDQU (SI)(R14*2), Y0
+	VPSHUFB Y5, Y0, Y0
+	VPERMQ $0x08, Y0, Y0
+	VMOVDQU X0, (DI)(R14*1)
+
+unext2:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ ulong2
 	VZEROUPPER
 	RET

@@ -157,3 +157,49 @@ func TestPlaceRows(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceRowsU8 is TestPlaceRows for codes, with the padding code 7.
+func TestPlaceRowsU8(t *testing.T) {
+	r := newRand(34)
+	const pad = 7
+	for _, stride := range []int{1, 2, 3} {
+		for n := 1; n <= 35; n++ {
+			for _, rows := range []int{1, 2, 5} {
+				for _, extra := range []int{0, 1, 2, 17} {
+					for _, tail := range []int{0, 3, 40} {
+						ldd := n + extra
+						lds := n*stride + r.IntN(3)
+						src := make([]uint8, (rows-1)*lds+(n-1)*stride+1+r.IntN(40))
+						for i := range src {
+							src[i] = uint8(r.IntN(256))
+						}
+						size := (rows-1)*ldd + n + tail
+						buf := make([]uint8, size+1)
+						for i := range buf {
+							buf[i] = pad
+						}
+						buf[size] = 42
+						placeRowsU8(buf[:size], src, rows, n, ldd, lds, stride, pad)
+						want := make([]uint8, size)
+						for i := range want {
+							want[i] = pad
+						}
+						for row := range rows {
+							for i := range n {
+								want[row*ldd+i] = src[row*lds+i*stride]
+							}
+						}
+						for i := range want {
+							if buf[i] != want[i] {
+								t.Fatalf("stride=%d n=%d rows=%d ldd=%d tail=%d: dst[%d] = %d, want %d", stride, n, rows, ldd, tail, i, buf[i], want[i])
+							}
+						}
+						if buf[size] != 42 {
+							t.Fatalf("stride=%d n=%d rows=%d: wrote past the plane", stride, n, rows)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -278,22 +278,36 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 		if iw0 >= g.W {
 			continue
 		}
-		off := pw*pg.plane + (iw0+g.PadLeft)/sw
+		col := (iw0 + g.PadLeft) / sw
 		n := (g.W - iw0 + sw - 1) / sw
 		for c := range g.C {
 			ch := xq[c*pg.cs : (c+1)*pg.cs]
-			src := codes[c*hw : (c+1)*hw]
-			ph, row := g.PadTop%sh, g.PadTop/sh
-			for ih := range g.H {
-				start := ph*sw*pg.plane + row*pg.wq + off
-				copyStridedU8(ch[start:start+n], src[ih*g.W:(ih+1)*g.W], iw0, sw)
-				if ph++; ph == sh {
-					ph, row = 0, row+1
+			for ph := range sh {
+				ih0 := ((ph-g.PadTop)%sh + sh) % sh
+				if ih0 >= g.H {
+					continue
 				}
+				rows := (g.H - ih0 + sh - 1) / sh
+				base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
+				placeRowsU8(ch[base:(ph*sw+pw+1)*pg.plane], codes[c*hw+ih0*g.W+iw0:], rows, n, pg.wq, sh*g.W, sw, zp)
 			}
 		}
 	}
 	return xq
+}
+
+// placeRowsU8 is placeRows for codes, whose padding holds the zero
+// point's code pad instead of zeros.
+func placeRowsU8(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) {
+	if rows == 0 || n == 0 {
+		return
+	}
+	_ = dst[(rows-1)*ldd+n-1]
+	_ = src[(rows-1)*lds+(n-1)*stride]
+	done := placeRowsU8Asm(dst, src, rows, n, ldd, lds, stride, pad)
+	for r := done; r < rows; r++ {
+		copyStridedU8(dst[r*ldd:r*ldd+n], src[r*lds:], 0, stride)
+	}
 }
 
 // fillBytes sets every byte of s to v.
