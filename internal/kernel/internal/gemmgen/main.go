@@ -120,8 +120,10 @@ func write(file, isa string, specs []spec) {
 }
 
 // Registers: CX steps left, SI A (row 0), R13 A + aRow (row 1), AX aRow
-// and BX 3·aRow in bytes, R12 aStep in bytes, DX B, R8 ldb in bytes, DI C,
-// R9 ldc in bytes, R10 scratch, R11 loop counter.
+// and BX 3·aRow in bytes, R12 aStep in bytes, DX B, R8 ldb in bytes (the
+// indirect kernels: the pointer to the next offset), DI C, R9 ldc in
+// bytes, R10 scratch (the indirect kernels: the step's offset), R11 loop
+// counter.
 //
 // aAddr returns the address of A's row i relative to the current step,
 // from SI and R13 = SI + aRow with index registers AX = aRow, BX = 3·aRow.
