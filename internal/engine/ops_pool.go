@@ -16,10 +16,17 @@ type poolStep[T Float] struct {
 	n      int
 	max    bool
 	argmax []int32
+	// forwardOnly: an inference session's step, whose MaxPool need not
+	// record where each maximum came from.
+	forwardOnly bool
 }
 
 func (s *poolStep[T]) forward(st *state[T]) {
 	if s.max {
+		if s.forwardOnly {
+			kernel.MaxPoolForward(st.team(), s.p, s.n, st.data[s.in[0]], st.data[s.out[0]], nil)
+			return
+		}
 		if s.argmax == nil {
 			s.argmax = make([]int32, len(st.data[s.out[0]]))
 		}

@@ -207,6 +207,11 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	}
 	if fuse {
 		p.fuseRelu()
+		for _, st := range p.steps {
+			if ps, ok := st.(*poolStep[T]); ok {
+				ps.forwardOnly = true // no backward pass: no argmax to keep
+			}
+		}
 	}
 	return p, nil
 }

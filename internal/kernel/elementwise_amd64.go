@@ -14,6 +14,9 @@ func placeRowsAVX2(dst, src *float32, rows, n, ldd, lds, stride int)
 func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
 
 //go:noescape
+func maxPool2x2AVX2(dst, src *float32, n, w int)
+
+//go:noescape
 func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
 
 // floorFor is the lower bound the AVX2 kernels take with VMAXPS (which
@@ -102,4 +105,18 @@ func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) 
 	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
 	placeRowsU8AVX2(&dst[0], &src[0], k, n, ldd, lds, stride, pad)
 	return k
+}
+
+// maxPool2x2Asm sets out[j] to the maximum of the 2×2 window at column 2j
+// of the two rows in src (row length w), as maxPool2x2Range's scan does,
+// and reports whether it could: float32, at least 4 outputs, AVX2.
+func maxPool2x2Asm[T Float](out, src []T, w int) bool {
+	o, ok := any(out).([]float32)
+	if !ok || len(o) < 4 || !hasAVX2() {
+		return false
+	}
+	s := any(src).([]float32)
+	_ = s[w+2*len(o)-1]
+	maxPool2x2AVX2(&o[0], &s[0], len(o), w)
+	return true
 }

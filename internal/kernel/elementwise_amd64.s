@@ -372,3 +372,98 @@ unext2:
 	JNZ ulong2
 	VZEROUPPER
 	RET
+
+// func maxPool2x2AVX2(dst, src *float32, n, w int)
+//
+// For j < n ≥ 8: dst[j] = the scan "best = a; for v in b, c, d: if v >
+// best || v != v { best = v }" over a = src[2j], b = src[2j+1],
+// c = src[w+2j], d = src[w+2j+1]: the first maximum (of equal values,
+// ±0 too, the first), or the last NaN. MAXPS v, best returns v only when
+// v > best (its first source when greater, else the second, also for NaN),
+// and a blend puts v back where v is NaN (CMPPS unordered). Vectors of 8
+// outputs read 16 values of each row, split into even and odd lanes by
+// VSHUFPS and VPERMPD; the last vector starts at n − 8, overlapping.
+//
+// 4 ≤ n < 8: the same with 4-lane vectors, at 0 and n − 4, each reading
+// 8 values of each row (VEXTRACTF128 and VSHUFPS split them).
+TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ w+24(FP), R8
+	SHLQ $2, R8
+	CMPQ CX, $8
+	JLT mnarrow
+	LEAQ -8(CX), R9 // the last vector's first output
+	XORQ BX, BX // next output
+
+mloop:
+	CMPQ BX, CX
+	JGE mdone
+	LEAQ 8(BX), AX
+	CMPQ AX, CX
+	JLE mload
+	MOVQ R9, BX // a partial last vector: redo it from n − 8
+
+mload:
+	LEAQ (SI)(BX*8), R10 // src + 2j floats
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // a: even lanes of row 0
+	VSHUFPS $0xdd, Y1, Y0, Y3 // b: odd lanes
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y3, Y3
+	VMOVUPS (R10)(R8*1), Y0
+	VMOVUPS 32(R10)(R8*1), Y1
+	VSHUFPS $0x88, Y1, Y0, Y4 // c
+	VSHUFPS $0xdd, Y1, Y0, Y5 // d
+	VPERMPD $0xd8, Y4, Y4
+	VPERMPD $0xd8, Y5, Y5
+	// best = a; then b, c, d in turn.
+	VMAXPS Y2, Y3, Y6
+	VCMPPS $3, Y3, Y3, Y7
+	VBLENDVPS Y7, Y3, Y6, Y2
+	VMAXPS Y2, Y4, Y6
+	VCMPPS $3, Y4, Y4, Y7
+	VBLENDVPS Y7, Y4, Y6, Y2
+	VMAXPS Y2, Y5, Y6
+	VCMPPS $3, Y5, Y5, Y7
+	VBLENDVPS Y7, Y5, Y6, Y2
+	VMOVUPS Y2, (DI)(BX*4)
+	ADDQ $8, BX
+	JMP mloop
+
+mdone:
+	VZEROUPPER
+	RET
+
+mnarrow:
+	XORQ BX, BX
+	CALL maxpool4<>(SB)
+	LEAQ -4(CX), BX
+	CALL maxpool4<>(SB)
+	VZEROUPPER
+	RET
+
+// maxpool4 does the 4 outputs from BX (maxPool2x2AVX2's registers).
+TEXT maxpool4<>(SB), NOSPLIT|NOFRAME, $0-0
+	LEAQ (SI)(BX*8), R10
+	VMOVUPS (R10), Y0
+	VEXTRACTF128 $1, Y0, X1
+	VSHUFPS $0x88, X1, X0, X2 // a
+	VSHUFPS $0xdd, X1, X0, X3 // b
+	VMOVUPS (R10)(R8*1), Y0
+	VEXTRACTF128 $1, Y0, X1
+	VSHUFPS $0x88, X1, X0, X4 // c
+	VSHUFPS $0xdd, X1, X0, X5 // d
+	VMAXPS X2, X3, X6
+	VCMPPS $3, X3, X3, X7
+	VBLENDVPS X7, X3, X6, X2
+	VMAXPS X2, X4, X6
+	VCMPPS $3, X4, X4, X7
+	VBLENDVPS X7, X4, X6, X2
+	VMAXPS X2, X5, X6
+	VCMPPS $3, X5, X5, X7
+	VBLENDVPS X7, X5, X6, X2
+	VMOVUPS X2, (DI)(BX*4)
+	RET

@@ -203,3 +203,49 @@ func TestPlaceRowsU8(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPool2x2 checks the 2×2 stride-2 max pooling, with and without
+// argmax (the vector kernel), against the general scan, bit for bit, on
+// planes with NaN, ±0 and ties.
+func TestMaxPool2x2(t *testing.T) {
+	r := newRand(35)
+	negZero := float32(math.Copysign(0, -1))
+	for _, hw := range [][2]int{{2, 2}, {4, 6}, {8, 8}, {6, 14}, {8, 16}, {24, 24}, {9, 31}, {6, 40}} {
+		p := Pool2D{C: 3, H: hw[0], W: hw[1], KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}
+		n := 2
+		x := to32(randSlice(r, n*p.C*p.H*p.W))
+		for i := range x {
+			switch r.IntN(12) {
+			case 0:
+				x[i] = float32(math.NaN())
+			case 1:
+				x[i] = negZero
+			case 2:
+				x[i] = 0
+			case 3:
+				x[i] = 0.5 // ties
+			}
+		}
+		d := poolDims{oh: p.OutH(), ow: p.OutW(), hw: p.H * p.W}
+		d.p = d.oh * d.ow
+		y, yArg := make([]float32, n*p.C*d.p), make([]float32, n*p.C*d.p)
+		arg := make([]int32, len(y))
+		MaxPoolForward(nil, p, n, x, y, nil)
+		MaxPoolForward(nil, p, n, x, yArg, arg)
+		for i := range y {
+			// The general scan, for reference.
+			pl, o := i/d.p, i%d.p
+			oh, ow := o/d.ow, o%d.ow
+			base := pl * p.H * p.W
+			best := x[base+2*oh*p.W+2*ow]
+			for _, j := range []int{2*oh*p.W + 2*ow + 1, (2*oh+1)*p.W + 2*ow, (2*oh+1)*p.W + 2*ow + 1} {
+				if v := x[base+j]; v > best || v != v {
+					best = v
+				}
+			}
+			if !sameBits(y[i], best) || !sameBits(yArg[i], best) || !sameBits(x[base+int(arg[i])], best) {
+				t.Fatalf("%dx%d: output %d = %v (with argmax %v at %d), want %v", p.H, p.W, i, y[i], yArg[i], arg[i], best)
+			}
+		}
+	}
+}

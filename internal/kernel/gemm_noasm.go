@@ -39,3 +39,5 @@ func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per in
 func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int { return 0 }
 
 func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) int { return 0 }
+
+func maxPool2x2Asm[T Float](out, src []T, w int) bool { return false }

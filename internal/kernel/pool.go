@@ -161,6 +161,11 @@ func MaxPoolForward[T Float](t *Team, p Pool2D, n int, x, y []T, argmax []int32)
 }
 
 func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32, lo, hi int) {
+	if p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 && p.DilH == 1 && p.DilW == 1 &&
+		p.PadTop == 0 && p.PadLeft == 0 && 2*d.oh <= p.H && 2*d.ow <= p.W {
+		maxPool2x2Range(p, d, x, y, argmax, lo, hi)
+		return
+	}
 	negInf := T(math.Inf(-1))
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*d.hw : (pl+1)*d.hw]
@@ -205,6 +210,42 @@ func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32
 				}
 				yp[oh*d.ow+ow] = best
 				argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
+			}
+		}
+	}
+}
+
+// maxPool2x2Range is maxPoolForwardRange for the commonest pooling, 2×2
+// windows with stride 2 that all lie inside the input, without the
+// general loop's window arithmetic: every output is the first maximum of
+// its window (argmax2x2), or, for a window holding a NaN, its last NaN,
+// exactly as the general scan finds them, with or without argmax.
+func maxPool2x2Range[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32, lo, hi int) {
+	w := p.W
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*d.hw : (pl+1)*d.hw]
+		yp := y[pl*d.p : (pl+1)*d.p]
+		for oh := range d.oh {
+			row := 2 * oh * w
+			out := yp[oh*d.ow : (oh+1)*d.ow]
+			if argmax == nil && maxPool2x2Asm(out, xp[row:row+2*w], w) {
+				continue
+			}
+			for ow := range out {
+				i := row + 2*ow
+				arg, ok := argmax2x2(xp, i, w)
+				if !ok {
+					arg = i
+					for _, j := range [...]int{i, i + 1, i + w, i + w + 1} {
+						if v := xp[j]; v > xp[arg] || v != v {
+							arg = j
+						}
+					}
+				}
+				out[ow] = xp[arg]
+				if argmax != nil {
+					argmax[pl*d.p+oh*d.ow+ow] = int32(arg)
+				}
 			}
 		}
 	}
