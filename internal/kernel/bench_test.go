@@ -211,6 +211,27 @@ func BenchmarkPool(b *testing.B) {
 			AvgPoolForward(nil, p, n, x, y)
 		}
 	})
+	// LeNet's first pooling: 2×2, stride 2, over 6×24×24, batch 256.
+	q := Pool2D{C: 6, H: 24, W: 24, KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}
+	const m = 256
+	xq := to32(randSlice(r, m*q.C*q.H*q.W))
+	yq := make([]float32, m*q.C*q.OutH()*q.OutW())
+	argq := make([]int32, len(yq))
+	b.Run("float32/maxpool_2x2s2_6x24x24/n=256", func(b *testing.B) {
+		for b.Loop() {
+			MaxPoolForward(nil, q, m, xq, yq, argq)
+		}
+	})
+	b.Run("float32/maxpool_2x2s2_6x24x24_noargmax/n=256", func(b *testing.B) {
+		for b.Loop() {
+			MaxPoolForward(nil, q, m, xq, yq, nil)
+		}
+	})
+	b.Run("float32/avgpool_2x2s2_6x24x24/n=256", func(b *testing.B) {
+		for b.Loop() {
+			AvgPoolForward(nil, q, m, xq, yq)
+		}
+	})
 }
 
 // modelConvs are the non-depthwise convolutions of the shipped models

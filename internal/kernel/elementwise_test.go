@@ -249,3 +249,32 @@ func TestMaxPool2x2(t *testing.T) {
 		}
 	}
 }
+
+// TestAvgPool2x2 checks the 2×2 stride-2 average pooling path against the
+// general loop's sums, in its order, bit for bit.
+func TestAvgPool2x2(t *testing.T) {
+	r := newRand(36)
+	for _, hw := range [][2]int{{2, 2}, {5, 7}, {8, 8}, {24, 24}, {9, 31}} {
+		for _, incl := range []bool{false, true} {
+			p := Pool2D{C: 2, H: hw[0], W: hw[1], KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, CountIncludePad: incl}
+			x := to32(randSlice(r, 3*p.C*p.H*p.W))
+			fillSpecial(x)
+			oh, ow := p.OutH(), p.OutW()
+			y := make([]float32, 3*p.C*oh*ow)
+			AvgPoolForward(nil, p, 3, x, y)
+			for i := range y {
+				pl, o := i/(oh*ow), i%(oh*ow)
+				h, w := 2*(o/ow), 2*(o%ow)
+				xp := x[pl*p.H*p.W:]
+				var s float32
+				s += xp[h*p.W+w]
+				s += xp[h*p.W+w+1]
+				s += xp[(h+1)*p.W+w]
+				s += xp[(h+1)*p.W+w+1]
+				if want := s / 4; !sameBits(y[i], want) {
+					t.Fatalf("%dx%d: y[%d] = %v, want %v", p.H, p.W, i, y[i], want)
+				}
+			}
+		}
+	}
+}
