@@ -309,17 +309,7 @@ func implicitGemmInd[T Float](arch *gemmArch[T], w *GemmWork[T], p *gemmProblem[
 						continue
 					}
 					kern(kb, ap, aStep, aRow, bp, o, ptr(w.tile, 0), nr, 1, 0)
-					for i := range mrr {
-						dst := c[ci+i*ldc : ci+i*ldc+nrr]
-						t := w.tile[i*nr : i*nr+nrr]
-						if beta == 0 {
-							copy(dst, t)
-							continue
-						}
-						for j, v := range t {
-							dst[j] = v + dst[j] // as macroKernel with beta 1
-						}
-					}
+					storeTile(c[ci:], ldc, w.tile, nr, mrr, nrr, beta)
 				}
 			}
 		}

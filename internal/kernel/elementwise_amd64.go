@@ -49,20 +49,30 @@ func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per in
 	if !hasAVX2() {
 		return 0
 	}
-	n := rows
-	if width < 8 {
-		// Row r qualifies when r·width + 8 ≤ len(dst) and
-		// r·ld + 8 ≤ len(src); rows are done in order.
-		n = 0
-		for n < rows && n*width+8 <= len(dst) && n*ld+8 <= len(src) {
-			n++
-		}
-		if n == 0 {
-			return 0
-		}
+	k := vectorRows(len(dst), len(src), rows, width, width, ld, 1, 8)
+	if k > 0 {
+		biasRowsAVX2(&dst[0], &src[0], k, width, ld, &bias[0], per, floorFor(relu))
 	}
-	biasRowsAVX2(&dst[0], &src[0], n, width, ld, &bias[0], per, floorFor(relu))
-	return n
+	return k
+}
+
+// vectorRows returns how many leading rows of a row kernel with vectors of
+// lanes values can do in whole vectors, rows being n values at a pitch of
+// ldd in dst and n·stride values at a pitch of lds in src: all of them
+// whose reads stay inside src when n ≥ lanes (the last vector overlaps
+// the one before instead of running past the row, and reads n·stride
+// values in all), otherwise those whose one vector, reading lanes·stride
+// values and writing lanes, stays inside src and dst. Rows are done in
+// order, so a qualifying row's spill lands on padding or on later rows.
+func vectorRows(lenDst, lenSrc, rows, n, ldd, lds, stride, lanes int) int {
+	needSrc, needDst := lanes*stride, lanes
+	if n >= lanes {
+		needSrc, needDst = n*stride, n
+	}
+	if lenSrc < needSrc || lenDst < needDst {
+		return 0
+	}
+	return min(rows, (lenSrc-needSrc)/lds+1, (lenDst-needDst)/ldd+1)
 }
 
 // placeRowsAsm does the first rows of placeRows and returns how many, 0 on
@@ -75,16 +85,10 @@ func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int {
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
 	}
-	needSrc := 8 * stride
-	needDst := 8
-	if n >= 8 {
-		needSrc, needDst = (n-8)*stride+8*stride, n
+	k := vectorRows(len(dst), len(src), rows, n, ldd, lds, stride, 8)
+	if k > 0 {
+		placeRowsAVX2(&dst[0], &src[0], k, n, ldd, lds, stride)
 	}
-	if len(src) < needSrc || len(dst) < needDst {
-		return 0
-	}
-	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
-	placeRowsAVX2(&dst[0], &src[0], k, n, ldd, lds, stride)
 	return k
 }
 
@@ -94,16 +98,10 @@ func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) 
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
 	}
-	needSrc := 16 * stride
-	needDst := 16
-	if n >= 16 {
-		needSrc, needDst = (n-16)*stride+16*stride, n
+	k := vectorRows(len(dst), len(src), rows, n, ldd, lds, stride, 16)
+	if k > 0 {
+		placeRowsU8AVX2(&dst[0], &src[0], k, n, ldd, lds, stride, pad)
 	}
-	if len(src) < needSrc || len(dst) < needDst {
-		return 0
-	}
-	k := min(rows, (len(src)-needSrc)/lds+1, (len(dst)-needDst)/ldd+1)
-	placeRowsU8AVX2(&dst[0], &src[0], k, n, ldd, lds, stride, pad)
 	return k
 }
 

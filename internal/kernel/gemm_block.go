@@ -161,17 +161,24 @@ func macroKernel[T Float](arch *gemmArch[T], w *GemmWork[T], p *gemmProblem[T], 
 				continue
 			}
 			kern(kb, ap, aStep, aRow, bp, ldb, ptr(w.tile, 0), nr, alpha, 0)
-			for i := range mrr {
-				dst := c[ci+i*ldc : ci+i*ldc+nrr]
-				src := w.tile[i*nr : i*nr+nrr]
-				if beta == 0 {
-					copy(dst, src)
-					continue
-				}
-				for j, v := range src {
-					dst[j] = v + beta*dst[j]
-				}
-			}
+			storeTile(c[ci:], ldc, w.tile, nr, mrr, nrr, beta)
+		}
+	}
+}
+
+// storeTile sets the mrr×nrr corner of C (at c, leading dimension ldc) to
+// that of a micro-kernel's tile (leading dimension nr) plus beta·C, as the
+// kernel itself does for a full tile: the edges of the matrix.
+func storeTile[T Float](c []T, ldc int, tile []T, nr, mrr, nrr int, beta T) {
+	for i := range mrr {
+		dst := c[i*ldc : i*ldc+nrr]
+		src := tile[i*nr : i*nr+nrr]
+		if beta == 0 {
+			copy(dst, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = v + beta*dst[j]
 		}
 	}
 }
