@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 
 	"mpq/internal/dataset"
@@ -116,14 +117,19 @@ func QuantizeWeight(m *engine.Model, l int, spec quant.WeightSpec, hess []float6
 // make one per goroutine (they may share the Model, the Dataset, the
 // Calibration and the WeightCache).
 type Evaluator struct {
-	model   *engine.Model
-	data    *dataset.Dataset
-	batch   int
-	sess    *engine.Session[float32]
-	calib   *Calibration
-	weights *WeightCache
-	fq      []kernel.FakeQuant[float32]
-	integer bool // WithIntegerArithmetic
+	model *engine.Model
+	data  *dataset.Dataset
+	batch int
+	sess  *engine.Session[float32] // sessions[0]
+	// sessions holds one single-threaded session per worker of team; each
+	// batch is split into contiguous parts, one per session (batchJob).
+	sessions []*engine.Session[float32]
+	team     *kernel.Team
+	job      batchJob
+	calib    *Calibration
+	weights  *WeightCache
+	fq       []kernel.FakeQuant[float32]
+	integer  bool // WithIntegerArithmetic
 }
 
 // New returns an evaluator of m on data with the given batch size. calib may
@@ -145,8 +151,17 @@ func New(m *engine.Model, data *dataset.Dataset, batch int, calib *Calibration, 
 	if weights == nil {
 		weights = NewWeightCache(m)
 	}
-	e := &Evaluator{model: m, data: data, batch: batch, sess: engine.NewInferenceSession[float32](m),
+	e := &Evaluator{model: m, data: data, batch: batch, team: kernel.NewTeam(0),
 		calib: calib, weights: weights, fq: make([]kernel.FakeQuant[float32], len(m.Layers))}
+	// The Team's goroutines refer to its channels only, so e can become
+	// unreachable while they run; then they are stopped.
+	runtime.AddCleanup(e, (*kernel.Team).Close, e.team)
+	for range e.team.Workers() {
+		e.sessions = append(e.sessions, engine.NewInferenceSessionWorkers[float32](m, 1))
+	}
+	e.sess = e.sessions[0]
+	e.job = batchJob{sessions: e.sessions, classes: m.Classes, per: data.SampleLen(),
+		parts: make([]batchPart, len(e.sessions))}
 	for _, opt := range opts {
 		opt(e)
 	}
@@ -166,17 +181,20 @@ func (e *Evaluator) Apply(p Plan) error {
 		return err
 	}
 	for l, s := range p {
-		if s.WeightBits == FloatBits {
-			e.sess.SetWeight(l, nil)
-		} else {
-			w, err := e.weights.Get(l, s.WeightQuantizer, s.WeightBits)
-			if err != nil {
+		var w []float32 // nil: the float weight
+		if s.WeightBits != FloatBits {
+			var err error
+			if w, err = e.weights.Get(l, s.WeightQuantizer, s.WeightBits); err != nil {
 				return err
 			}
-			e.sess.SetWeight(l, w)
+		}
+		for _, ss := range e.sessions {
+			ss.SetWeight(l, w)
 		}
 		if s.ActivationBits == FloatBits {
-			e.sess.SetInputQuant(l, nil)
+			for _, ss := range e.sessions {
+				ss.SetInputQuant(l, nil)
+			}
 			continue
 		}
 		c := e.calib
@@ -192,7 +210,9 @@ func (e *Evaluator) Apply(p Plan) error {
 		}
 		a := c.Affine(l, s.ActivationBits)
 		e.fq[l] = kernel.FakeQuant[float32]{Scale: float32(a.Scale), ZP: float32(a.ZeroPoint), Lo: 0, Hi: float32(int64(1)<<s.ActivationBits - 1)}
-		e.sess.SetInputQuant(l, &e.fq[l])
+		for _, ss := range e.sessions {
+			ss.SetInputQuant(l, &e.fq[l])
+		}
 	}
 	return e.applyInteger(p)
 }
@@ -223,11 +243,7 @@ func (e *Evaluator) EvaluatePartial(ctx context.Context, p Plan, chunk int, repo
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		logits, err := e.sess.Forward(b.X, b.Len())
-		if err != nil {
-			return r, err
-		}
-		l, c, err := engine.CrossEntropy(logits, e.model.Classes, b.Labels)
+		l, c, err := e.forward(b.X, b.Labels)
 		if err != nil {
 			return r, err
 		}
@@ -249,4 +265,55 @@ func (e *Evaluator) EvaluatePartial(ctx context.Context, p Plan, chunk int, repo
 		report(out)
 	}
 	return out, nil
+}
+
+// forward runs the batch x (labels: its labels) split into contiguous
+// parts over the evaluator's sessions, one part per worker, and returns
+// the summed cross-entropy (added up part by part in sample order, so the
+// result does not depend on timing) and the number of correct
+// predictions.
+func (e *Evaluator) forward(x []float32, labels []int) (float64, int, error) {
+	j := &e.job
+	j.x, j.labels = x, labels
+	clear(j.parts)
+	kernel.Parallel(e.team, len(labels), 1, j)
+	j.x, j.labels = nil, nil
+	sum, correct := 0.0, 0
+	for _, p := range j.parts {
+		if p.err != nil {
+			return 0, 0, p.err
+		}
+		sum += p.loss
+		correct += p.correct
+	}
+	return sum, correct, nil
+}
+
+// batchJob is a batch shared out over single-threaded sessions: the part
+// [lo, hi) of its samples runs on worker w's session.
+type batchJob struct {
+	sessions []*engine.Session[float32]
+	classes  int
+	per      int // values per sample
+	x        []float32
+	labels   []int
+	parts    []batchPart // per worker; zero for workers without a part
+}
+
+// batchPart is one part's result.
+type batchPart struct {
+	loss    float64 // summed cross-entropy
+	correct int
+	err     error
+}
+
+// Range implements kernel.Ranger.
+func (j *batchJob) Range(w, lo, hi int) {
+	var p batchPart
+	logits, err := j.sessions[w].Forward(j.x[lo*j.per:hi*j.per], hi-lo)
+	if err == nil {
+		p.loss, p.correct, err = engine.CrossEntropy(logits, j.classes, j.labels[lo:hi])
+	}
+	p.err = err
+	j.parts[w] = p
 }

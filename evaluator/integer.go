@@ -85,8 +85,10 @@ func (e *Evaluator) applyInteger(p Plan) error {
 				iw = w
 			}
 		}
-		if err := e.sess.SetIntegerLayer(l, iw); err != nil {
-			return err
+		for _, ss := range e.sessions {
+			if err := ss.SetIntegerLayer(l, iw); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

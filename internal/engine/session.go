@@ -41,7 +41,16 @@ type Session[T Float] struct {
 // does too; Backward,
 // BackwardLayer, Frontier, FrontierSize and ForwardSuffix return an error.
 func NewInferenceSession[T Float](m *Model) *Session[T] {
-	s := NewSession[T](m)
+	return NewInferenceSessionWorkers[T](m, 0)
+}
+
+// NewInferenceSessionWorkers is NewInferenceSession with a Team of workers
+// goroutines (kernel.Workers() when workers < 1). One worker computes on
+// the calling goroutine alone: several such sessions, each on its own part
+// of a batch, keep the cores busier than one session splitting every
+// kernel, whose small loops wait for each other.
+func NewInferenceSessionWorkers[T Float](m *Model, workers int) *Session[T] {
+	s := newSession[T](m, workers)
 	s.inference = true
 	return s
 }
@@ -53,8 +62,10 @@ func errInference(method string) error {
 }
 
 // NewSession returns a Session computing in T (float32 or float64).
-func NewSession[T Float](m *Model) *Session[T] {
-	s := &Session[T]{m: m, team: kernel.NewTeam(0), states: map[int]*state[T]{}, consts: map[string][]T{},
+func NewSession[T Float](m *Model) *Session[T] { return newSession[T](m, 0) }
+
+func newSession[T Float](m *Model, workers int) *Session[T] {
+	s := &Session[T]{m: m, team: kernel.NewTeam(workers), states: map[int]*state[T]{}, consts: map[string][]T{},
 		quant: make([]*kernel.FakeQuant[T], len(m.Layers)), ints: make([]*IntegerWeights, len(m.Layers))}
 	// The Team's goroutines refer to its channels only, so s can become
 	// unreachable while they run; then they are stopped.
