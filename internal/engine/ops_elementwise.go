@@ -206,25 +206,15 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 			ys[i] = v
 		}
 	case "Clip":
-		for i, v := range xs {
-			ys[i] = min(max(v, s.lo), s.hi)
-		}
+		kernel.Clamp(ys, xs, s.lo, s.hi)
 	case "Sigmoid":
-		for i, v := range xs {
-			ys[i] = T(sigmoid(float64(v)))
-		}
+		kernel.Sigmoid(ys, xs)
 	case "Tanh":
-		for i, v := range xs {
-			ys[i] = T(math.Tanh(float64(v)))
-		}
+		kernel.Tanh(ys, xs)
 	case "HardSigmoid":
-		for i, v := range xs {
-			ys[i] = min(max(s.alpha*v+s.beta, 0), 1)
-		}
+		kernel.HardSigmoid(ys, xs, s.alpha, s.beta)
 	case "HardSwish":
-		for i, v := range xs {
-			ys[i] = v * min(max(v/6+0.5, 0), 1)
-		}
+		kernel.HardSwish(ys, xs)
 	case "Elu":
 		for i, v := range xs {
 			if v < 0 {

@@ -41,3 +41,11 @@ func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int { retur
 func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) int { return 0 }
 
 func maxPool2x2Asm[T Float](out, src []T, w int) bool { return false }
+
+func clampAsm(y, x []float32, lo, hi float32) int { return 0 }
+
+func hardAsm(y, x []float32, a, b float32, swish bool) int { return 0 }
+
+func tanhAsm(y, x []float32) int { return 0 }
+
+func sigmoidAsm(y, x []float32) int { return 0 }

@@ -1,0 +1,170 @@
+package kernel
+
+import "math"
+
+// Activation functions over slices. Each computes y[i] = f(x[i]) for every
+// i < len(y) (x must be at least as long; y may be x), with AVX2 for
+// float32 where the CPU has it; the vector code gives the results of the
+// scalar loops here, bit for bit (TestActivations).
+
+// Clamp sets y[i] = min(max(x[i], lo), hi) with Go's min and max: NaN
+// stays NaN, max(−0, +0) is +0 and min(−0, +0) is −0 (ONNX Clip, ReLU6).
+func Clamp[T Float](y, x []T, lo, hi T) {
+	x = x[:len(y)]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = clampAsm(ys, any(x).([]float32), float32(lo), float32(hi))
+	}
+	for i, v := range x[done:] {
+		y[done+i] = min(max(v, lo), hi)
+	}
+}
+
+// HardSigmoid sets y[i] = min(max(alpha·x[i] + beta, 0), 1), the product
+// rounded before the sum (ONNX HardSigmoid).
+func HardSigmoid[T Float](y, x []T, alpha, beta T) {
+	x = x[:len(y)]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = hardAsm(ys, any(x).([]float32), float32(alpha), float32(beta), false)
+	}
+	for i, v := range x[done:] {
+		y[done+i] = min(max(T(alpha*v)+beta, 0), 1)
+	}
+}
+
+// HardSwish sets y[i] = x[i] · min(max(x[i]/6 + 1/2, 0), 1) (ONNX
+// HardSwish, PyTorch's nn.Hardswish).
+func HardSwish[T Float](y, x []T) {
+	x = x[:len(y)]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = hardAsm(ys, any(x).([]float32), 6, 0.5, true)
+	}
+	for i, v := range x[done:] {
+		y[done+i] = v * min(max(v/6+0.5, 0), 1)
+	}
+}
+
+// Tanh sets y[i] = tanh(x[i]). float64 uses math.Tanh; float32 uses
+// tanh32 (Cephes' tanhf), within a few units in the last place of the
+// correctly rounded value (TestTanh32) and many times faster than
+// float64 math.Tanh, as PyTorch's vectorized float32 tanh is.
+func Tanh[T Float](y, x []T) {
+	x = x[:len(y)]
+	if ys, ok := any(y).([]float32); ok {
+		xs := any(x).([]float32)
+		done := tanhAsm(ys, xs)
+		for i, v := range xs[done:] {
+			ys[done+i] = tanh32(v)
+		}
+		return
+	}
+	for i, v := range x {
+		y[i] = T(math.Tanh(float64(v)))
+	}
+}
+
+// Sigmoid sets y[i] = 1/(1 + exp(−x[i])). float64 computes it with
+// math.Exp; float32 with sigmoid32, within a few units in the last place
+// (TestSigmoid32).
+func Sigmoid[T Float](y, x []T) {
+	x = x[:len(y)]
+	if ys, ok := any(y).([]float32); ok {
+		xs := any(x).([]float32)
+		done := sigmoidAsm(ys, xs)
+		for i, v := range xs[done:] {
+			ys[done+i] = sigmoid32(v)
+		}
+		return
+	}
+	for i, v := range x {
+		y[i] = T(1 / (1 + math.Exp(-float64(v))))
+	}
+}
+
+// Coefficients of Cephes' single-precision expf and tanhf (S. L. Moshier,
+// Cephes Math Library; the same polynomials as SLEEF's and Eigen's
+// float32 exp). exp: e^x = 2^n · e^r with n = ⌊x·log₂e + ½⌋ and
+// r = x − n·ln 2 (ln 2 = c1 − c2 in two parts, c1 exact in a few bits), e^r
+// ≈ 1 + r + r²·P(r). tanh: x + x³·Q(x²) below 0.625, 1 − 2/(e^{2x} + 1)
+// above.
+const (
+	expLog2e = 1.44269504088896341
+	expC1    = 0.693359375
+	expC2    = -2.12194440e-4
+	expP0    = 1.9875691500e-4
+	expP1    = 1.3981999507e-3
+	expP2    = 8.3334519073e-3
+	expP3    = 4.1665795894e-2
+	expP4    = 1.6666665459e-1
+	expP5    = 5.0000001201e-1
+
+	tanhQ0    = -5.70498872745e-3
+	tanhQ1    = 2.06390887954e-2
+	tanhQ2    = -5.37397155531e-2
+	tanhQ3    = 1.33314422036e-1
+	tanhQ4    = -3.33332819422e-1
+	tanhSmall = 0.625
+	tanhBig   = 10 // tanh32 of this and above is 1 (the formula gives 1 there)
+
+	sigmoidBig = 87.3 // e^−87.3 is still normal; beyond, sigmoid32 takes e^−|x| = 0
+)
+
+// exp32 is e^x for x in [−87.3, 20] (the ranges tanh32 and sigmoid32 call it
+// with: 2^n stays a normal number), every operation rounded to float32 in
+// the order the vector code does them (the explicit conversions keep the
+// compiler from fusing a product and a sum).
+func exp32(x float32) float32 {
+	n := float32(math.Floor(float64(float32(x*expLog2e) + 0.5)))
+	r := x - float32(n*expC1)
+	r -= float32(n * expC2)
+	p := float32(expP0*r) + expP1
+	p = float32(p*r) + expP2
+	p = float32(p*r) + expP3
+	p = float32(p*r) + expP4
+	p = float32(p*r) + expP5
+	p = float32(p*float32(r*r)) + r
+	p++
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+// tanh32 is Cephes' tanhf: NaN stays NaN, ±0 stays ±0.
+func tanh32(x float32) float32 {
+	if x != x {
+		return x
+	}
+	a := math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+	var t float32
+	if a < tanhSmall {
+		z := float32(a * a)
+		p := float32(tanhQ0*z) + tanhQ1
+		p = float32(p*z) + tanhQ2
+		p = float32(p*z) + tanhQ3
+		p = float32(p*z) + tanhQ4
+		t = float32(float32(p*z)*a) + a
+	} else {
+		e := exp32(2 * min(a, tanhBig))
+		t = 1 - 2/(e+1)
+	}
+	return math.Float32frombits(math.Float32bits(t) | math.Float32bits(x)&(1<<31))
+}
+
+// sigmoid32 is 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) below, e^−|x|
+// from exp32 (0 for |x| ≥ 87.3, where the result is 1 or below 1.2e−38);
+// NaN stays NaN.
+func sigmoid32(x float32) float32 {
+	if x != x {
+		return x
+	}
+	a := math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+	var e float32
+	if a < sigmoidBig {
+		e = exp32(-a)
+	}
+	d := 1 + e
+	if x < 0 {
+		return e / d
+	}
+	return 1 / d
+}

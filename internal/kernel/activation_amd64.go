@@ -1,0 +1,70 @@
+//go:build !purego && !noasm
+
+package kernel
+
+import "math"
+
+//go:noescape
+func clampAVX2(y, x *float32, n int, lo, hi, z float32)
+
+//go:noescape
+func hardAVX2(y, x *float32, n int, a, b float32, swish bool)
+
+//go:noescape
+func tanhAVX2(y, x *float32, n int)
+
+//go:noescape
+func sigmoidAVX2(y, x *float32, n int)
+
+// clampAsm does Clamp's first len(y) rounded down to a multiple of 8
+// values and returns how many: 0 on CPUs without AVX2, and for bounds the
+// vector code does not reproduce Go's min and max for (a NaN bound, hi −0).
+func clampAsm(y, x []float32, lo, hi float32) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() || lo != lo || hi != hi || (hi == 0 && math.Signbit(float64(hi))) {
+		return 0
+	}
+	z := float32(math.Copysign(0, -1))
+	if lo == 0 && !math.Signbit(float64(lo)) {
+		z = 0
+	}
+	_ = x[n-1]
+	clampAVX2(&y[0], &x[0], n, lo, hi, z)
+	return n
+}
+
+// hardAsm does HardSigmoid's (swish false) or HardSwish's (true, a = 6,
+// b = 1/2) first len(y) rounded down to a multiple of 8 values and
+// returns how many, 0 on CPUs without AVX2.
+func hardAsm(y, x []float32, a, b float32, swish bool) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = x[n-1]
+	hardAVX2(&y[0], &x[0], n, a, b, swish)
+	return n
+}
+
+// tanhAsm does Tanh's first len(y) rounded down to a multiple of 8 float32
+// values and returns how many, 0 on CPUs without AVX2.
+func tanhAsm(y, x []float32) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = x[n-1]
+	tanhAVX2(&y[0], &x[0], n)
+	return n
+}
+
+// sigmoidAsm is tanhAsm for Sigmoid.
+func sigmoidAsm(y, x []float32) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = x[n-1]
+	sigmoidAVX2(&y[0], &x[0], n)
+	return n
+}

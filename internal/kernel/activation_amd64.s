@@ -1,0 +1,379 @@
+//go:build !purego && !noasm
+
+#include "textflag.h"
+
+// Constants of the activation kernels (activation.go), each as eight
+// float32 (or int32) lanes for a 256-bit memory operand.
+
+// |x| mask, eight times
+DATA actabs<>+0(SB)/8, $0x7fffffff7fffffff
+DATA actabs<>+8(SB)/8, $0x7fffffff7fffffff
+DATA actabs<>+16(SB)/8, $0x7fffffff7fffffff
+DATA actabs<>+24(SB)/8, $0x7fffffff7fffffff
+GLOBL actabs<>(SB), RODATA|NOPTR, $32
+
+// sign mask, eight times
+DATA actsign<>+0(SB)/8, $0x8000000080000000
+DATA actsign<>+8(SB)/8, $0x8000000080000000
+DATA actsign<>+16(SB)/8, $0x8000000080000000
+DATA actsign<>+24(SB)/8, $0x8000000080000000
+GLOBL actsign<>(SB), RODATA|NOPTR, $32
+
+// 1, eight times
+DATA actone<>+0(SB)/8, $0x3f8000003f800000
+DATA actone<>+8(SB)/8, $0x3f8000003f800000
+DATA actone<>+16(SB)/8, $0x3f8000003f800000
+DATA actone<>+24(SB)/8, $0x3f8000003f800000
+GLOBL actone<>(SB), RODATA|NOPTR, $32
+
+// 2, eight times
+DATA acttwo<>+0(SB)/8, $0x4000000040000000
+DATA acttwo<>+8(SB)/8, $0x4000000040000000
+DATA acttwo<>+16(SB)/8, $0x4000000040000000
+DATA acttwo<>+24(SB)/8, $0x4000000040000000
+GLOBL acttwo<>(SB), RODATA|NOPTR, $32
+
+// 1/2, eight times
+DATA acthalf<>+0(SB)/8, $0x3f0000003f000000
+DATA acthalf<>+8(SB)/8, $0x3f0000003f000000
+DATA acthalf<>+16(SB)/8, $0x3f0000003f000000
+DATA acthalf<>+24(SB)/8, $0x3f0000003f000000
+GLOBL acthalf<>(SB), RODATA|NOPTR, $32
+
+// 6, eight times
+DATA actsix<>+0(SB)/8, $0x40c0000040c00000
+DATA actsix<>+8(SB)/8, $0x40c0000040c00000
+DATA actsix<>+16(SB)/8, $0x40c0000040c00000
+DATA actsix<>+24(SB)/8, $0x40c0000040c00000
+GLOBL actsix<>(SB), RODATA|NOPTR, $32
+
+// log2(e), eight times
+DATA actlog2e<>+0(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA actlog2e<>+8(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA actlog2e<>+16(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA actlog2e<>+24(SB)/8, $0x3fb8aa3b3fb8aa3b
+GLOBL actlog2e<>(SB), RODATA|NOPTR, $32
+
+// expC1, eight times
+DATA actc1<>+0(SB)/8, $0x3f3180003f318000
+DATA actc1<>+8(SB)/8, $0x3f3180003f318000
+DATA actc1<>+16(SB)/8, $0x3f3180003f318000
+DATA actc1<>+24(SB)/8, $0x3f3180003f318000
+GLOBL actc1<>(SB), RODATA|NOPTR, $32
+
+// expC2, eight times
+DATA actc2<>+0(SB)/8, $0xb95e8083b95e8083
+DATA actc2<>+8(SB)/8, $0xb95e8083b95e8083
+DATA actc2<>+16(SB)/8, $0xb95e8083b95e8083
+DATA actc2<>+24(SB)/8, $0xb95e8083b95e8083
+GLOBL actc2<>(SB), RODATA|NOPTR, $32
+
+// expP0, eight times
+DATA actp0<>+0(SB)/8, $0x3950696739506967
+DATA actp0<>+8(SB)/8, $0x3950696739506967
+DATA actp0<>+16(SB)/8, $0x3950696739506967
+DATA actp0<>+24(SB)/8, $0x3950696739506967
+GLOBL actp0<>(SB), RODATA|NOPTR, $32
+
+// expP1, eight times
+DATA actp1<>+0(SB)/8, $0x3ab743ce3ab743ce
+DATA actp1<>+8(SB)/8, $0x3ab743ce3ab743ce
+DATA actp1<>+16(SB)/8, $0x3ab743ce3ab743ce
+DATA actp1<>+24(SB)/8, $0x3ab743ce3ab743ce
+GLOBL actp1<>(SB), RODATA|NOPTR, $32
+
+// expP2, eight times
+DATA actp2<>+0(SB)/8, $0x3c0889083c088908
+DATA actp2<>+8(SB)/8, $0x3c0889083c088908
+DATA actp2<>+16(SB)/8, $0x3c0889083c088908
+DATA actp2<>+24(SB)/8, $0x3c0889083c088908
+GLOBL actp2<>(SB), RODATA|NOPTR, $32
+
+// expP3, eight times
+DATA actp3<>+0(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA actp3<>+8(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA actp3<>+16(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA actp3<>+24(SB)/8, $0x3d2aa9c13d2aa9c1
+GLOBL actp3<>(SB), RODATA|NOPTR, $32
+
+// expP4, eight times
+DATA actp4<>+0(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA actp4<>+8(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA actp4<>+16(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA actp4<>+24(SB)/8, $0x3e2aaaaa3e2aaaaa
+GLOBL actp4<>(SB), RODATA|NOPTR, $32
+
+// expP5, eight times
+DATA actp5<>+0(SB)/8, $0x3f0000003f000000
+DATA actp5<>+8(SB)/8, $0x3f0000003f000000
+DATA actp5<>+16(SB)/8, $0x3f0000003f000000
+DATA actp5<>+24(SB)/8, $0x3f0000003f000000
+GLOBL actp5<>(SB), RODATA|NOPTR, $32
+
+// tanhQ0, eight times
+DATA actq0<>+0(SB)/8, $0xbbbaf0eabbbaf0ea
+DATA actq0<>+8(SB)/8, $0xbbbaf0eabbbaf0ea
+DATA actq0<>+16(SB)/8, $0xbbbaf0eabbbaf0ea
+DATA actq0<>+24(SB)/8, $0xbbbaf0eabbbaf0ea
+GLOBL actq0<>(SB), RODATA|NOPTR, $32
+
+// tanhQ1, eight times
+DATA actq1<>+0(SB)/8, $0x3ca9134e3ca9134e
+DATA actq1<>+8(SB)/8, $0x3ca9134e3ca9134e
+DATA actq1<>+16(SB)/8, $0x3ca9134e3ca9134e
+DATA actq1<>+24(SB)/8, $0x3ca9134e3ca9134e
+GLOBL actq1<>(SB), RODATA|NOPTR, $32
+
+// tanhQ2, eight times
+DATA actq2<>+0(SB)/8, $0xbd5c1e2dbd5c1e2d
+DATA actq2<>+8(SB)/8, $0xbd5c1e2dbd5c1e2d
+DATA actq2<>+16(SB)/8, $0xbd5c1e2dbd5c1e2d
+DATA actq2<>+24(SB)/8, $0xbd5c1e2dbd5c1e2d
+GLOBL actq2<>(SB), RODATA|NOPTR, $32
+
+// tanhQ3, eight times
+DATA actq3<>+0(SB)/8, $0x3e0883933e088393
+DATA actq3<>+8(SB)/8, $0x3e0883933e088393
+DATA actq3<>+16(SB)/8, $0x3e0883933e088393
+DATA actq3<>+24(SB)/8, $0x3e0883933e088393
+GLOBL actq3<>(SB), RODATA|NOPTR, $32
+
+// tanhQ4, eight times
+DATA actq4<>+0(SB)/8, $0xbeaaaa99beaaaa99
+DATA actq4<>+8(SB)/8, $0xbeaaaa99beaaaa99
+DATA actq4<>+16(SB)/8, $0xbeaaaa99beaaaa99
+DATA actq4<>+24(SB)/8, $0xbeaaaa99beaaaa99
+GLOBL actq4<>(SB), RODATA|NOPTR, $32
+
+// tanhSmall, eight times
+DATA actsmall<>+0(SB)/8, $0x3f2000003f200000
+DATA actsmall<>+8(SB)/8, $0x3f2000003f200000
+DATA actsmall<>+16(SB)/8, $0x3f2000003f200000
+DATA actsmall<>+24(SB)/8, $0x3f2000003f200000
+GLOBL actsmall<>(SB), RODATA|NOPTR, $32
+
+// tanhBig, eight times
+DATA actten<>+0(SB)/8, $0x4120000041200000
+DATA actten<>+8(SB)/8, $0x4120000041200000
+DATA actten<>+16(SB)/8, $0x4120000041200000
+DATA actten<>+24(SB)/8, $0x4120000041200000
+GLOBL actten<>(SB), RODATA|NOPTR, $32
+
+// sigmoidBig, eight times
+DATA actbig<>+0(SB)/8, $0x42ae999a42ae999a
+DATA actbig<>+8(SB)/8, $0x42ae999a42ae999a
+DATA actbig<>+16(SB)/8, $0x42ae999a42ae999a
+DATA actbig<>+24(SB)/8, $0x42ae999a42ae999a
+GLOBL actbig<>(SB), RODATA|NOPTR, $32
+
+// exponent bias (int32), eight times
+DATA act127<>+0(SB)/8, $0x0000007f0000007f
+DATA act127<>+8(SB)/8, $0x0000007f0000007f
+DATA act127<>+16(SB)/8, $0x0000007f0000007f
+DATA act127<>+24(SB)/8, $0x0000007f0000007f
+GLOBL act127<>(SB), RODATA|NOPTR, $32
+
+// EXP32 sets O to exp32(V) lane by lane (activation.go: the same float32
+// operations in the same order), N, R and T are scratch; V is kept.
+#define EXP32(V, O, N, R, T) \
+	VMULPS actlog2e<>(SB), V, N \
+	VADDPS acthalf<>(SB), N, N \
+	VROUNDPS $9, N, N \
+	VMULPS actc1<>(SB), N, T \
+	VSUBPS T, V, R \
+	VMULPS actc2<>(SB), N, T \
+	VSUBPS T, R, R \
+	VMULPS actp0<>(SB), R, O \
+	VADDPS actp1<>(SB), O, O \
+	VMULPS R, O, O \
+	VADDPS actp2<>(SB), O, O \
+	VMULPS R, O, O \
+	VADDPS actp3<>(SB), O, O \
+	VMULPS R, O, O \
+	VADDPS actp4<>(SB), O, O \
+	VMULPS R, O, O \
+	VADDPS actp5<>(SB), O, O \
+	VMULPS R, R, T \
+	VMULPS T, O, O \
+	VADDPS R, O, O \
+	VADDPS actone<>(SB), O, O \
+	VCVTPS2DQ N, N \
+	VPADDD act127<>(SB), N, N \
+	VPSLLD $23, N, N \
+	VMULPS N, O, O
+
+// func clampAVX2(y, x *float32, n int, lo, hi, z float32)
+//
+// For i < n, a multiple of 8: y[i] = min(max(x[i], lo), hi) as Go's min
+// and max compute it, for lo and hi not NaN and hi not −0: MAXPS and
+// MINPS return their second source, x, for NaN and for two zeros, and
+// adding z (+0 when lo is +0, else −0) turns the −0 that max(−0, +0)
+// must not give into +0 and leaves every other value as it is.
+TEXT ·clampAVX2(SB), NOSPLIT, $0-36
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS lo+24(FP), Y4
+	VBROADCASTSS hi+28(FP), Y5
+	VBROADCASTSS z+32(FP), Y6
+	SHRQ $3, CX
+	JZ cdone
+
+cloop:
+	VMOVUPS (SI), Y0
+	VMAXPS Y0, Y4, Y0
+	VADDPS Y6, Y0, Y0
+	VMINPS Y0, Y5, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ cloop
+
+cdone:
+	VZEROUPPER
+	RET
+
+// func hardAVX2(y, x *float32, n int, a, b float32, swish bool)
+//
+// For i < n, a multiple of 8: t = a·x[i] + b (HardSigmoid) or
+// x[i]/a + b (HardSwish, a = 6), then t = min(max(t, 0), 1) as Go
+// computes it (see clampAVX2: z = +0), and y[i] = t, or x[i]·t for
+// HardSwish.
+TEXT ·hardAVX2(SB), NOSPLIT, $0-33
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y4
+	VBROADCASTSS b+28(FP), Y5
+	MOVBLZX swish+32(FP), AX
+	VXORPS Y6, Y6, Y6
+	VMOVUPS actone<>(SB), Y7
+	SHRQ $3, CX
+	JZ hdone
+	TESTQ AX, AX
+	JNZ sloop
+
+hloop:
+	VMOVUPS (SI), Y0
+	VMULPS Y4, Y0, Y1
+	VADDPS Y5, Y1, Y1
+	VMAXPS Y1, Y6, Y1
+	VADDPS Y6, Y1, Y1
+	VMINPS Y1, Y7, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ hloop
+	JMP hdone
+
+sloop:
+	VMOVUPS (SI), Y0
+	VDIVPS Y4, Y0, Y1
+	VADDPS Y5, Y1, Y1
+	VMAXPS Y1, Y6, Y1
+	VADDPS Y6, Y1, Y1
+	VMINPS Y1, Y7, Y1
+	VMULPS Y1, Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sloop
+
+hdone:
+	VZEROUPPER
+	RET
+
+// func tanhAVX2(y, x *float32, n int)
+//
+// For i < n, a multiple of 8: y[i] = tanh32(x[i]), both branches computed
+// on |x| and the one for its range kept, then x's sign set; NaN lanes
+// take x.
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ tdone
+
+tloop:
+	VMOVUPS (SI), Y0
+	VANDPS actabs<>(SB), Y0, Y1
+	// Below 0.625: ((((q0·z + q1)·z + q2)·z + q3)·z + q4)·z·a + a, z = a².
+	VMULPS Y1, Y1, Y2
+	VMULPS actq0<>(SB), Y2, Y3
+	VADDPS actq1<>(SB), Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VADDPS actq2<>(SB), Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VADDPS actq3<>(SB), Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VADDPS actq4<>(SB), Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VMULPS Y1, Y3, Y3
+	VADDPS Y1, Y3, Y3
+	// Above: 1 − 2/(e + 1), e = exp32(2·min(a, 10)).
+	VMINPS actten<>(SB), Y1, Y4
+	VADDPS Y4, Y4, Y4
+	EXP32(Y4, Y7, Y5, Y6, Y8)
+	VADDPS actone<>(SB), Y7, Y7
+	VMOVUPS acttwo<>(SB), Y8
+	VDIVPS Y7, Y8, Y8
+	VMOVUPS actone<>(SB), Y9
+	VSUBPS Y8, Y9, Y9
+	VCMPPS $1, actsmall<>(SB), Y1, Y10
+	VBLENDVPS Y10, Y3, Y9, Y9
+	VANDPS actsign<>(SB), Y0, Y11
+	VORPS Y11, Y9, Y9
+	VCMPPS $3, Y0, Y0, Y12
+	VBLENDVPS Y12, Y0, Y9, Y9
+	VMOVUPS Y9, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ tloop
+
+tdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX2(y, x *float32, n int)
+//
+// For i < n, a multiple of 8: y[i] = sigmoid32(x[i]): e = exp32(−min(|x|,
+// 87.3)), zeroed where |x| ≥ 87.3, then 1/(1 + e) for x ≥ 0 and e/(1 + e)
+// for x < 0; NaN lanes take x.
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y13, Y13, Y13
+	SHRQ $3, CX
+	JZ gdone
+
+gloop:
+	VMOVUPS (SI), Y0
+	VANDPS actabs<>(SB), Y0, Y1
+	VMINPS actbig<>(SB), Y1, Y4
+	VCMPPS $1, actbig<>(SB), Y1, Y2
+	VXORPS actsign<>(SB), Y4, Y4
+	EXP32(Y4, Y7, Y5, Y6, Y8)
+	VANDPS Y2, Y7, Y7
+	VADDPS actone<>(SB), Y7, Y8
+	VMOVUPS actone<>(SB), Y9
+	VDIVPS Y8, Y9, Y9
+	VDIVPS Y8, Y7, Y10
+	VCMPPS $1, Y13, Y0, Y12
+	VBLENDVPS Y12, Y10, Y9, Y9
+	VCMPPS $3, Y0, Y0, Y12
+	VBLENDVPS Y12, Y0, Y9, Y9
+	VMOVUPS Y9, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ gloop
+
+gdone:
+	VZEROUPPER
+	RET

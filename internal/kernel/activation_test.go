@@ -1,0 +1,206 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// activationInputs returns n float32 values mixing the special ones
+// (NaN, ±Inf, ±0, subnormals, the kernels' branch points and their
+// neighbours) with random values of every magnitude from 1e−6 to 1e3.
+func activationInputs(n int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	negZero := float32(math.Copysign(0, -1))
+	nan := float32(math.NaN())
+	special := []float32{nan, float32(math.Inf(1)), float32(math.Inf(-1)), 0, negZero, 1e-45, -1e-45, 1e-38,
+		0.625, -0.625, math.Nextafter32(0.625, 0), math.Nextafter32(0.625, 1), 10, -10, math.Nextafter32(10, 0),
+		87, -87, math.Nextafter32(87, 0), -math.Nextafter32(87, 0), 88, -88, 100, -100, 1, -1, 3, -3, 6, -6, 0.5, -0.5,
+		-0.5 * 6, 6, math.Nextafter32(3, 0), math.Nextafter32(-3, 0), 1e30, -1e30, 20, -20, 4.5, -4.5}
+	x := make([]float32, n)
+	for i := range x {
+		if rng.IntN(4) == 0 {
+			x[i] = special[rng.IntN(len(special))]
+			continue
+		}
+		v := float32(math.Pow(10, rng.Float64()*9-6))
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		x[i] = v
+	}
+	return x
+}
+
+// TestActivations checks each activation kernel on float32 (the AVX2
+// code where the CPU has it, then the scalar tail) against the scalar
+// loop value by value, bit for bit, over lengths around the vector width
+// and inputs with NaN, ±Inf, ±0 and the branch points; Clamp also with
+// ±0 and infinite bounds and the bounds the vector code leaves to the
+// scalar loop (NaN, hi = −0).
+func TestActivations(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	nan := float32(math.NaN())
+	type kase struct {
+		name string
+		run  func(y, x []float32)
+		ref  func(v float32) float32
+	}
+	var cases []kase
+	for _, b := range [][2]float32{{0, 6}, {negZero, 6}, {-1, 1}, {0, float32(math.Inf(1))}, {float32(math.Inf(-1)), 0},
+		{-3, negZero}, {nan, 1}, {2, nan}, {5, 1}} {
+		lo, hi := b[0], b[1]
+		cases = append(cases, kase{fmt.Sprintf("Clamp(%v,%v)", lo, hi),
+			func(y, x []float32) { Clamp(y, x, lo, hi) },
+			func(v float32) float32 { return min(max(v, lo), hi) }})
+	}
+	for _, ab := range [][2]float32{{0.2, 0.5}, {1.0 / 6, 0.5}, {-0.3, 0}} {
+		a, b := ab[0], ab[1]
+		cases = append(cases, kase{fmt.Sprintf("HardSigmoid(%v,%v)", a, b),
+			func(y, x []float32) { HardSigmoid(y, x, a, b) },
+			func(v float32) float32 { return min(max(float32(a*v)+b, 0), 1) }})
+	}
+	cases = append(cases,
+		kase{"HardSwish", HardSwish[float32], func(v float32) float32 { return v * min(max(v/6+0.5, 0), 1) }},
+		kase{"Tanh", Tanh[float32], tanh32},
+		kase{"Sigmoid", Sigmoid[float32], sigmoid32})
+	for _, c := range cases {
+		for _, n := range []int{1, 7, 8, 9, 16, 33, 1000} {
+			x := activationInputs(n, uint64(n))
+			y := make([]float32, n)
+			c.run(y, x)
+			for i, v := range x {
+				if want := c.ref(v); !sameValue(y[i], want) {
+					t.Fatalf("%s, n = %d: f(%v) = %v (%#x), the scalar code gives %v (%#x)", c.name, n, v, y[i], math.Float32bits(y[i]), want, math.Float32bits(want))
+				}
+			}
+			// In place.
+			c.run(x, x)
+			if !sameValues(x, y) {
+				t.Fatalf("%s, n = %d: in place differs", c.name, n)
+			}
+		}
+	}
+}
+
+// sameValue reports whether a and b are the same float32, any NaN the
+// same as any other (Go's min and max do not keep a NaN's payload).
+func sameValue(a, b float32) bool {
+	if a != a || b != b {
+		return a != a && b != b
+	}
+	return sameBits(a, b)
+}
+
+func sameValues(a, b []float32) bool {
+	for i := range a {
+		if !sameValue(a[i], b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+// ulps is the distance between float32 a and b in units in the last
+// place (adjacent floats are 1 apart; +0 and −0 are 0 apart).
+func ulps(a, b float32) int64 {
+	key := func(v float32) int64 {
+		u := int64(math.Float32bits(v))
+		if u&(1<<31) != 0 {
+			return -(u &^ (1 << 31))
+		}
+		return u
+	}
+	d := key(a) - key(b)
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// TestTanhSigmoidAccuracy sweeps float32 values of every magnitude from
+// 2^−30 to 2^7 (every 97th bit pattern, both signs) and bounds the error
+// of the float32 Tanh and Sigmoid against float64 math rounded to
+// float32: at most 2 units in the last place, in the range where the
+// result is a normal number.
+func TestTanhSigmoidAccuracy(t *testing.T) {
+	lo, hi := math.Float32bits(0x1p-30), math.Float32bits(128)
+	var x []float32
+	for u := lo; u < hi; u += 97 {
+		v := math.Float32frombits(u)
+		x = append(x, v, -v)
+	}
+	y := make([]float32, len(x))
+	for _, c := range []struct {
+		name string
+		run  func(y, x []float32)
+		ref  func(float64) float64
+	}{
+		{"Tanh", Tanh[float32], math.Tanh},
+		{"Sigmoid", Sigmoid[float32], func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }},
+	} {
+		c.run(y, x)
+		worst, at := int64(0), float32(0)
+		for i, v := range x {
+			want := float32(c.ref(float64(v)))
+			if math.Abs(float64(want)) < 0x1p-125 {
+				if math.Abs(float64(y[i]-want)) > 0x1p-125 {
+					t.Errorf("%s(%v) = %v, want %v", c.name, v, y[i], want)
+				}
+				continue
+			}
+			if d := ulps(y[i], want); d > worst {
+				worst, at = d, v
+			}
+		}
+		t.Logf("%s: %d values, worst error %d ulp (at %v)", c.name, len(x), worst, at)
+		if worst > 2 {
+			t.Errorf("%s: error of %d ulp at %v, want at most 2", c.name, worst, at)
+		}
+	}
+}
+
+// BenchmarkActivation times the float32 activation kernels on 64 Ki values
+// against float64 math.Tanh and math.Exp per value (the engine's code
+// before these kernels).
+func BenchmarkActivation(b *testing.B) {
+	x := activationInputs(1<<16, 3)
+	for i := range x {
+		if x[i] != x[i] || math.IsInf(float64(x[i]), 0) {
+			x[i] = 0.5
+		}
+	}
+	y := make([]float32, len(x))
+	for _, c := range []struct {
+		name string
+		run  func(y, x []float32)
+	}{
+		{"Clamp", func(y, x []float32) { Clamp(y, x, 0, 6) }},
+		{"ClampScalar", func(y, x []float32) {
+			for i, v := range x {
+				y[i] = min(max(v, 0), 6)
+			}
+		}},
+		{"HardSwish", HardSwish[float32]},
+		{"Tanh", Tanh[float32]},
+		{"TanhFloat64Math", func(y, x []float32) {
+			for i, v := range x {
+				y[i] = float32(math.Tanh(float64(v)))
+			}
+		}},
+		{"Sigmoid", Sigmoid[float32]},
+		{"SigmoidFloat64Math", func(y, x []float32) {
+			for i, v := range x {
+				y[i] = float32(1 / (1 + math.Exp(-float64(v))))
+			}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				c.run(y, x)
+			}
+			b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
+		})
+	}
+}
