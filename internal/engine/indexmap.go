@@ -215,11 +215,60 @@ func padMap(x []int, pads []int64, mode string) ([]int, []int, error) {
 type mapStep[T Float] struct {
 	stepIO
 	m    []int
+	runs []mapRun // m as runs, or nil (see runsOf)
 	fill T
 }
 
-func (s *mapStep[T]) forward(st *state[T]) {
-	x, y := st.data[s.in[0]], st.data[s.out[0]]
+// mapRun is a stretch of an index map: the n outputs from dst copy the n
+// consecutive inputs from src, or take the fill value when src < 0.
+type mapRun struct{ dst, src, n int }
+
+// runsOf returns index map m as runs, or nil when they would average
+// fewer than 8 values (a Transpose, say), where the loop over values is as
+// fast. The runs of a Pad or a Slice are whole rows, and a Pad of zeros
+// (which PyTorch exports before some pooling) is one run.
+func runsOf(m []int) []mapRun {
+	var runs []mapRun
+	for i := 0; i < len(m); {
+		j := i + 1
+		if m[i] < 0 {
+			for j < len(m) && m[j] < 0 {
+				j++
+			}
+		} else {
+			for j < len(m) && m[j] == m[j-1]+1 {
+				j++
+			}
+		}
+		runs = append(runs, mapRun{i, m[i], j - i})
+		if len(runs)*8 > j+64 {
+			return nil
+		}
+		i = j
+	}
+	if len(runs)*8 > len(m) {
+		return nil
+	}
+	return runs
+}
+
+func (s *mapStep[T]) forward(st *state[T]) { s.apply(st.data[s.in[0]], st.data[s.out[0]]) }
+
+// apply sets y from x by the map.
+func (s *mapStep[T]) apply(x, y []T) {
+	if s.runs != nil {
+		for _, r := range s.runs {
+			out := y[r.dst : r.dst+r.n]
+			if r.src < 0 {
+				for i := range out {
+					out[i] = s.fill
+				}
+				continue
+			}
+			copy(out, x[r.src:r.src+r.n])
+		}
+		return
+	}
 	for i, src := range s.m {
 		if src >= 0 {
 			y[i] = x[src]
@@ -292,5 +341,5 @@ func (c *compiler[T]) gatherMap() (stepper[T], [][]int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &mapStep[T]{m: m, fill: fill}, [][]int{y}, nil
+	return &mapStep[T]{m: m, runs: runsOf(m), fill: fill}, [][]int{y}, nil
 }
