@@ -74,6 +74,14 @@ func (g Conv2D) pointwise() bool {
 		g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
 }
 
+// dense reports whether g is one filter position over the whole
+// unpadded image (KH = H, KW = W, no groups or dilation: a 1×1 output,
+// LeNet-5's C5), which is a fully connected layer over the batch.
+func (g Conv2D) dense() bool {
+	return g.KH == g.H && g.KW == g.W && g.Group == 1 && g.DilH == 1 && g.DilW == 1 &&
+		g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
+}
+
 // convDims holds the sizes derived from a valid Conv2D.
 type convDims struct {
 	oh, ow int

@@ -23,7 +23,8 @@ package kernel
 // the GEMM of each image are split across the workers. Depthwise
 // convolutions (Group = C = M) use a direct loop over (image, channel)
 // planes instead. 1×1 stride-1 unpadded convolutions without q multiply
-// the image in place.
+// the image in place. Dense convolutions (a filter as large as the
+// unpadded image, 1×1 outputs) are one GEMM over blocks of the batch.
 //
 // ConvForward panics with a "kernel: ..." message when g is invalid, a
 // slice has the wrong length, work is empty, or q has a non-positive scale
@@ -64,6 +65,12 @@ func convForward[T Float](op string, t *Team, g Conv2D, n int, x, w, bias, y []T
 		parallelFor(t, n*g.C, 1+(1<<14)/(d.p*g.KH*g.KW), workers, job)
 		return
 	}
+	if g.dense() {
+		// Blocks of at least 16 images: one GEMM per block.
+		job.dense = true
+		parallelFor(t, n, 16, workers, job)
+		return
+	}
 	if workers == 1 || n >= workers {
 		parallelFor(t, n, 1, workers, job)
 		return
@@ -86,6 +93,7 @@ type convJob[T Float] struct {
 	q             *FakeQuant[T]
 	work          []*ConvWork[T]
 	depthwise     bool
+	dense         bool // g.dense(): images [lo, hi) in one GEMM
 	relu          bool // ConvForwardReLU
 }
 
@@ -107,11 +115,37 @@ func (j *convJob[T]) Range(wi, lo, hi int) {
 		return
 	}
 	g, d := j.g, j.d
+	if j.dense {
+		denseForward(g, d, j.x[lo*d.k:hi*d.k], j.w, j.bias, j.y[lo*g.M:hi*g.M], j.q, j.work[wi], j.relu)
+		return
+	}
 	for img := lo; img < hi; img++ {
 		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
 		if !convImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.bias, yi, j.q, j.work[wi], j.relu) && j.relu {
 			Relu(yi, yi)
 		}
+	}
+}
+
+// denseForward convolves the images of x (a batch of any size) with a
+// dense convolution (Conv2D.dense): each output pixel is the dot product
+// of a filter with a whole image, so the batch's outputs (images × M, the
+// NCHW layout of 1×1 outputs) are x·wᵀ + bias, one GEMM with the images
+// as rows (fake-quantized first with q), instead of one matrix-vector
+// product per image.
+func denseForward[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
+	n := len(x) / d.k
+	if q != nil {
+		wk.qx = grow(wk.qx, len(x))
+		quantizeTo(wk.qx[:len(x)], x, q)
+		x = wk.qx[:len(x)]
+	}
+	for img := range n {
+		fillBias(y[img*g.M:(img+1)*g.M], bias, 1)
+	}
+	wk.gemm.Gemm(false, true, n, g.M, d.k, 1, x, d.k, w, d.k, 1, y, g.M)
+	if relu {
+		Relu(y, y)
 	}
 }
 

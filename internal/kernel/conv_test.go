@@ -53,6 +53,9 @@ func namedConvs() map[string]Conv2D {
 		}),
 		"depth multiplier": with(func(g *Conv2D) { g.M, g.Group = 6, 3 }),
 		"single channel":   with(func(g *Conv2D) { g.C, g.M, g.H, g.W, g.KH, g.KW = 1, 1, 3, 3, 3, 3 }),
+		// One filter position over the whole image: one GEMM over the batch.
+		"dense":     with(func(g *Conv2D) { g.H, g.W, g.KH, g.KW, g.M = 5, 4, 5, 4, 7 }),
+		"dense 1x1": with(func(g *Conv2D) { g.H, g.W, g.KH, g.KW, g.C = 1, 1, 1, 1, 9 }),
 		"kernel over input": with(func(g *Conv2D) {
 			g.H, g.W, g.KH, g.KW, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight = 1, 3, 5, 5, 2, 2, 1, 1
 		}),
@@ -122,7 +125,11 @@ func testConvForward[T Float](t *testing.T, workers int, tol float64) {
 		work[i] = NewConvWork[T](Conv2D{C: 1, H: 1, W: 1, M: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1})
 	}
 	for name, g := range allConvs() {
-		for _, n := range []int{1, 5} {
+		batches := []int{1, 5}
+		if g.dense() {
+			batches = append(batches, 37) // blocks of 16 images or more over the workers
+		}
+		for _, n := range batches {
 			for _, withBias := range []bool{false, true} {
 				for _, withQ := range []bool{false, true} {
 					d := g.dims()
