@@ -94,6 +94,8 @@ type QConvWork struct {
 	filled  bool
 	fillFor Conv2D
 	fillZP  uint8
+
+	dense QLinearWork // a dense convolution's (Conv2D.dense) in work[0]
 }
 
 // QConvForward computes the 2-D convolution of a batch of n float32
@@ -113,6 +115,8 @@ type QConvWork struct {
 // q.ZP) and never expanded into an im2col matrix: the micro-kernels read
 // the rows of the implicit one in place (conv_padded.go). work holds one
 // QConvWork per worker; the batch is split into ranges of whole images.
+// A dense convolution (a filter as large as the unpadded image) is the
+// fully connected layer QLinearForward over the batch.
 //
 // QConvForward panics with a "kernel: ..." message when g is invalid, w
 // does not match g, a slice has the wrong length, work is empty, or q is
@@ -150,6 +154,13 @@ func qconvForward(op string, t *Team, g Conv2D, n int, x []float32, w *QWeights,
 		}
 	}
 	if n == 0 {
+		return
+	}
+	if g.dense() {
+		QLinearForward(t, n, x, w, q, scale, bias, y, &work[0].dense)
+		if relu {
+			Relu(y, y)
+		}
 		return
 	}
 	job := teamJob[qconvJob](t, slotQConv)

@@ -81,7 +81,11 @@ func testQConvForward(t *testing.T, workers int) {
 	convs["lenet conv2"] = benchLeNetConv2
 	for name, g := range convs {
 		d := g.dims()
-		for _, n := range []int{1, 5} {
+		batches := []int{1, 5}
+		if g.dense() {
+			batches = append(batches, 37) // several panels of samples
+		}
+		for _, n := range batches {
 			for qi := range qTestQuants {
 				if testing.Short() && qi != n%2 {
 					continue // one quantizer per batch size
