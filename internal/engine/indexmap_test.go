@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"testing"
+
+	"mpq/internal/graph"
 )
 
 // TestMapRuns checks that index maps run as runs (runsOf) give what the
@@ -53,6 +55,64 @@ func TestMapRuns(t *testing.T) {
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("%s: y[%d] = %v, the loop gives %v", c.name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestBinaryBlocks checks that broadcasting binary ops run in blocks
+// (binStep.blocks) give what the loop over index pairs gives, for shape
+// pairs whose trailing dimensions make blocks of vectors and broadcast
+// values in either operand, and that blocks of fewer than 8 values keep
+// the loop.
+func TestBinaryBlocks(t *testing.T) {
+	for _, c := range []struct {
+		a, b []int
+		run  int
+	}{
+		{[]int{2, 3, 4, 5}, []int{2, 3, 1, 1}, 20},
+		{[]int{2, 3, 1, 1}, []int{2, 3, 4, 5}, 20},
+		{[]int{2, 3, 4, 5}, []int{5}, 5},
+		{[]int{2, 3, 4, 5}, []int{3, 1, 1}, 20},
+		{[]int{2, 3, 4, 5}, []int{1}, 120},
+		{[]int{1, 3, 1, 5}, []int{2, 1, 4, 1}, 5},
+		{[]int{3, 4}, []int{3, 1}, 4},
+		{[]int{2, 1, 1}, []int{1, 3, 1}, 3},
+		{[]int{2, 3}, []int{2, 1}, 3},
+		{[]int{2, 3}, []int{1, 3}, 3},
+		{[]int{1, 1}, []int{1, 1}, 0},
+		{[]int{4, 1}, []int{1, 5}, 5},
+		{[]int{2, 1, 4, 5}, []int{2, 3, 4, 5}, 20},
+		{[]int{3, 1}, []int{3, 9}, 9},
+	} {
+		y, err := broadcastShape(c.a, c.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := make([]float32, graph.NumElements(c.a)), make([]float32, graph.NumElements(c.b))
+		for i := range a {
+			a[i] = float32(i)*0.37 - 3
+		}
+		for i := range b {
+			b[i] = float32(i)*0.11 + 0.5
+		}
+		for _, op := range []byte{'+', '-', '*', '/', 'M', 'm'} {
+			loop := &binStep[float32]{op: op, ia: broadcastIndex(c.a, y), ib: broadcastIndex(c.b, y)}
+			fast := &binStep[float32]{op: op, ia: loop.ia, ib: loop.ib}
+			fast.blocks(c.a, c.b, y)
+			if c.run < 8 {
+				c.run = 0 // the index loop
+			}
+			if fast.run != c.run {
+				t.Errorf("%v %c %v: blocks of %d, want %d", c.a, op, c.b, fast.run, c.run)
+			}
+			want, got := make([]float32, graph.NumElements(y)), make([]float32, graph.NumElements(y))
+			loop.broadcast(a, b, want)
+			fast.broadcast(a, b, got)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%v %c %v: y[%d] = %v, the loop gives %v", c.a, op, c.b, i, got[i], want[i])
+				}
 			}
 		}
 	}

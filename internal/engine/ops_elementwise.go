@@ -16,6 +16,53 @@ type binStep[T Float] struct {
 	same   bool // both operands have the output's shape
 	relu   bool // a Relu runs inside (same shapes, '+'; program.fuseRelu)
 	ia, ib []int
+	// With broadcasting, the output splits into blocks of run values
+	// (run ≥ 8) in each of which an operand is a vector (stride 1) or one
+	// broadcast value (stride 0): block j reads a from offA[j] with
+	// stride sa and b from offB[j] with stride sb (blocks).
+	run        int
+	sa, sb     int
+	offA, offB []int
+}
+
+// blocks sets s.run, s.sa, s.sb, s.offA and s.offB for operands of
+// shapes a and b broadcast to y, from the trailing dimensions of y over
+// which each operand either has y's extents (a vector) or only ones (one
+// value), as many as there are; s.run stays 0 when their values number
+// fewer than 8, where the index loop is as fast.
+func (s *binStep[T]) blocks(a, b, y []int) {
+	r := len(y)
+	dim := func(x []int, d int) int {
+		if j := len(x) - r + d; j >= 0 {
+			return x[j]
+		}
+		return 1
+	}
+	vecA, oneA, vecB, oneB := true, true, true, true
+	k, run := r, 1
+	for d := r - 1; d >= 0; d-- {
+		va, oa := vecA && dim(a, d) == y[d], oneA && dim(a, d) == 1
+		vb, ob := vecB && dim(b, d) == y[d], oneB && dim(b, d) == 1
+		if !(va || oa) || !(vb || ob) {
+			break
+		}
+		vecA, oneA, vecB, oneB = va, oa, vb, ob
+		k, run = d, run*y[d]
+	}
+	if k == r || run < 8 || (oneA && oneB) {
+		return
+	}
+	s.run, s.sa, s.sb = run, 1, 1
+	if !vecA {
+		s.sa = 0
+	}
+	if !vecB {
+		s.sb = 0
+	}
+	for j := 0; j < len(s.ia); j += run {
+		s.offA = append(s.offA, s.ia[j])
+		s.offB = append(s.offB, s.ib[j])
+	}
 }
 
 func (s *binStep[T]) forward(st *state[T]) {
@@ -26,6 +73,18 @@ func (s *binStep[T]) forward(st *state[T]) {
 			op = 'r'
 		}
 		st.parallel(len(y), 1<<15, ewJob[T]{kind: ewBinary, op: op, a: a, b: b, y: y})
+		return
+	}
+	s.broadcast(a, b, y)
+}
+
+// broadcast sets y = a op b for operands of other shapes than y's.
+func (s *binStep[T]) broadcast(a, b, y []T) {
+	if s.run > 0 {
+		for j, oa := range s.offA {
+			ob := s.offB[j]
+			kernel.Binary(s.op, y[j*s.run:(j+1)*s.run], a[oa:], b[ob:], s.sa, s.sb)
+		}
 		return
 	}
 	ia, ib := s.ia, s.ib
@@ -127,6 +186,7 @@ func (c *compiler[T]) binary() (stepper[T], [][]int, error) {
 	s.same = slices.Equal(a, y) && slices.Equal(b, y)
 	if !s.same {
 		s.ia, s.ib = broadcastIndex(a, y), broadcastIndex(b, y)
+		s.blocks(a, b, y)
 	}
 	return s, [][]int{y}, nil
 }
@@ -500,26 +560,8 @@ func binaryRange[T Float](op byte, a, b, y []T, lo, hi int) {
 		kernel.Add(y[lo:hi], a[lo:hi], b[lo:hi], false)
 	case 'r': // Add, then Relu, in one pass
 		kernel.Add(y[lo:hi], a[lo:hi], b[lo:hi], true)
-	case '-':
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] - b[i]
-		}
-	case '*':
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] * b[i]
-		}
-	case '/':
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] / b[i]
-		}
-	case 'M':
-		for i := lo; i < hi; i++ {
-			y[i] = max(a[i], b[i])
-		}
 	default:
-		for i := lo; i < hi; i++ {
-			y[i] = min(a[i], b[i])
-		}
+		kernel.Binary(op, y[lo:hi], a[lo:hi], b[lo:hi], 1, 1)
 	}
 }
 

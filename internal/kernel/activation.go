@@ -1,6 +1,9 @@
 package kernel
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Activation functions over slices. Each computes y[i] = f(x[i]) for every
 // i < len(y) (x must be at least as long; y may be x), with AVX2 for
@@ -167,4 +170,49 @@ func sigmoid32(x float32) float32 {
 		return e / d
 	}
 	return 1 / d
+}
+
+// Binary sets y[i] = a[i·sa] op b[i·sb] for i < len(y), op one of '+',
+// '-', '*', '/', 'M' (Go's max) and 'm' (min), sa and sb 1 (a vector) or
+// 0 (one value, broadcast): ONNX Add, Sub, Mul, Div, Max and Min on
+// operands of the same shape, or a run of a broadcast one. AVX2 for
+// float32 '+', '-', '*' and '/' where the CPU has it, each value one
+// IEEE operation as in the scalar loop. y may be a or b (with stride 1).
+func Binary[T Float](op byte, y, a, b []T, sa, sb int) {
+	if len(y) == 0 {
+		return
+	}
+	_, _ = a[(len(y)-1)*sa], b[(len(y)-1)*sb]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = binaryAsm(op, ys, any(a).([]float32), any(b).([]float32), sa, sb)
+	}
+	switch op {
+	case '+':
+		for i := done; i < len(y); i++ {
+			y[i] = a[i*sa] + b[i*sb]
+		}
+	case '-':
+		for i := done; i < len(y); i++ {
+			y[i] = a[i*sa] - b[i*sb]
+		}
+	case '*':
+		for i := done; i < len(y); i++ {
+			y[i] = a[i*sa] * b[i*sb]
+		}
+	case '/':
+		for i := done; i < len(y); i++ {
+			y[i] = a[i*sa] / b[i*sb]
+		}
+	case 'M':
+		for i := done; i < len(y); i++ {
+			y[i] = max(a[i*sa], b[i*sb])
+		}
+	case 'm':
+		for i := done; i < len(y); i++ {
+			y[i] = min(a[i*sa], b[i*sb])
+		}
+	default:
+		panic(fmt.Sprintf("kernel: Binary: unknown op %q", op))
+	}
 }

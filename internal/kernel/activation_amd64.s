@@ -377,3 +377,82 @@ gloop:
 gdone:
 	VZEROUPPER
 	RET
+
+// BINLOOP runs y[i] = a op b over n/8 vectors (CX), a and b each either
+// a vector loaded from SI / DX (advanced) or a broadcast value: sa and sb
+// (R8, R9) are 1 for a vector, 0 for the value at the start.
+#define BINLOOP(OP, VV, BS, BSL, AS, ASL) \
+	CMPQ R8, $0 \
+	JEQ AS \
+	CMPQ R9, $0 \
+	JEQ BS \
+VV: \
+	VMOVUPS (SI), Y0 \
+	OP (DX), Y0, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DX \
+	ADDQ $32, DI \
+	DECQ CX \
+	JNZ VV \
+	JMP bdone \
+BS: \
+	VBROADCASTSS (DX), Y1 \
+BSL: \
+	VMOVUPS (SI), Y0 \
+	OP Y1, Y0, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DI \
+	DECQ CX \
+	JNZ BSL \
+	JMP bdone \
+AS: \
+	VBROADCASTSS (SI), Y1 \
+ASL: \
+	OP (DX), Y1, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, DX \
+	ADDQ $32, DI \
+	DECQ CX \
+	JNZ ASL \
+	JMP bdone
+
+// func binaryAVX2(y, a, b *float32, n int, op byte, sa, sb int)
+//
+// For i < n, a multiple of 8: y[i] = a[i·sa] op b[i·sb] with op '+', '-',
+// '*' or '/' (one IEEE operation, as the scalar code does), sa and sb 1
+// or 0 and not both 0.
+TEXT ·binaryAVX2(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBLZX op+32(FP), AX
+	MOVQ sa+40(FP), R8
+	MOVQ sb+48(FP), R9
+	SHRQ $3, CX
+	JZ bdone
+	CMPB AL, $'+'
+	JEQ badd
+	CMPB AL, $'-'
+	JEQ bsub
+	CMPB AL, $'*'
+	JEQ bmul
+	JMP bdiv
+
+badd:
+	BINLOOP(VADDPS, addvv, addbs, addbsl, addas, addasl)
+
+bsub:
+	BINLOOP(VSUBPS, subvv, subbs, subbsl, subas, subasl)
+
+bmul:
+	BINLOOP(VMULPS, mulvv, mulbs, mulbsl, mulas, mulasl)
+
+bdiv:
+	BINLOOP(VDIVPS, divvv, divbs, divbsl, divas, divasl)
+
+bdone:
+	VZEROUPPER
+	RET

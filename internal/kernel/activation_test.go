@@ -204,3 +204,32 @@ func BenchmarkActivation(b *testing.B) {
 		})
 	}
 }
+
+// TestBinary checks Binary for every op and stride pattern (two vectors,
+// a vector and a broadcast value, a value and a vector) against the
+// scalar expression value by value, bit for bit, on inputs with NaN,
+// ±Inf, ±0 and subnormals, for lengths around the vector width.
+func TestBinary(t *testing.T) {
+	ops := map[byte]func(a, b float32) float32{
+		'+': func(a, b float32) float32 { return a + b },
+		'-': func(a, b float32) float32 { return a - b },
+		'*': func(a, b float32) float32 { return a * b },
+		'/': func(a, b float32) float32 { return a / b },
+		'M': func(a, b float32) float32 { return max(a, b) },
+		'm': func(a, b float32) float32 { return min(a, b) },
+	}
+	for op, f := range ops {
+		for _, s := range [][2]int{{1, 1}, {1, 0}, {0, 1}} {
+			for _, n := range []int{1, 7, 8, 9, 16, 33, 100} {
+				a, b := activationInputs(n, uint64(n)), activationInputs(n, uint64(n)+100)
+				y := make([]float32, n)
+				Binary(op, y, a, b, s[0], s[1])
+				for i := range y {
+					if want := f(a[i*s[0]], b[i*s[1]]); !sameValue(y[i], want) {
+						t.Fatalf("%c, strides %v, n = %d: y[%d] = %v, want %v", op, s, n, i, y[i], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -49,3 +49,5 @@ func hardAsm(y, x []float32, a, b float32, swish bool) int { return 0 }
 func tanhAsm(y, x []float32) int { return 0 }
 
 func sigmoidAsm(y, x []float32) int { return 0 }
+
+func binaryAsm(op byte, y, a, b []float32, sa, sb int) int { return 0 }
