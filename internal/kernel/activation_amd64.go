@@ -84,3 +84,17 @@ func binaryAsm(op byte, y, a, b []float32, sa, sb int) int {
 	binaryAVX2(&y[0], &a[0], &b[0], n, op, sa, sb)
 	return n
 }
+
+//go:noescape
+func fillAVX2(dst *float32, n int, v float32)
+
+// fillAsm sets dst's first len(dst) rounded down to a multiple of 8 values
+// to v and returns how many, 0 on CPUs without AVX2.
+func fillAsm(dst []float32, v float32) int {
+	n := len(dst) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	fillAVX2(&dst[0], n, v)
+	return n
+}

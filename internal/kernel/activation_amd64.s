@@ -456,3 +456,23 @@ bdiv:
 bdone:
 	VZEROUPPER
 	RET
+
+// func fillAVX2(dst *float32, n int, v float32)
+//
+// For i < n, a multiple of 8: dst[i] = v.
+TEXT ·fillAVX2(SB), NOSPLIT, $0-20
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS v+16(FP), Y0
+	SHRQ $3, CX
+	JZ fdone
+
+floop:
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ floop
+
+fdone:
+	VZEROUPPER
+	RET

@@ -231,8 +231,12 @@ func fillBias[T Float](y, bias []T, p int) {
 	}
 	for m, b := range bias {
 		row := y[m*p : (m+1)*p]
-		for i := range row {
-			row[i] = b
+		done := 0
+		if r, ok := any(row).([]float32); ok {
+			done = fillAsm(r, float32(b))
+		}
+		for i := range row[done:] {
+			row[done+i] = b
 		}
 	}
 }
