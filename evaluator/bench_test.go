@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -91,5 +92,53 @@ func reportThroughput(b *testing.B, perOp int, cpu time.Duration) {
 	b.ReportMetric(float64(perOp*b.N)/b.Elapsed().Seconds(), "images/s")
 	if cpu > 0 {
 		b.ReportMetric(float64(perOp*b.N)/cpu.Seconds(), "cpu-images/s")
+	}
+}
+
+// BenchmarkEvaluateONNX is BenchmarkEvaluate's fp32, w8a8 and int-w8a8
+// on any MNIST classifier: MPQ_BENCH_ONNX names the .onnx file (the
+// benchmark is skipped without it). scripts/bench_forward.sh runs it on
+// the files it is given.
+func BenchmarkEvaluateONNX(b *testing.B) {
+	path := os.Getenv("MPQ_BENCH_ONNX")
+	if path == "" {
+		b.Skip("MPQ_BENCH_ONNX is not set")
+	}
+	m, err := onnxio.LoadModel(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := mnistTest(b, m, 2560)
+	calib, err := evaluator.Calibrate(context.Background(), m, data, evaluator.MinMax, 0, 256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pc := range []struct {
+		name string
+		plan evaluator.Plan
+		opts []evaluator.Option
+	}{
+		{"fp32", evaluator.FloatPlan(m), nil},
+		{"w8a8", evaluator.UniformPlan(m, 8, 8), nil},
+		{"int-w8a8", evaluator.UniformPlan(m, 8, 8), []evaluator.Option{evaluator.WithIntegerArithmetic()}},
+	} {
+		b.Run(pc.name, func(b *testing.B) {
+			ev, err := evaluator.New(m, data, 256, calib, nil, pc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := ev.Evaluate(ctx, pc.plan); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			cpu := cpuTime()
+			for range b.N {
+				if _, err := ev.Evaluate(ctx, pc.plan); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportThroughput(b, 2560, cpuTime()-cpu)
+		})
 	}
 }

@@ -12,12 +12,16 @@
 # benchtime default 3s), and the nn.Module classes of scripts/models.py are
 # timed too (fp32), to show the ONNX executor runs at nn.Module speed.
 # With ONNX files (any MNIST classifier: N x 1 x 28 x 28 or N x 784 input):
-# mpq is measured through its CLI, `mpq eval` on a generated config (batch
-# 256, evaluating the training split): images/s = (N - n) / (wall(N images)
-# - wall(n images)), best of MPQ_REPEAT (default 3) runs each, n = 256 and
-# N = MPQ_EVAL_COUNT (default: about 3 s of work, 10,240 to 60,000 images),
-# so process start, model and data loading and calibration cancel out; the
-# benchtime argument is then unused.
+# mpq is measured in process by `go test -bench EvaluateONNX ./evaluator`
+# with MPQ_BENCH_ONNX set to each file (2,560 test images per op, batch
+# 256, as for the shipped models). With MPQ_VIA=cli it is measured through
+# its CLI instead, `mpq eval` on a generated config (batch 256, evaluating
+# the training split): images/s = (N - n) / (wall(N images) - wall(n
+# images)), best of MPQ_REPEAT (default 3) runs each, n = 256 and N =
+# MPQ_EVAL_COUNT (default: about 3 s of work, 10,240 to 60,000 images), so
+# process start, model and data loading and calibration cancel out (for
+# models faster than about 100k images/s the difference is too small to
+# time well); the benchtime argument is then unused.
 # PyTorch: batch 256 (or the ONNX file's fixed batch), 20 timed batches after
 # 3 warm-up ones, 2 threads, torch.no_grad(), eval mode; weights are
 # fake-quantized on every forward (QAT FakeQuantize style), or once up front
@@ -48,6 +52,19 @@ else
 		[ -f "$f" ] || { echo "no such file: $f" >&2; exit 2; }
 		onnx_list="$onnx_list${onnx_list:+,}$(realpath "$f")"
 	done
+fi
+if [ "$kind" = cli ] && [ "${MPQ_VIA:-bench}" != cli ]; then
+	go test -c -o "$tmp/evaluator.test" ./evaluator
+	for f in ${onnx_list//,/ }; do
+		stem=$(basename "$f" .onnx)
+		(cd evaluator && MPQ_BENCH_ONNX="$f" "$tmp/evaluator.test" -test.run '^$' -test.bench 'EvaluateONNX' -test.benchtime "$bt") |
+			awk -v m="$stem" '/^BenchmarkEvaluateONNX/ {
+				split($1, p, "/"); sub(/-[0-9]+$/, "", p[2])
+				for (i = 4; i < NF; i++) if ($(i+1) == "images/s") print m, p[2], $i, 2560 }' >> "$tmp/go.txt"
+	done
+	$PY scripts/bench_torch_onnx.py --onnx "$onnx_list" --mode fp32,w8a8 \
+		--weight-fq "$wfq" --batch 256 --iters 20 --threads 2 > "$tmp/py.txt"
+elif [ "$kind" = cli ]; then
 	go build -o "$tmp/mpq" ./cmd/mpq
 	MPQ="$tmp/mpq" TMPD="$tmp" REPO="$PWD" MODELS="$onnx_list" $PY - > "$tmp/go.txt" <<'PY'
 # Times `mpq eval` per model and variant; prints "model variant images/s".
@@ -112,7 +129,7 @@ PY
 		--weight-fq "$wfq" --batch 256 --iters 20 --threads 2 > "$tmp/py.txt"
 fi
 
-WFQ=$wfq KIND=$kind GO="$tmp/go.txt" PYOUT="$tmp/py.txt" $PY - <<'PY'
+MPQ_VIA=${MPQ_VIA:-bench} WFQ=$wfq KIND=$kind GO="$tmp/go.txt" PYOUT="$tmp/py.txt" $PY - <<'PY'
 import json, os, re
 kind = os.environ["KIND"]
 mpq, torch, module, note, order = {}, {}, {}, {}, []
@@ -146,7 +163,7 @@ def num(v):
 def ratio(a, b):
     return "n/a" if a is None or not b else "%.2f" % (a / b)
 
-src = "go test -bench Evaluate ./evaluator" if kind == "shipped" else "mpq eval CLI, batch 256"
+src = {"shipped": "go test -bench Evaluate ./evaluator", "cli": "mpq eval CLI, batch 256"}[kind] if os.environ.get("MPQ_VIA", "bench") == "cli" or kind == "shipped" else "go test -bench EvaluateONNX ./evaluator, batch 256"
 print("mpq: %s; PyTorch: eager, scripts/torch_onnx.py on the .onnx file, batch 256, 2 threads, "
       "weights fake-quantized %s; images/s" % (src, "on every forward" if os.environ["WFQ"] == "every" else "once"))
 print()
