@@ -390,3 +390,81 @@ func TestReluFloat64AndBackward(t *testing.T) {
 		checkBack("float32", toF64(gx32), toF64(want32))
 	}
 }
+
+// TestQuantizeNearTies checks the vector quantizers against the scalar
+// ones where a rounding difference in x/scale would show: inputs within 12 units in the last place of every tie
+// (k + ½)·scale of a 16-bit code range and of x/scale at the float32
+// precision limit (2^23, 2^24), for 400 scales log-uniform over [2^−100,
+// 2^100] and the boundary scales, plus random values; fake-quant values
+// and uint8 codes must equal the scalar ones bit for bit.
+func TestQuantizeNearTies(t *testing.T) {
+	r := newRand(23)
+	scales := []float32{0x1p-100, 0x1p100, 1, 0.1, 1.0 / 255, 3e-5, 0.0039215689, math.Nextafter32(0x1p-100, 1)}
+	for range 400 {
+		scales = append(scales, float32(math.Exp2(r.Float64()*200-100)))
+	}
+	var src []float32
+	for _, s := range scales {
+		src = src[:0]
+		for k := -300; k < 300; k += 1 + r.IntN(5) {
+			x := float32((float64(k) + 0.5) * float64(s))
+			for range 12 {
+				x = math.Nextafter32(x, float32(math.Inf(-1)))
+			}
+			for range 25 {
+				src = append(src, x)
+				x = math.Nextafter32(x, float32(math.Inf(1)))
+			}
+		}
+		for _, m := range []float64{0x1p23 + 0.5, 0x1p24 - 0.5, 0x1p24 + 1, 1e30} {
+			src = append(src, float32(m*float64(s)), float32(-m*float64(s)))
+		}
+		for range 200 {
+			src = append(src, float32((r.Float64()*2-1)*70000*float64(s)))
+		}
+		for _, q := range []FakeQuant[float32]{{Scale: s, ZP: 0, Lo: -32768, Hi: 32767}, {Scale: s, ZP: 128, Lo: 0, Hi: 255}} {
+			dst := make([]float32, len(src))
+			FakeQuantSlice(dst, src, &q)
+			for i, v := range src {
+				if want := q.Apply(v); math.Float32bits(dst[i]) != math.Float32bits(want) {
+					t.Fatalf("scale %g: Apply(%v) = %v, the division gives %v", s, v, dst[i], want)
+				}
+			}
+			if q.Lo < 0 {
+				continue
+			}
+			codes := make([]uint8, len(src))
+			quantizeCodes(codes, src, 0, 1, &q)
+			for i, v := range src {
+				if want := quantCode(v, &q); codes[i] != want {
+					t.Fatalf("scale %g: code of %v = %d, the division gives %d", s, v, codes[i], want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkFakeQuantSlice times the vector fake quantizer and the uint8
+// code quantizer on 64 Ki activations (8-bit, asymmetric).
+func BenchmarkFakeQuantSlice(b *testing.B) {
+	r := newRand(5)
+	q := FakeQuant[float32]{Scale: 0.0213, ZP: 17, Lo: 0, Hi: 255}
+	src := make([]float32, 1<<16)
+	for i := range src {
+		src[i] = float32(r.NormFloat64())
+	}
+	dst := make([]float32, len(src))
+	codes := make([]uint8, len(src))
+	b.Run("fakequant", func(b *testing.B) {
+		for range b.N {
+			FakeQuantSlice(dst, src, &q)
+		}
+		b.ReportMetric(float64(len(src)*b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
+	})
+	b.Run("codes", func(b *testing.B) {
+		for range b.N {
+			quantizeCodes(codes, src, 0, 1, &q)
+		}
+		b.ReportMetric(float64(len(src)*b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
+	})
+}
