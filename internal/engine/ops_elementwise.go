@@ -276,12 +276,7 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 	case "HardSwish":
 		kernel.HardSwish(ys, xs)
 	case "Elu":
-		for i, v := range xs {
-			if v < 0 {
-				v = T(a * math.Expm1(float64(v)))
-			}
-			ys[i] = v
-		}
+		kernel.Elu(ys, xs, s.alpha)
 	case "Selu":
 		for i, v := range xs {
 			if v <= 0 {
@@ -309,9 +304,7 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 			ys[i] = T(float64(v) * math.Tanh(softplus(float64(v))))
 		}
 	case "Erf":
-		for i, v := range xs {
-			ys[i] = T(math.Erf(float64(v)))
-		}
+		kernel.Erf(ys, xs)
 	case "Gelu":
 		if s.tanh {
 			for i, v := range xs {
