@@ -122,11 +122,13 @@ func benchGemmShape[T Float](b *testing.B, f gemmFunc[T], s gemmShape) {
 }
 
 // Benchmark geometries: LeNet-5's second convolution, a ResNet stage-1
-// 3×3 convolution and a MobileNet-style depthwise convolution.
+// 3×3 convolution, a MobileNet-style depthwise convolution and the
+// classic LeNet-5's C5 (a dense convolution: 5×5 filters over 5×5 images).
 var (
 	benchLeNetConv2 = Conv2D{C: 6, H: 14, W: 14, M: 16, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
 	benchResNet3x3  = Conv2D{C: 64, H: 56, W: 56, M: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}
 	benchDepthwise  = Conv2D{C: 32, H: 14, W: 14, M: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 32}
+	benchLeNet5C5   = Conv2D{C: 16, H: 5, W: 5, M: 120, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
 )
 
 // convFLOPs counts two operations per multiply-add of the convolution.
@@ -147,6 +149,7 @@ func BenchmarkConvForward(b *testing.B) {
 		{"resnet_3x3_64/n=8", benchResNet3x3, 8, false},
 		{"resnet_3x3_64/n=1", benchResNet3x3, 1, false},
 		{"depthwise_3x3_32/n=256", benchDepthwise, 256, false},
+		{"lenet5_c5_dense/n=128", benchLeNet5C5, 128, false},
 	}
 	for _, c := range cases {
 		b.Run("float32/"+c.name, func(b *testing.B) {
