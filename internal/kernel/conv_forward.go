@@ -383,6 +383,17 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 		biasRows(out, wk.wide, d.oh, d.ow, wp, nil, d.oh, false) // copies the valid columns
 		return
 	}
+	if g.KH == 3 && g.KW == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 {
+		// Stride 2 (MobileNet's downsampling): the vector sweep over the
+		// wide columns of the stride-1 rows 0, 2, 4, …, the columns up
+		// to the last even one, then every other one copied out: four
+		// times the sums, in vectors, with the same operations per sum.
+		n := 2*(d.oh-1)*wp + 2*(d.ow-1) + 1
+		wk.wide = grow(wk.wide, n)
+		depthwise3x3Wide(wk.wide[:n], xp, wp, k, b)
+		placeRows(out, wk.wide[:n], d.oh, d.ow, d.ow, 2*wp, 2)
+		return
+	}
 	if g.KH == 3 && g.KW == 3 {
 		// Strided or dilated 3×3, unrolled with the kernel in registers.
 		k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]

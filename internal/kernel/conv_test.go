@@ -52,7 +52,14 @@ func namedConvs() map[string]Conv2D {
 			g.C, g.M, g.Group, g.H, g.W, g.PadTop, g.PadLeft, g.PadBottom, g.PadRight = 32, 16, 2, 20, 20, 1, 1, 1, 1
 		}),
 		"depth multiplier": with(func(g *Conv2D) { g.M, g.Group = 6, 3 }),
-		"single channel":   with(func(g *Conv2D) { g.C, g.M, g.H, g.W, g.KH, g.KW = 1, 1, 3, 3, 3, 3 }),
+		// MobileNet's downsampling: the stride-1 sweep subsampled.
+		"depthwise stride 2": with(func(g *Conv2D) {
+			g.C, g.M, g.Group, g.H, g.W, g.StrideH, g.StrideW, g.PadTop, g.PadLeft, g.PadBottom, g.PadRight = 5, 5, 5, 14, 13, 2, 2, 1, 1, 1, 1
+		}),
+		"depthwise stride 2 unpadded": with(func(g *Conv2D) {
+			g.C, g.M, g.Group, g.H, g.W, g.StrideH, g.StrideW = 4, 4, 4, 9, 24, 2, 2
+		}),
+		"single channel": with(func(g *Conv2D) { g.C, g.M, g.H, g.W, g.KH, g.KW = 1, 1, 3, 3, 3, 3 }),
 		// One filter position over the whole image: one GEMM over the batch.
 		"dense":     with(func(g *Conv2D) { g.H, g.W, g.KH, g.KW, g.M = 5, 4, 5, 4, 7 }),
 		"dense 1x1": with(func(g *Conv2D) { g.H, g.W, g.KH, g.KW, g.C = 1, 1, 1, 1, 9 }),
