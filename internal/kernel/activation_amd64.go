@@ -72,16 +72,29 @@ func sigmoidAsm(y, x []float32) int {
 //go:noescape
 func binaryAVX2(y, a, b *float32, n int, op byte, sa, sb int)
 
+//go:noescape
+func maxMinAVX2(y, a, b *float32, n int, isMax bool)
+
 // binaryAsm does Binary's first len(y) rounded down to a multiple of 8
-// values and returns how many, 0 on CPUs without AVX2 or for other ops
-// (Max, Min) or strides.
+// values and returns how many, 0 on CPUs without AVX2 or for strides the
+// op has no vector loop for (Max and Min: two vectors only).
 func binaryAsm(op byte, y, a, b []float32, sa, sb int) int {
 	n := len(y) / 8 * 8
-	if n == 0 || !hasAVX2() || (op != '+' && op != '-' && op != '*' && op != '/') || sa|sb > 1 || sa+sb == 0 {
+	if n == 0 || !hasAVX2() || sa|sb > 1 || sa+sb == 0 {
 		return 0
 	}
 	_, _ = a[(n-1)*sa], b[(n-1)*sb]
-	binaryAVX2(&y[0], &a[0], &b[0], n, op, sa, sb)
+	switch op {
+	case '+', '-', '*', '/':
+		binaryAVX2(&y[0], &a[0], &b[0], n, op, sa, sb)
+	case 'M', 'm':
+		if sa != 1 || sb != 1 {
+			return 0
+		}
+		maxMinAVX2(&y[0], &a[0], &b[0], n, op == 'M')
+	default:
+		return 0
+	}
 	return n
 }
 

@@ -476,3 +476,58 @@ floop:
 fdone:
 	VZEROUPPER
 	RET
+
+// func maxMinAVX2(y, a, b *float32, n int, isMax bool)
+//
+// For i < n, a multiple of 8: y[i] = max(a[i], b[i]) (isMax) or
+// min(a[i], b[i]) as Go's builtins compute them: MAXPS/MINPS return their
+// second source, b, for NaN and for two zeros, so lanes where a is NaN
+// take a, and lanes where a = b (two zeros of either sign, or one value)
+// take a AND b for max (+0 unless both are −0) and a OR b for min.
+TEXT ·maxMinAVX2(SB), NOSPLIT, $0-33
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBLZX isMax+32(FP), AX
+	SHRQ $3, CX
+	JZ mmdone
+	TESTQ AX, AX
+	JZ mnloop
+
+mxloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMAXPS Y1, Y0, Y2
+	VCMPPS $0, Y1, Y0, Y3
+	VANDPS Y1, Y0, Y4
+	VBLENDVPS Y3, Y4, Y2, Y2
+	VCMPPS $3, Y0, Y0, Y3
+	VBLENDVPS Y3, Y0, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ mxloop
+	JMP mmdone
+
+mnloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMINPS Y1, Y0, Y2
+	VCMPPS $0, Y1, Y0, Y3
+	VORPS Y1, Y0, Y4
+	VBLENDVPS Y3, Y4, Y2, Y2
+	VCMPPS $3, Y0, Y0, Y3
+	VBLENDVPS Y3, Y0, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ mnloop
+
+mmdone:
+	VZEROUPPER
+	RET

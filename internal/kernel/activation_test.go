@@ -222,6 +222,14 @@ func TestBinary(t *testing.T) {
 		for _, s := range [][2]int{{1, 1}, {1, 0}, {0, 1}} {
 			for _, n := range []int{1, 7, 8, 9, 16, 33, 100} {
 				a, b := activationInputs(n, uint64(n)), activationInputs(n, uint64(n)+100)
+				// Zeros of both signs against each other and NaN on
+				// either side, where MAXPS and MINPS differ from Go.
+				nz, nan := float32(math.Copysign(0, -1)), float32(math.NaN())
+				pa := []float32{0, nz, 0, nz, nan, 1, nan, nz, 2, -2}
+				pb := []float32{nz, 0, 0, nz, 1, nan, nan, 0, 2, -3}
+				for i := range min(n, len(pa)) {
+					a[i], b[i] = pa[i], pb[i]
+				}
 				y := make([]float32, n)
 				Binary(op, y, a, b, s[0], s[1])
 				for i := range y {
