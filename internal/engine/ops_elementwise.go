@@ -244,12 +244,7 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 	case "Relu":
 		kernel.Relu(ys, xs)
 	case "LeakyRelu":
-		for i, v := range xs {
-			if v < 0 {
-				v *= s.alpha
-			}
-			ys[i] = v
-		}
+		kernel.LeakyRelu(ys, xs, s.alpha)
 	case "PRelu":
 		per := len(s.slope)
 		for i, v := range xs {
@@ -278,12 +273,7 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 	case "Elu":
 		kernel.Elu(ys, xs, s.alpha)
 	case "Selu":
-		for i, v := range xs {
-			if v <= 0 {
-				v = T(a * math.Expm1(float64(v)))
-			}
-			ys[i] = s.beta * v
-		}
+		kernel.Selu(ys, xs, s.alpha, s.beta)
 	case "Celu":
 		for i, v := range xs {
 			if v < 0 {
@@ -292,17 +282,13 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 			ys[i] = v
 		}
 	case "Softplus":
-		for i, v := range xs {
-			ys[i] = T(softplus(float64(v)))
-		}
+		kernel.Softplus(ys, xs)
 	case "Softsign":
 		for i, v := range xs {
 			ys[i] = v / (1 + abs(v))
 		}
 	case "Mish":
-		for i, v := range xs {
-			ys[i] = T(float64(v) * math.Tanh(softplus(float64(v))))
-		}
+		kernel.Mish(ys, xs)
 	case "Erf":
 		kernel.Erf(ys, xs)
 	case "Gelu":

@@ -307,3 +307,122 @@ func expm1f32(x float32) float32 {
 	}
 	return -1
 }
+
+// LeakyRelu sets y[i] = alpha·x[i] where x[i] < 0 and x[i] elsewhere
+// (ONNX LeakyRelu), AVX2 for float32 where the CPU has it, bit for bit
+// the scalar loop.
+func LeakyRelu[T Float](y, x []T, alpha T) {
+	x = x[:len(y)]
+	done := 0
+	if ys, ok := any(y).([]float32); ok {
+		done = leakyAsm(ys, any(x).([]float32), float32(alpha))
+	}
+	for i, v := range x[done:] {
+		if v < 0 {
+			v *= alpha
+		}
+		y[done+i] = v
+	}
+}
+
+// Selu sets y[i] = gamma·x[i] for x[i] > 0 and gamma·alpha·(e^x[i] − 1)
+// elsewhere (ONNX Selu), float32 through expm1f32.
+func Selu[T Float](y, x []T, alpha, gamma T) {
+	x = x[:len(y)]
+	if ys, ok := any(y).([]float32); ok {
+		a, g := float32(alpha), float32(gamma)
+		for i, v := range any(x).([]float32) {
+			if v <= 0 {
+				v = a * expm1f32(v)
+			}
+			ys[i] = g * v
+		}
+		return
+	}
+	a := float64(alpha)
+	for i, v := range x {
+		if v <= 0 {
+			v = T(a * math.Expm1(float64(v)))
+		}
+		y[i] = gamma * v
+	}
+}
+
+// Mish sets y[i] = x·tanh(softplus(x)) for x = x[i]. float64 computes it
+// so; float32 as x·n/(n + 2) with n = e(e + 2), e = e^x (the same
+// function: tanh(log(1 + e)) = ((1 + e)² − 1)/((1 + e)² + 1)), e from
+// exp32 with x clamped to 20 (beyond, the ratio is 1), within a few units
+// in the last place (TestMish32).
+func Mish[T Float](y, x []T) {
+	x = x[:len(y)]
+	if ys, ok := any(y).([]float32); ok {
+		for i, v := range any(x).([]float32) {
+			ys[i] = mish32(v)
+		}
+		return
+	}
+	for i, v := range x {
+		u := float64(v)
+		y[i] = T(u * math.Tanh(max(u, 0)+math.Log1p(math.Exp(-math.Abs(u)))))
+	}
+}
+
+// mish32 is Mish for one float32 (see Mish); NaN stays NaN. Below −20,
+// where n/(n + 2) is e^x to float32 precision, it is x·e^(x+20)·e^−20, so
+// that e^x stays in exp32's range down to −107 (the result is then below
+// 1e−44).
+func mish32(x float32) float32 {
+	if x != x {
+		return x
+	}
+	if x < -20 {
+		return float32(x*exp32(max(x, -107)+20)) * mishEm20
+	}
+	e := exp32(min(x, 20))
+	n := e * (e + 2)
+	return x * (n / (n + 2))
+}
+
+// mishEm20 is e^−20.
+const mishEm20 = 2.061153622438558e-09
+
+// Softplus sets y[i] = log(1 + e^x[i]) as max(x, 0) + log1p(e^−|x|).
+// float64 computes it with math; float32 with exp32 and log1p(u) =
+// 2·atanh(u/(2 + u)) by its series to the 15th power (u ≤ 1, so the
+// ratio is at most ⅓), within a few units in the last place
+// (TestSoftplus32).
+func Softplus[T Float](y, x []T) {
+	x = x[:len(y)]
+	if ys, ok := any(y).([]float32); ok {
+		for i, v := range any(x).([]float32) {
+			ys[i] = softplus32(v)
+		}
+		return
+	}
+	for i, v := range x {
+		u := float64(v)
+		y[i] = T(max(u, 0) + math.Log1p(math.Exp(-math.Abs(u))))
+	}
+}
+
+// softplus32 is Softplus for one float32; NaN stays NaN.
+func softplus32(x float32) float32 {
+	if x != x {
+		return x
+	}
+	a := math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+	var u float32
+	if a < sigmoidBig {
+		u = exp32(-a)
+	}
+	s := u / (2 + u)
+	z := float32(s * s)
+	p := float32(z*(1.0/15)) + 1.0/13
+	p = float32(p*z) + 1.0/11
+	p = float32(p*z) + 1.0/9
+	p = float32(p*z) + 1.0/7
+	p = float32(p*z) + 1.0/5
+	p = float32(p*z) + 1.0/3
+	p = float32(p*z) + 1
+	return max(x, 0) + float32(2*s)*p
+}

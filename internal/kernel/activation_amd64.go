@@ -111,3 +111,18 @@ func fillAsm(dst []float32, v float32) int {
 	fillAVX2(&dst[0], n, v)
 	return n
 }
+
+//go:noescape
+func leakyAVX2(y, x *float32, n int, alpha float32)
+
+// leakyAsm does LeakyRelu's first len(y) rounded down to a multiple of 8
+// values and returns how many, 0 on CPUs without AVX2.
+func leakyAsm(y, x []float32, alpha float32) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = x[n-1]
+	leakyAVX2(&y[0], &x[0], n, alpha)
+	return n
+}

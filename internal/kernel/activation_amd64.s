@@ -531,3 +531,31 @@ mnloop:
 mmdone:
 	VZEROUPPER
 	RET
+
+// func leakyAVX2(y, x *float32, n int, alpha float32)
+//
+// For i < n, a multiple of 8: y[i] = x[i]·alpha where x[i] < 0, else
+// x[i] (NaN and −0 too), as Go's "if v < 0 { v *= alpha }".
+TEXT ·leakyAVX2(SB), NOSPLIT, $0-28
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS alpha+24(FP), Y4
+	VXORPS Y5, Y5, Y5
+	SHRQ $3, CX
+	JZ lkdone
+
+lkloop:
+	VMOVUPS (SI), Y0
+	VMULPS Y4, Y0, Y1
+	VCMPPS $1, Y5, Y0, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ lkloop
+
+lkdone:
+	VZEROUPPER
+	RET

@@ -64,7 +64,13 @@ func TestActivations(t *testing.T) {
 	cases = append(cases,
 		kase{"HardSwish", HardSwish[float32], func(v float32) float32 { return v * min(max(v/6+0.5, 0), 1) }},
 		kase{"Tanh", Tanh[float32], tanh32},
-		kase{"Sigmoid", Sigmoid[float32], sigmoid32})
+		kase{"Sigmoid", Sigmoid[float32], sigmoid32},
+		kase{"LeakyRelu", func(y, x []float32) { LeakyRelu(y, x, 0.1) }, func(v float32) float32 {
+			if v < 0 {
+				v *= 0.1
+			}
+			return v
+		}})
 	for _, c := range cases {
 		for _, n := range []int{1, 7, 8, 9, 16, 33, 1000} {
 			x := activationInputs(n, uint64(n))
@@ -296,5 +302,60 @@ func TestExpm1f32(t *testing.T) {
 	}
 	if got := expm1f32(float32(math.NaN())); got == got {
 		t.Errorf("expm1f32(NaN) = %v", got)
+	}
+}
+
+// TestMish32 bounds mish32's error against float64 Mish rounded to
+// float32 over every 31st float32 from 2^−30 to 100, both signs: at most
+// 6 units in the last place (5 measured) where the result is a normal
+// number.
+func TestMish32(t *testing.T) {
+	worst, at := int64(0), float32(0)
+	for u := math.Float32bits(0x1p-30); u < math.Float32bits(100); u += 31 {
+		for _, v := range []float32{math.Float32frombits(u), -math.Float32frombits(u)} {
+			x := float64(v)
+			want := float32(x * math.Tanh(max(x, 0)+math.Log1p(math.Exp(-math.Abs(x)))))
+			got := mish32(v)
+			if math.Abs(float64(want)) < 0x1p-120 {
+				if math.Abs(float64(got-want)) > 0x1p-120 {
+					t.Fatalf("mish32(%v) = %v, want %v", v, got, want)
+				}
+				continue
+			}
+			if d := ulps(got, want); d > worst {
+				worst, at = d, v
+			}
+		}
+	}
+	t.Logf("worst error %d ulp at %v", worst, at)
+	if worst > 6 {
+		t.Errorf("mish32: %d ulp at %v, want at most 6", worst, at)
+	}
+}
+
+// TestSoftplus32 bounds softplus32's error against float64 softplus
+// rounded to float32 over every 31st float32 from 2^−30 to 100, both
+// signs: at most 4 units in the last place where the result is normal.
+func TestSoftplus32(t *testing.T) {
+	worst, at := int64(0), float32(0)
+	for u := math.Float32bits(0x1p-30); u < math.Float32bits(100); u += 31 {
+		for _, v := range []float32{math.Float32frombits(u), -math.Float32frombits(u)} {
+			x := float64(v)
+			want := float32(max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))))
+			got := softplus32(v)
+			if want < 0x1p-120 {
+				if math.Abs(float64(got-want)) > 0x1p-120 {
+					t.Fatalf("softplus32(%v) = %v, want %v", v, got, want)
+				}
+				continue
+			}
+			if d := ulps(got, want); d > worst {
+				worst, at = d, v
+			}
+		}
+	}
+	t.Logf("worst error %d ulp at %v", worst, at)
+	if worst > 4 {
+		t.Errorf("softplus32: %d ulp at %v, want at most 4", worst, at)
 	}
 }
