@@ -13,7 +13,8 @@ These are deliberately *not* the shipped fixtures: other layer mixes
 (BatchNorm kept or folded, BatchNorm1d after Linear, depthwise-separable
 blocks with ReLU6/Hardswish and a squeeze-excite gate, an inception-style
 Concat, classic LeNet-5 with Tanh and average pooling, GELU/ELU/LeakyReLU
-MLPs with LogSoftmax outputs, a fixed batch-1 export), other opsets
+MLPs with LogSoftmax outputs, a fixed batch-1 export, LeakyReLU, SiLU,
+Mish and SELU with 3x3 pooling), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -167,6 +168,31 @@ class MLPMatMul(nn.Module):
         return torch.matmul(x, self.w2) + self.b2
 
 
+class Acts(nn.Module):
+    """Activations and pooling the other models do not use: LeakyReLU,
+    SiLU (Sigmoid + Mul), Mish (Softplus + Tanh + Mul at opset 17), SELU
+    after a BatchNorm1d, 3x3 stride-2 max and average pooling."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 24, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(24)
+        self.c2 = nn.Conv2d(24, 32, 3, padding=1)
+        self.b2 = nn.BatchNorm2d(32)
+        self.c3 = nn.Conv2d(32, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 7 * 7, 64)
+        self.bn = nn.BatchNorm1d(64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.leaky_relu(self.b1(self.c1(x)), 0.1), 3, 2, 1)  # 14
+        x = F.silu(self.b2(self.c2(x)))
+        x = F.avg_pool2d(F.mish(self.c3(x)), 3, 2, 1)  # 7
+        x = F.selu(self.bn(self.fc1(x.flatten(1))))
+        return self.fc2(x)
+
+
 # name -> (class, seed, epochs, opset, export options)
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
@@ -177,6 +203,7 @@ MODELS = {
     "mlp_gelu": (MLPGelu, 15, 1, 13, {}),
     "mlp_matmul": (MLPMatMul, 16, 2, 13, {}),
     "lenet5_b1": (LeNet5, 14, 2, 11, {"static_batch": True}),
+    "acts": (Acts, 17, 1, 17, {}),
 }
 
 
