@@ -390,12 +390,14 @@ const mishEm20 = 2.061153622438558e-09
 // float64 computes it with math; float32 with exp32 and log1p(u) =
 // 2·atanh(u/(2 + u)) by its series to the 15th power (u ≤ 1, so the
 // ratio is at most ⅓), within a few units in the last place
-// (TestSoftplus32).
+// (TestSoftplus32); AVX2 where the CPU has it, bit for bit softplus32.
 func Softplus[T Float](y, x []T) {
 	x = x[:len(y)]
 	if ys, ok := any(y).([]float32); ok {
-		for i, v := range any(x).([]float32) {
-			ys[i] = softplus32(v)
+		xs := any(x).([]float32)
+		done := softplusAsm(ys, xs)
+		for i, v := range xs[done:] {
+			ys[done+i] = softplus32(v)
 		}
 		return
 	}

@@ -126,3 +126,17 @@ func leakyAsm(y, x []float32, alpha float32) int {
 	leakyAVX2(&y[0], &x[0], n, alpha)
 	return n
 }
+
+//go:noescape
+func softplusAVX2(y, x *float32, n int)
+
+// softplusAsm is tanhAsm for Softplus.
+func softplusAsm(y, x []float32) int {
+	n := len(y) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0
+	}
+	_ = x[n-1]
+	softplusAVX2(&y[0], &x[0], n)
+	return n
+}

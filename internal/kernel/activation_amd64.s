@@ -173,6 +173,57 @@ DATA act127<>+16(SB)/8, $0x0000007f0000007f
 DATA act127<>+24(SB)/8, $0x0000007f0000007f
 GLOBL act127<>(SB), RODATA|NOPTR, $32
 
+// 1/15, 1/13, …, 1/3 as Go rounds them (softplus32's series).
+
+// actr15, eight times
+DATA actr15<>+0(SB)/8, $0x3d8888893d888889
+DATA actr15<>+8(SB)/8, $0x3d8888893d888889
+DATA actr15<>+16(SB)/8, $0x3d8888893d888889
+DATA actr15<>+24(SB)/8, $0x3d8888893d888889
+GLOBL actr15<>(SB), RODATA|NOPTR, $32
+
+// actr13, eight times
+DATA actr13<>+0(SB)/8, $0x3d9d89d93d9d89d9
+DATA actr13<>+8(SB)/8, $0x3d9d89d93d9d89d9
+DATA actr13<>+16(SB)/8, $0x3d9d89d93d9d89d9
+DATA actr13<>+24(SB)/8, $0x3d9d89d93d9d89d9
+GLOBL actr13<>(SB), RODATA|NOPTR, $32
+
+// actr11, eight times
+DATA actr11<>+0(SB)/8, $0x3dba2e8c3dba2e8c
+DATA actr11<>+8(SB)/8, $0x3dba2e8c3dba2e8c
+DATA actr11<>+16(SB)/8, $0x3dba2e8c3dba2e8c
+DATA actr11<>+24(SB)/8, $0x3dba2e8c3dba2e8c
+GLOBL actr11<>(SB), RODATA|NOPTR, $32
+
+// actr9, eight times
+DATA actr9<>+0(SB)/8, $0x3de38e393de38e39
+DATA actr9<>+8(SB)/8, $0x3de38e393de38e39
+DATA actr9<>+16(SB)/8, $0x3de38e393de38e39
+DATA actr9<>+24(SB)/8, $0x3de38e393de38e39
+GLOBL actr9<>(SB), RODATA|NOPTR, $32
+
+// actr7, eight times
+DATA actr7<>+0(SB)/8, $0x3e1249253e124925
+DATA actr7<>+8(SB)/8, $0x3e1249253e124925
+DATA actr7<>+16(SB)/8, $0x3e1249253e124925
+DATA actr7<>+24(SB)/8, $0x3e1249253e124925
+GLOBL actr7<>(SB), RODATA|NOPTR, $32
+
+// actr5, eight times
+DATA actr5<>+0(SB)/8, $0x3e4ccccd3e4ccccd
+DATA actr5<>+8(SB)/8, $0x3e4ccccd3e4ccccd
+DATA actr5<>+16(SB)/8, $0x3e4ccccd3e4ccccd
+DATA actr5<>+24(SB)/8, $0x3e4ccccd3e4ccccd
+GLOBL actr5<>(SB), RODATA|NOPTR, $32
+
+// actr3, eight times
+DATA actr3<>+0(SB)/8, $0x3eaaaaab3eaaaaab
+DATA actr3<>+8(SB)/8, $0x3eaaaaab3eaaaaab
+DATA actr3<>+16(SB)/8, $0x3eaaaaab3eaaaaab
+DATA actr3<>+24(SB)/8, $0x3eaaaaab3eaaaaab
+GLOBL actr3<>(SB), RODATA|NOPTR, $32
+
 // EXP32 sets O to exp32(V) lane by lane (activation.go: the same float32
 // operations in the same order), N, R and T are scratch; V is kept.
 #define EXP32(V, O, N, R, T) \
@@ -557,5 +608,60 @@ lkloop:
 	JNZ lkloop
 
 lkdone:
+	VZEROUPPER
+	RET
+
+// func softplusAVX2(y, x *float32, n int)
+//
+// For i < n, a multiple of 8: y[i] = softplus32(x[i]): u = exp32(−min(|x|,
+// 87.3)), zeroed where |x| ≥ 87.3, s = u/(2 + u), z = s², the series
+// p = ((…(z/15 + 1/13)·z + …)·z + 1/3)·z + 1, then max(x, 0) + (2s)·p
+// (MAXPS returns its second source, +0, for x = ±0); NaN lanes take x.
+TEXT ·softplusAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y14, Y14, Y14
+	SHRQ $3, CX
+	JZ spdone
+
+sploop:
+	VMOVUPS (SI), Y0
+	VANDPS actabs<>(SB), Y0, Y1
+	VMINPS actbig<>(SB), Y1, Y4
+	VCMPPS $1, actbig<>(SB), Y1, Y2
+	VXORPS actsign<>(SB), Y4, Y4
+	EXP32(Y4, Y7, Y5, Y6, Y8)
+	VANDPS Y2, Y7, Y7
+	VADDPS acttwo<>(SB), Y7, Y8
+	VDIVPS Y8, Y7, Y9
+	VMULPS Y9, Y9, Y10
+	VMULPS actr15<>(SB), Y10, Y11
+	VADDPS actr13<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actr11<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actr9<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actr7<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actr5<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actr3<>(SB), Y11, Y11
+	VMULPS Y10, Y11, Y11
+	VADDPS actone<>(SB), Y11, Y11
+	VADDPS Y9, Y9, Y12
+	VMULPS Y11, Y12, Y12
+	VMAXPS Y14, Y0, Y13
+	VADDPS Y12, Y13, Y13
+	VCMPPS $3, Y0, Y0, Y3
+	VBLENDVPS Y3, Y0, Y13, Y13
+	VMOVUPS Y13, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sploop
+
+spdone:
 	VZEROUPPER
 	RET

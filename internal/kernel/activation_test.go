@@ -65,6 +65,7 @@ func TestActivations(t *testing.T) {
 		kase{"HardSwish", HardSwish[float32], func(v float32) float32 { return v * min(max(v/6+0.5, 0), 1) }},
 		kase{"Tanh", Tanh[float32], tanh32},
 		kase{"Sigmoid", Sigmoid[float32], sigmoid32},
+		kase{"Softplus", Softplus[float32], softplus32},
 		kase{"LeakyRelu", func(y, x []float32) { LeakyRelu(y, x, 0.1) }, func(v float32) float32 {
 			if v < 0 {
 				v *= 0.1

@@ -55,3 +55,5 @@ func binaryAsm(op byte, y, a, b []float32, sa, sb int) int { return 0 }
 func fillAsm(dst []float32, v float32) int { return 0 }
 
 func leakyAsm(y, x []float32, alpha float32) int { return 0 }
+
+func softplusAsm(y, x []float32) int { return 0 }
