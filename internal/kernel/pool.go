@@ -167,12 +167,36 @@ func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32
 		return
 	}
 	negInf := T(math.Inf(-1))
+	// 3×3 windows without argmax (ResNet's stem pooling): the columns
+	// whose windows lie inside the input, [a, b), take an unrolled
+	// maximum of the nine cells, branch-free, rows inside the input only.
+	fast3 := argmax == nil && p.KH == 3 && p.KW == 3 && p.DilH == 1 && p.DilW == 1
+	a := min(d.ow, (p.PadLeft+p.StrideW-1)/p.StrideW)
+	b := a
+	for fast3 && b < d.ow && b*p.StrideW-p.PadLeft+2 < p.W {
+		b++
+	}
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*d.hw : (pl+1)*d.hw]
 		yp := y[pl*d.p : (pl+1)*d.p]
 		for oh := range d.oh {
 			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+			if fast3 && kh0 == 0 && kh1 == 3 && a < b {
+				r0, r1, r2 := xp[hs*p.W:(hs+1)*p.W], xp[(hs+1)*p.W:(hs+2)*p.W], xp[(hs+2)*p.W:(hs+3)*p.W]
+				out := yp[oh*d.ow : (oh+1)*d.ow]
+				for ow := a; ow < b; ow++ {
+					j := ow*p.StrideW - p.PadLeft
+					c0, c1, c2 := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3]
+					m0 := max(c0[0], c0[1], c0[2])
+					m1 := max(c1[0], c1[1], c1[2])
+					m2 := max(c2[0], c2[1], c2[2])
+					out[ow] = max(m0, m1, m2)
+				}
+			}
 			for ow := range d.ow {
+				if fast3 && kh0 == 0 && kh1 == 3 && ow >= a && ow < b {
+					continue
+				}
 				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
 				best := negInf
 				if argmax == nil {
@@ -354,13 +378,47 @@ func avgPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, lo, hi int) {
 		}
 		return
 	}
+	// 3×3 windows: the columns whose windows lie inside the input, [a, b),
+	// in rows whose windows do too, take the nine cells unrolled, in the
+	// loop's order.
+	fast3 := p.KH == 3 && p.KW == 3 && p.DilH == 1 && p.DilW == 1
+	a := min(d.ow, (p.PadLeft+p.StrideW-1)/p.StrideW)
+	b := a
+	for fast3 && b < d.ow && b*p.StrideW-p.PadLeft+2 < p.W {
+		b++
+	}
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*d.hw : (pl+1)*d.hw]
 		yp := y[pl*d.p : (pl+1)*d.p]
 		for oh := range d.oh {
 			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
 			ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+			inner := fast3 && kh0 == 0 && kh1 == 3 && a < b
+			if inner {
+				ws := a*p.StrideW - p.PadLeft
+				cnt := ch * avgCount(ws, 1, 3, p.W, p.PadLeft, p.PadRight, 0, 3, p.CountIncludePad)
+				r0, r1, r2 := xp[hs*p.W:(hs+1)*p.W], xp[(hs+1)*p.W:(hs+2)*p.W], xp[(hs+2)*p.W:(hs+3)*p.W]
+				out := yp[oh*d.ow : (oh+1)*d.ow]
+				for ow := a; ow < b; ow++ {
+					j := ow*p.StrideW - p.PadLeft
+					c0, c1, c2 := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3]
+					var s T
+					s += c0[0]
+					s += c0[1]
+					s += c0[2]
+					s += c1[0]
+					s += c1[1]
+					s += c1[2]
+					s += c2[0]
+					s += c2[1]
+					s += c2[2]
+					out[ow] = s / T(cnt)
+				}
+			}
 			for ow := range d.ow {
+				if inner && ow >= a && ow < b {
+					continue
+				}
 				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
 				cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
 				var s T
