@@ -86,3 +86,27 @@ func (s *Store) retry(ctx context.Context, op string, fn func() error) error {
 		delay = min(2*delay, maxBackoff)
 	}
 }
+
+// retryLocked runs fn until it succeeds, fails with an error retrying
+// cannot fix, ctx ends or budget is spent, with retry's backoff, and
+// returns fn's last error: for opening a database, before there is a
+// Store to report through.
+func retryLocked(ctx context.Context, budget time.Duration, fn func() error) error {
+	start := time.Now()
+	delay := firstBackoff
+	for {
+		err := fn()
+		elapsed := time.Since(start)
+		if !isRetryable(err) || elapsed >= budget {
+			return err
+		}
+		t := time.NewTimer(min(delay+rand.N(delay/2+1), budget-elapsed))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, maxBackoff)
+	}
+}

@@ -209,7 +209,10 @@ func openSQLite(ctx context.Context, dsn, rest string, o options) (*Store, error
 		sqlDB.SetConnMaxLifetime(0)
 		sqlDB.SetConnMaxIdleTime(0)
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
+	// Connections that open a new file at the same moment race to switch
+	// it to WAL mode, and SQLite reports the losers busy at once, without
+	// waiting out the busy timeout: retry them.
+	if err := retryLocked(ctx, o.retryBudget, func() error { return sqlDB.PingContext(ctx) }); err != nil {
 		sqlDB.Close()
 		return nil, sqliteOpenError(path, err)
 	}
