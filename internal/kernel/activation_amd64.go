@@ -46,28 +46,24 @@ func hardAsm(y, x []float32, a, b float32, swish bool) int {
 	return n
 }
 
-// tanhAsm does Tanh's first len(y) rounded down to a multiple of 8 float32
-// values and returns how many, 0 on CPUs without AVX2.
-func tanhAsm(y, x []float32) int {
+// unaryAsm runs the AVX2 kernel k (tanhAVX2, sigmoidAVX2, softplusAVX2)
+// over the first len(y) rounded down to a multiple of 8 values and
+// returns how many, 0 on CPUs without AVX2.
+func unaryAsm(y, x []float32, k func(y, x *float32, n int)) int {
 	n := len(y) / 8 * 8
 	if n == 0 || !hasAVX2() {
 		return 0
 	}
 	_ = x[n-1]
-	tanhAVX2(&y[0], &x[0], n)
+	k(&y[0], &x[0], n)
 	return n
 }
 
-// sigmoidAsm is tanhAsm for Sigmoid.
-func sigmoidAsm(y, x []float32) int {
-	n := len(y) / 8 * 8
-	if n == 0 || !hasAVX2() {
-		return 0
-	}
-	_ = x[n-1]
-	sigmoidAVX2(&y[0], &x[0], n)
-	return n
-}
+// tanhAsm does Tanh's vector part (unaryAsm).
+func tanhAsm(y, x []float32) int { return unaryAsm(y, x, tanhAVX2) }
+
+// sigmoidAsm does Sigmoid's vector part (unaryAsm).
+func sigmoidAsm(y, x []float32) int { return unaryAsm(y, x, sigmoidAVX2) }
 
 //go:noescape
 func binaryAVX2(y, a, b *float32, n int, op byte, sa, sb int)
@@ -130,13 +126,5 @@ func leakyAsm(y, x []float32, alpha float32) int {
 //go:noescape
 func softplusAVX2(y, x *float32, n int)
 
-// softplusAsm is tanhAsm for Softplus.
-func softplusAsm(y, x []float32) int {
-	n := len(y) / 8 * 8
-	if n == 0 || !hasAVX2() {
-		return 0
-	}
-	_ = x[n-1]
-	softplusAVX2(&y[0], &x[0], n)
-	return n
-}
+// softplusAsm does Softplus's vector part (unaryAsm).
+func softplusAsm(y, x []float32) int { return unaryAsm(y, x, softplusAVX2) }

@@ -249,24 +249,40 @@ func TestBinary(t *testing.T) {
 	}
 }
 
+// checkULP sweeps every 31st float32 magnitude from 2^−30 to hi, with the
+// signs given, and fails t unless f is within maxULP units in the last
+// place of ref (float64) rounded to float32 wherever that is at least
+// 2^−120 in magnitude, and within 2^−120 of it below.
+func checkULP(t *testing.T, name string, hi float32, signs []float32, maxULP int64, f func(float32) float32, ref func(float64) float64) {
+	t.Helper()
+	worst, at := int64(0), float32(0)
+	for u := math.Float32bits(0x1p-30); u < math.Float32bits(hi); u += 31 {
+		for _, sg := range signs {
+			v := sg * math.Float32frombits(u)
+			want, got := float32(ref(float64(v))), f(v)
+			if math.Abs(float64(want)) < 0x1p-120 {
+				if math.Abs(float64(got-want)) > 0x1p-120 {
+					t.Fatalf("%s(%v) = %v, want %v", name, v, got, want)
+				}
+				continue
+			}
+			if d := ulps(got, want); d > worst {
+				worst, at = d, v
+			}
+		}
+	}
+	t.Logf("%s: worst error %d ulp at %v", name, worst, at)
+	if worst > maxULP {
+		t.Errorf("%s: %d ulp at %v, want at most %d", name, worst, at, maxULP)
+	}
+}
+
 // TestErf32 bounds erf32's error against float64 math.Erf rounded to
 // float32 over every 31st float32 from 2^−30 to 8, both signs: at most 8
 // units in the last place (6 measured when it was fitted); ±0, ±Inf and
 // NaN exactly.
 func TestErf32(t *testing.T) {
-	worst, at := int64(0), float32(0)
-	for u := math.Float32bits(0x1p-30); u < math.Float32bits(8); u += 31 {
-		for _, v := range []float32{math.Float32frombits(u), -math.Float32frombits(u)} {
-			want := float32(math.Erf(float64(v)))
-			if d := ulps(erf32(v), want); d > worst {
-				worst, at = d, v
-			}
-		}
-	}
-	t.Logf("worst error %d ulp at %v", worst, at)
-	if worst > 8 {
-		t.Errorf("erf32: %d ulp at %v, want at most 8", worst, at)
-	}
+	checkULP(t, "erf32", 8, []float32{1, -1}, 8, erf32, math.Erf)
 	negZero := float32(math.Copysign(0, -1))
 	for _, c := range [][2]float32{{0, 0}, {negZero, negZero}, {float32(math.Inf(1)), 1}, {float32(math.Inf(-1)), -1}} {
 		if got := erf32(c[0]); !sameBits(got, c[1]) {
@@ -282,18 +298,7 @@ func TestErf32(t *testing.T) {
 // rounded to float32 over every 31st float32 from −2^−30 to −100: at
 // most 4 units in the last place; −0, −Inf and NaN exactly.
 func TestExpm1f32(t *testing.T) {
-	worst, at := int64(0), float32(0)
-	for u := math.Float32bits(0x1p-30); u < math.Float32bits(100); u += 31 {
-		v := -math.Float32frombits(u)
-		want := float32(math.Expm1(float64(v)))
-		if d := ulps(expm1f32(v), want); d > worst {
-			worst, at = d, v
-		}
-	}
-	t.Logf("worst error %d ulp at %v", worst, at)
-	if worst > 4 {
-		t.Errorf("expm1f32: %d ulp at %v, want at most 4", worst, at)
-	}
+	checkULP(t, "expm1f32", 100, []float32{-1}, 4, expm1f32, math.Expm1)
 	negZero := float32(math.Copysign(0, -1))
 	if got := expm1f32(negZero); !sameBits(got, negZero) {
 		t.Errorf("expm1f32(-0) = %v", got)
@@ -311,52 +316,16 @@ func TestExpm1f32(t *testing.T) {
 // 6 units in the last place (5 measured) where the result is a normal
 // number.
 func TestMish32(t *testing.T) {
-	worst, at := int64(0), float32(0)
-	for u := math.Float32bits(0x1p-30); u < math.Float32bits(100); u += 31 {
-		for _, v := range []float32{math.Float32frombits(u), -math.Float32frombits(u)} {
-			x := float64(v)
-			want := float32(x * math.Tanh(max(x, 0)+math.Log1p(math.Exp(-math.Abs(x)))))
-			got := mish32(v)
-			if math.Abs(float64(want)) < 0x1p-120 {
-				if math.Abs(float64(got-want)) > 0x1p-120 {
-					t.Fatalf("mish32(%v) = %v, want %v", v, got, want)
-				}
-				continue
-			}
-			if d := ulps(got, want); d > worst {
-				worst, at = d, v
-			}
-		}
-	}
-	t.Logf("worst error %d ulp at %v", worst, at)
-	if worst > 6 {
-		t.Errorf("mish32: %d ulp at %v, want at most 6", worst, at)
-	}
+	checkULP(t, "mish32", 100, []float32{1, -1}, 6, mish32, func(x float64) float64 {
+		return x * math.Tanh(max(x, 0)+math.Log1p(math.Exp(-math.Abs(x))))
+	})
 }
 
 // TestSoftplus32 bounds softplus32's error against float64 softplus
 // rounded to float32 over every 31st float32 from 2^−30 to 100, both
 // signs: at most 4 units in the last place where the result is normal.
 func TestSoftplus32(t *testing.T) {
-	worst, at := int64(0), float32(0)
-	for u := math.Float32bits(0x1p-30); u < math.Float32bits(100); u += 31 {
-		for _, v := range []float32{math.Float32frombits(u), -math.Float32frombits(u)} {
-			x := float64(v)
-			want := float32(max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))))
-			got := softplus32(v)
-			if want < 0x1p-120 {
-				if math.Abs(float64(got-want)) > 0x1p-120 {
-					t.Fatalf("softplus32(%v) = %v, want %v", v, got, want)
-				}
-				continue
-			}
-			if d := ulps(got, want); d > worst {
-				worst, at = d, v
-			}
-		}
-	}
-	t.Logf("worst error %d ulp at %v", worst, at)
-	if worst > 4 {
-		t.Errorf("softplus32: %d ulp at %v, want at most 4", worst, at)
-	}
+	checkULP(t, "softplus32", 100, []float32{1, -1}, 4, softplus32, func(x float64) float64 {
+		return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
+	})
 }
