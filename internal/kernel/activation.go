@@ -51,39 +51,36 @@ func HardSwish[T Float](y, x []T) {
 
 // Tanh sets y[i] = tanh(x[i]). float64 uses math.Tanh; float32 uses
 // tanh32 (Cephes' tanhf), within a few units in the last place of the
-// correctly rounded value (TestTanh32) and many times faster than
+// correctly rounded value (TestTanhSigmoidAccuracy) and many times faster than
 // float64 math.Tanh, as PyTorch's vectorized float32 tanh is.
-func Tanh[T Float](y, x []T) {
+func Tanh[T Float](y, x []T) { mapFloat(y, x, tanhAsm, tanh32, math.Tanh) }
+
+// mapFloat sets y[i] = f(x[i]) for i < len(y): for float32 the vector
+// kernel asm does the first values (it returns how many; nil: none) and
+// f32 the rest, for float64 f64 does all of them.
+func mapFloat[T Float](y, x []T, asm func(y, x []float32) int, f32 func(float32) float32, f64 func(float64) float64) {
 	x = x[:len(y)]
 	if ys, ok := any(y).([]float32); ok {
 		xs := any(x).([]float32)
-		done := tanhAsm(ys, xs)
+		done := 0
+		if asm != nil {
+			done = asm(ys, xs)
+		}
 		for i, v := range xs[done:] {
-			ys[done+i] = tanh32(v)
+			ys[done+i] = f32(v)
 		}
 		return
 	}
 	for i, v := range x {
-		y[i] = T(math.Tanh(float64(v)))
+		y[i] = T(f64(float64(v)))
 	}
 }
 
 // Sigmoid sets y[i] = 1/(1 + exp(−x[i])). float64 computes it with
 // math.Exp; float32 with sigmoid32, within a few units in the last place
-// (TestSigmoid32).
+// (TestTanhSigmoidAccuracy).
 func Sigmoid[T Float](y, x []T) {
-	x = x[:len(y)]
-	if ys, ok := any(y).([]float32); ok {
-		xs := any(x).([]float32)
-		done := sigmoidAsm(ys, xs)
-		for i, v := range xs[done:] {
-			ys[done+i] = sigmoid32(v)
-		}
-		return
-	}
-	for i, v := range x {
-		y[i] = T(1 / (1 + math.Exp(-float64(v))))
-	}
+	mapFloat(y, x, sigmoidAsm, sigmoid32, func(v float64) float64 { return 1 / (1 + math.Exp(-v)) })
 }
 
 // Coefficients of Cephes' single-precision expf and tanhf (S. L. Moshier,
@@ -219,18 +216,7 @@ func Binary[T Float](op byte, y, a, b []T, sa, sb int) {
 
 // Erf sets y[i] = erf(x[i]). float64 uses math.Erf; float32 uses erf32,
 // within 8 units in the last place (TestErf32) and several times faster.
-func Erf[T Float](y, x []T) {
-	x = x[:len(y)]
-	if ys, ok := any(y).([]float32); ok {
-		for i, v := range any(x).([]float32) {
-			ys[i] = erf32(v)
-		}
-		return
-	}
-	for i, v := range x {
-		y[i] = T(math.Erf(float64(v)))
-	}
-}
+func Erf[T Float](y, x []T) { mapFloat(y, x, nil, erf32, math.Erf) }
 
 // Coefficients of erf32's rational approximation erf(x) ≈ x·P(x²)/Q(x²)
 // on [0, 4], fitted by weighted least squares on the relative error
@@ -354,17 +340,7 @@ func Selu[T Float](y, x []T, alpha, gamma T) {
 // exp32 with x clamped to 20 (beyond, the ratio is 1), within a few units
 // in the last place (TestMish32).
 func Mish[T Float](y, x []T) {
-	x = x[:len(y)]
-	if ys, ok := any(y).([]float32); ok {
-		for i, v := range any(x).([]float32) {
-			ys[i] = mish32(v)
-		}
-		return
-	}
-	for i, v := range x {
-		u := float64(v)
-		y[i] = T(u * math.Tanh(max(u, 0)+math.Log1p(math.Exp(-math.Abs(u)))))
-	}
+	mapFloat(y, x, nil, mish32, func(u float64) float64 { return u * math.Tanh(softplus64(u)) })
 }
 
 // mish32 is Mish for one float32 (see Mish); NaN stays NaN. Below −20,
@@ -391,21 +367,10 @@ const mishEm20 = 2.061153622438558e-09
 // 2·atanh(u/(2 + u)) by its series to the 15th power (u ≤ 1, so the
 // ratio is at most ⅓), within a few units in the last place
 // (TestSoftplus32); AVX2 where the CPU has it, bit for bit softplus32.
-func Softplus[T Float](y, x []T) {
-	x = x[:len(y)]
-	if ys, ok := any(y).([]float32); ok {
-		xs := any(x).([]float32)
-		done := softplusAsm(ys, xs)
-		for i, v := range xs[done:] {
-			ys[done+i] = softplus32(v)
-		}
-		return
-	}
-	for i, v := range x {
-		u := float64(v)
-		y[i] = T(max(u, 0) + math.Log1p(math.Exp(-math.Abs(u))))
-	}
-}
+func Softplus[T Float](y, x []T) { mapFloat(y, x, softplusAsm, softplus32, softplus64) }
+
+// softplus64 is log(1 + eˣ) without overflow.
+func softplus64(u float64) float64 { return max(u, 0) + math.Log1p(math.Exp(-math.Abs(u))) }
 
 // softplus32 is Softplus for one float32; NaN stays NaN.
 func softplus32(x float32) float32 {
