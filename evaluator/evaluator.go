@@ -310,10 +310,27 @@ type batchPart struct {
 // Range implements kernel.Ranger.
 func (j *batchJob) Range(w, lo, hi int) {
 	var p batchPart
-	logits, err := j.sessions[w].Forward(j.x[lo*j.per:hi*j.per], hi-lo)
-	if err == nil {
-		p.loss, p.correct, err = engine.CrossEntropy(logits, j.classes, j.labels[lo:hi])
+	// Each part runs in chunks that keep a convolutional network's feature
+	// maps in the core's cache from one layer to the next.
+	chunk, err := j.sessions[w].Chunk(hi - lo)
+	if err != nil {
+		j.parts[w] = batchPart{err: err}
+		return
 	}
-	p.err = err
+	for a := lo; a < hi; a += chunk {
+		b := min(hi, a+chunk)
+		logits, err := j.sessions[w].Forward(j.x[a*j.per:b*j.per], b-a)
+		if err == nil {
+			var l float64
+			var c int
+			l, c, err = engine.CrossEntropy(logits, j.classes, j.labels[a:b])
+			p.loss += l
+			p.correct += c
+		}
+		if err != nil {
+			p.err = err
+			break
+		}
+	}
 	j.parts[w] = p
 }

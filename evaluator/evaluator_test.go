@@ -14,7 +14,9 @@ import (
 
 // TestBatchSplit checks that an evaluation, which splits every batch into
 // one contiguous part per worker and runs each part on that worker's own
-// single-threaded session, scores exactly what whole batches run on one
+// single-threaded session, in chunks of Session.Chunk samples (13 here on
+// both models, so batches 64 and 301 run in chunks), scores exactly what
+// whole batches run on one
 // session score: the same correct count, and the same loss up to the order
 // of the float64 additions. It runs with one to three workers, with batch
 // sizes that do and do not divide the data (the last batch then holds

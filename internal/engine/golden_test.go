@@ -98,3 +98,58 @@ func TestGoldenLogits(t *testing.T) {
 		})
 	}
 }
+
+// TestChunk checks Session.Chunk: an MLP's batches of 128 run whole or in
+// halves; a CNN's run in even chunks of 8 to 64 samples;
+// and a batch run chunk by chunk gives bit for bit the logits of the whole
+// batch.
+func TestChunk(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		whole bool // batches of 128 run in chunks of at least 64
+	}{{"mlp", true}, {"lenet", false}, {"resnet", false}, {"cnn3h", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", tc.name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := loadMNISTTest(t, m)
+			s := engine.NewInferenceSessionWorkers[float32](m, 1)
+			for _, n := range []int{1, 7, 128, 301} {
+				c, err := s.Chunk(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case c < 1 || c > n:
+					t.Fatalf("Chunk(%d) = %d", n, c)
+				case tc.whole && c < min(n, 64):
+					t.Errorf("Chunk(%d) = %d, want at least %d", n, c, min(n, 64))
+				case !tc.whole && n >= 128 && (c < 8 || c > 64):
+					t.Errorf("Chunk(%d) = %d, want 8–64", n, c)
+				case c < n && (n+c-1)/c*c-n >= (n+c-1)/c:
+					t.Errorf("Chunk(%d) = %d: uneven chunks", n, c)
+				}
+				b := d.BatchAt(0, n)
+				whole, err := s.Forward(b.X, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				whole = append([]float32(nil), whole...)
+				per := len(b.X) / n
+				for a := 0; a < n; a += c {
+					e := min(n, a+c)
+					got, err := s.Forward(b.X[a*per:e*per], e-a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range got {
+						if w := whole[a*m.Classes+i]; v != w {
+							t.Fatalf("batch %d in chunks of %d: logit %d of sample %d is %v, whole batch %v", n, c, i%m.Classes, a+i/m.Classes, v, w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
