@@ -212,24 +212,40 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 		x, q = wk.qx, nil
 	}
 	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
-	// Channel m's wide columns start at m·oh·wq, so that all output rows
-	// of the group are evenly spaced for biasRows.
-	ldw := d.oh * pg.wq
-	wk.wide = grow(wk.wide, d.mg*ldw)
+	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
+	// that the GEMM can store its last tile of each channel whole
+	// (ldw ≥ roundUp(nw, nr)). When ohw = oh all output rows of the group
+	// are evenly spaced and one biasRows call copies them.
 	arch := gemmArchFor[T]()
+	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
+	ldw := ohw * pg.wq
+	wk.wide = grow(wk.wide, d.mg*ldw)
 	for gi := range g.Group {
 		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
 		var b []T
 		if bias != nil {
 			b = bias[gi*d.mg : (gi+1)*d.mg]
 		}
-		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, b, d.oh, relu)
+		yg := y[gi*d.mg*d.p : (gi+1)*d.mg*d.p]
+		if ohw == d.oh {
+			biasRows(yg, wk.wide, d.mg*d.oh, d.ow, pg.wq, b, d.oh, relu)
+			continue
+		}
+		for m := range d.mg {
+			var bm []T
+			if b != nil {
+				bm = b[m : m+1]
+			}
+			biasRows(yg[m*d.p:(m+1)*d.p], wk.wide[m*ldw:], d.oh, d.ow, pg.wq, bm, d.oh, relu)
+		}
 	}
 }
 
 // implicitGemm sets the m×n matrix C (leading dimension ldc ≥ n) to A·B, where A
 // is m×k row-major (leading dimension k) and B is given by rows:
-// B(l, j) = src[off[l] + j]. It runs the blocked loops of gemmBlocked on
+// B(l, j) = src[off[l] + j]. Columns [n, ldc) of C are scratch: when
+// ldc ≥ roundUp(n, nr) the indirect kernels store the last tile of each
+// row whole, over them, instead of through a tile buffer. It runs the blocked loops of gemmBlocked on
 // the calling goroutine, packing each kc×nc block of B from those rows:
 // each step of a panel is one contiguous run of nr values. src must hold
 // off[l] + roundUp(n, nr) values for every l.
@@ -281,6 +297,7 @@ func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, sr
 func implicitGemmInd[T Float](arch *gemmArch[T], w *GemmWork[T], p *gemmProblem[T], plan gemmPlan, src []T, off []int, kc, mc int) {
 	mr, nr := arch.mr, arch.nr
 	m, n, k, a, c, ldc := p.m, p.n, p.k, p.a, p.c, p.ldc
+	whole := ldc >= roundUp(n, nr) // the last tile of a row fits inside ldc
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
 		var beta T
@@ -304,7 +321,7 @@ func implicitGemmInd[T Float](arch *gemmArch[T], w *GemmWork[T], p *gemmProblem[
 						ap, aStep, aRow = ptr(w.a, ir*kb), mr, 1
 					}
 					ci := (ic+ir)*ldc + jr
-					if nrr == nr {
+					if nrr == nr || whole {
 						kern(kb, ap, aStep, aRow, bp, o, ptr(c, ci), ldc, 1, beta)
 						continue
 					}

@@ -118,30 +118,31 @@ func testImplicitGemm[T Float](t *testing.T, tol float64) {
 			for l := range off {
 				off[l] = r.IntN(len(src) - roundUp(n, arch.nr) - n)
 			}
-			ldc := n + 3
-			got := make([]T, m*ldc)
-			var w GemmWork[T]
-			implicitGemm(arch, &w, m, n, k, a, src, off, got, ldc)
-			for i := range m {
-				for j := range n {
-					var want float64
-					for l := range k {
-						want += float64(a[i*k+l]) * float64(src[off[l]+j])
-					}
-					if d := math.Abs(float64(got[i*ldc+j]) - want); d > tol*(1+math.Abs(want))*float64(k) {
-						t.Fatalf("%s %T m=%d n=%d k=%d: C[%d,%d] = %v, want %v", arch.name, got[0], m, n, k, i, j, got[i*ldc+j], want)
+			for _, ldc := range []int{n + 3, roundUp(n, arch.nr)} { // the second stores whole tiles
+				got := make([]T, m*ldc)
+				var w GemmWork[T]
+				implicitGemm(arch, &w, m, n, k, a, src, off, got, ldc)
+				for i := range m {
+					for j := range n {
+						var want float64
+						for l := range k {
+							want += float64(a[i*k+l]) * float64(src[off[l]+j])
+						}
+						if d := math.Abs(float64(got[i*ldc+j]) - want); d > tol*(1+math.Abs(want))*float64(k) {
+							t.Fatalf("%s %T m=%d n=%d k=%d: C[%d,%d] = %v, want %v", arch.name, got[0], m, n, k, i, j, got[i*ldc+j], want)
+						}
 					}
 				}
-			}
-			if arch.ind == nil {
-				continue
-			}
-			ref := make([]T, m*ldc)
-			implicitGemm(&packed, &w, m, n, k, a, src, off, ref, ldc)
-			for i := range m {
-				for j := range n {
-					if got[i*ldc+j] != ref[i*ldc+j] {
-						t.Fatalf("%s %T m=%d n=%d k=%d: indirect C[%d,%d] = %v, packed %v", arch.name, got[0], m, n, k, i, j, got[i*ldc+j], ref[i*ldc+j])
+				if arch.ind == nil {
+					continue
+				}
+				ref := make([]T, m*ldc)
+				implicitGemm(&packed, &w, m, n, k, a, src, off, ref, ldc)
+				for i := range m {
+					for j := range n {
+						if got[i*ldc+j] != ref[i*ldc+j] {
+							t.Fatalf("%s %T m=%d n=%d k=%d ldc=%d: indirect C[%d,%d] = %v, packed %v", arch.name, got[0], m, n, k, ldc, i, j, got[i*ldc+j], ref[i*ldc+j])
+						}
 					}
 				}
 			}
