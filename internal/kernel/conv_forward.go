@@ -380,7 +380,7 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 		// not outputs), then the valid columns are copied out.
 		wk.wide = grow(wk.wide, (d.oh-1)*wp+d.ow)
 		depthwise3x3Wide(wk.wide, xp, wp, k, b)
-		biasRows(out, wk.wide, d.oh, d.ow, wp, nil, d.oh, false) // copies the valid columns
+		biasRows(out, wk.wide, d.oh, d.ow, wp, d.oh*wp, nil, d.oh, false) // copies the valid columns
 		return
 	}
 	if g.KH == 3 && g.KW == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 {

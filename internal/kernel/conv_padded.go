@@ -214,8 +214,7 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
 	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
 	// that the GEMM can store its last tile of each channel whole
-	// (ldw ≥ roundUp(nw, nr)). When ohw = oh all output rows of the group
-	// are evenly spaced and one biasRows call copies them.
+	// (ldw ≥ roundUp(nw, nr)).
 	arch := gemmArchFor[T]()
 	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
 	ldw := ohw * pg.wq
@@ -226,18 +225,7 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 		if bias != nil {
 			b = bias[gi*d.mg : (gi+1)*d.mg]
 		}
-		yg := y[gi*d.mg*d.p : (gi+1)*d.mg*d.p]
-		if ohw == d.oh {
-			biasRows(yg, wk.wide, d.mg*d.oh, d.ow, pg.wq, b, d.oh, relu)
-			continue
-		}
-		for m := range d.mg {
-			var bm []T
-			if b != nil {
-				bm = b[m : m+1]
-			}
-			biasRows(yg[m*d.p:(m+1)*d.p], wk.wide[m*ldw:], d.oh, d.ow, pg.wq, bm, d.oh, relu)
-		}
+		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
 	}
 }
 

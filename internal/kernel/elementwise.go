@@ -28,30 +28,41 @@ func Add[T Float](y, a, b []T, relu bool) {
 }
 
 // biasRows is the epilogue of a convolution through the padded layout:
-// dst[r·width + i] = src[r·ld + i] + bias[r / per] for r < rows,
-// i < width (zero for a nil bias), then, with relu, max(·, 0) as Relu
-// does. A zero bias leaves every value as it is, −0 too: the sum is
-// formed as x − (0 − b), which is x + b for b ≠ 0 and x for b = ±0. AVX2
-// for float32 where the CPU has it, bit for bit the scalar loop.
-func biasRows[T Float](dst, src []T, rows, width, ld int, bias []T, per int, relu bool) {
+// dst[r·width + i] = src[(r/per)·lb + (r mod per)·ld + i] + bias[r/per]
+// for r < rows, i < width (zero for a nil bias), then, with relu,
+// max(·, 0) as Relu does: rows come in blocks of per (one output channel),
+// ld apart within a block and lb ≥ per·ld from block to block. A zero
+// bias leaves every value as it is, −0 too: the sum is formed as
+// x − (0 − b), which is x + b for b ≠ 0 and x for b = ±0. AVX2 for
+// float32 where the CPU has it, bit for bit the scalar loop.
+func biasRows[T Float](dst, src []T, rows, width, ld, lb int, bias []T, per int, relu bool) {
 	if rows == 0 || width == 0 {
 		return
 	}
 	var zero [1]T
 	if bias == nil {
-		bias, per = zero[:], rows
+		if per < rows { // block by block, each with the one zero
+			for r := 0; r < rows; r += per {
+				n := min(per, rows-r)
+				biasRows(dst[r*width:], src[r/per*lb:], n, width, ld, n*ld, nil, n, relu)
+			}
+			return
+		}
+		bias = zero[:]
 	}
-	_ = bias[(rows-1)/per]
+	last := (rows - 1) / per
+	_ = bias[last]
 	dst = dst[:rows*width]
-	src = src[:(rows-1)*ld+width]
+	src = src[:last*lb+(rows-1-last*per)*ld+width]
 	done := 0
 	if d, ok := any(dst).([]float32); ok {
-		done = biasRowsAsm(d, any(src).([]float32), rows, width, ld, any(bias).([]float32), per, relu)
+		done = biasRowsAsm(d, any(src).([]float32), rows, width, ld, lb, any(bias).([]float32), per, relu)
 	}
 	for r := done; r < rows; r++ {
 		c := 0 - bias[r/per]
 		out := dst[r*width : (r+1)*width]
-		for i, v := range src[r*ld : r*ld+width] {
+		at := r/per*lb + r%per*ld
+		for i, v := range src[at : at+width] {
 			v -= c
 			if relu && v < 0 {
 				v = 0

@@ -17,7 +17,7 @@ func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
 func maxPool2x2AVX2(dst, src *float32, n, w int)
 
 //go:noescape
-func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
+func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per, skip int, floor float32)
 
 // floorFor is the lower bound the AVX2 kernels take with VMAXPS (which
 // returns its second source, the value, for NaN and for two zeros): 0 for
@@ -45,13 +45,17 @@ func addAsm(y, a, b []float32, relu bool) int {
 // and returns how many, 0 on CPUs without AVX2: all of them when width ≥ 8,
 // otherwise those whose 8-value load and spilling store stay inside src
 // and dst with the spill landing in a later row.
-func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per int, relu bool) int {
+func biasRowsAsm(dst, src []float32, rows, width, ld, lb int, bias []float32, per int, relu bool) int {
 	if !hasAVX2() {
 		return 0
 	}
-	k := vectorRows(len(dst), len(src), rows, width, width, ld, 1, 8)
+	need := max(width, 8)
+	k := rows
+	for k > 0 && ((k-1)/per*lb+(k-1)%per*ld+need > len(src) || (k-1)*width+need > len(dst)) {
+		k--
+	}
 	if k > 0 {
-		biasRowsAVX2(&dst[0], &src[0], k, width, ld, &bias[0], per, floorFor(relu))
+		biasRowsAVX2(&dst[0], &src[0], k, width, ld, &bias[0], per, 4*(lb-per*ld), floorFor(relu))
 	}
 	return k
 }

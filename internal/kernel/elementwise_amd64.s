@@ -60,10 +60,12 @@ adone:
 	VZEROUPPER
 	RET
 
-// func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per int, floor float32)
+// func biasRowsAVX2(dst, src *float32, rows, width, ld int, bias *float32, per, skip int, floor float32)
 //
 // For r < rows ≥ 1, with c = 0 − bias[r / per] (per ≥ 1):
-// dst[r·width + i] = max(floor, src[r·ld + i] − c), MAXPS as in addAVX2,
+// dst[r·width + i] = max(floor, src[r·ld + (r / per)·skip/4 + i] − c),
+// MAXPS as in addAVX2 (skip: the bytes between the end of one block of
+// per rows and the start of the next),
 // for i < width. x − (0 − b) is x + b exactly for b ≠ 0 and x itself for
 // b = ±0 (−0 stays −0). Only 8-lane loads and stores (AMD's VMASKMOVPS
 // stores are microcoded and slow). Width ≥ 8: the row's full vectors,
@@ -72,7 +74,7 @@ adone:
 // from the row's start, whose store spills into the next row; the caller
 // makes sure the 8 values are in bounds and that a later row overwrites
 // the spill.
-TEXT ·biasRowsAVX2(SB), NOSPLIT, $0-60
+TEXT ·biasRowsAVX2(SB), NOSPLIT, $0-68
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ rows+16(FP), R8
@@ -81,7 +83,8 @@ TEXT ·biasRowsAVX2(SB), NOSPLIT, $0-60
 	SHLQ $2, R10
 	MOVQ bias+40(FP), R15
 	MOVQ per+48(FP), R12
-	VBROADCASTSS floor+56(FP), Y2
+	MOVQ skip+56(FP), DX
+	VBROADCASTSS floor+64(FP), Y2
 	VXORPS Y4, Y4, Y4
 	MOVQ R9, R13
 	SHRQ $3, R13 // full vectors per row
@@ -105,6 +108,7 @@ bshort:
 	JZ bdone
 	DECQ R14
 	JNZ bshort
+	ADDQ DX, SI
 	ADDQ $4, R15
 	VBROADCASTSS (R15), Y1
 	VSUBPS Y1, Y4, Y1
@@ -137,6 +141,7 @@ bnext:
 	JZ bdone
 	DECQ R14
 	JNZ brow
+	ADDQ DX, SI
 	ADDQ $4, R15
 	VBROADCASTSS (R15), Y1
 	VSUBPS Y1, Y4, Y1

@@ -59,6 +59,10 @@ func TestAdd(t *testing.T) {
 	}
 }
 
+// TestBiasRows checks biasRows (AVX2 where the CPU has it) against the
+// scalar sum bit for bit: short and long rows, padded rows, blocks of per
+// rows with and without a gap between them, a nil bias, and a guard on
+// either side of dst.
 func TestBiasRows(t *testing.T) {
 	r := newRand(32)
 	negZero := float32(math.Copysign(0, -1))
@@ -66,48 +70,51 @@ func TestBiasRows(t *testing.T) {
 	for _, rows := range []int{1, 2, 7, 12} {
 		for width := 1; width <= 20; width++ {
 			for _, pad := range []int{0, 3} {
-				for _, per := range []int{1, 3, rows, 0} { // 0: nil bias
-					if per > rows {
-						continue
-					}
-					ld := width + pad
-					src := to32(randSlice(r, rows*ld))
-					fillSpecial(src)
-					var bias []float32
-					if per > 0 {
-						bias = make([]float32, (rows+per-1)/per)
-						for i := range bias {
-							bias[i] = biases[(i+width)%len(biases)]
-						}
-					}
-					for _, relu := range []bool{false, true} {
-						// A guard value on either side catches writes outside the rows.
-						buf := make([]float32, rows*width+2)
-						for i := range buf {
-							buf[i] = 42
-						}
-						dst := buf[1 : 1+rows*width]
-						biasRows(dst, src, rows, width, ld, bias, per, relu)
-						if buf[0] != 42 || buf[len(buf)-1] != 42 {
-							t.Fatalf("rows=%d width=%d: wrote outside dst", rows, width)
-						}
-						for row := range rows {
-							var b float32
-							if bias != nil {
-								b = bias[row/per]
+				for _, per := range []int{1, 3, rows} {
+					for _, gap := range []int{0, 5, 17} {
+						for _, nilBias := range []bool{false, true} {
+							ld := width + pad
+							lb := per*ld + gap
+							blocks := (rows + per - 1) / per
+							src := to32(randSlice(r, blocks*lb))
+							fillSpecial(src)
+							var bias []float32
+							if !nilBias {
+								bias = make([]float32, blocks)
+								for i := range bias {
+									bias[i] = biases[(i+width)%len(biases)]
+								}
 							}
-							for i := range width {
-								v := src[row*ld+i]
-								want := v + b
-								if b == 0 {
-									want = v // a zero bias keeps −0
+							for _, relu := range []bool{false, true} {
+								// A guard value on either side catches writes outside the rows.
+								buf := make([]float32, rows*width+2)
+								for i := range buf {
+									buf[i] = 42
 								}
-								if relu && want < 0 {
-									want = 0
+								dst := buf[1 : 1+rows*width]
+								biasRows(dst, src, rows, width, ld, lb, bias, per, relu)
+								if buf[0] != 42 || buf[len(buf)-1] != 42 {
+									t.Fatalf("rows=%d width=%d: wrote outside dst", rows, width)
 								}
-								if got := dst[row*width+i]; !sameBits(got, want) {
-									t.Fatalf("rows=%d width=%d ld=%d per=%d b=%v relu=%v: [%d,%d] = %v (%#x), want %v (%#x)",
-										rows, width, ld, per, b, relu, row, i, got, math.Float32bits(got), want, math.Float32bits(want))
+								for row := range rows {
+									var b float32
+									if bias != nil {
+										b = bias[row/per]
+									}
+									for i := range width {
+										v := src[row/per*lb+row%per*ld+i]
+										want := v + b
+										if b == 0 {
+											want = v // a zero bias keeps −0
+										}
+										if relu && want < 0 {
+											want = 0
+										}
+										if got := dst[row*width+i]; !sameBits(got, want) {
+											t.Fatalf("rows=%d width=%d ld=%d lb=%d per=%d b=%v relu=%v: [%d,%d] = %v (%#x), want %v (%#x)",
+												rows, width, ld, lb, per, b, relu, row, i, got, math.Float32bits(got), want, math.Float32bits(want))
+										}
+									}
 								}
 							}
 						}

@@ -32,7 +32,7 @@ func reluBackAsm[T Float](gx, x, gy []T) int { return 0 }
 
 func addAsm(y, a, b []float32, relu bool) int { return 0 }
 
-func biasRowsAsm(dst, src []float32, rows, width, ld int, bias []float32, per int, relu bool) int {
+func biasRowsAsm(dst, src []float32, rows, width, ld, lb int, bias []float32, per int, relu bool) int {
 	return 0
 }
 
