@@ -1,5 +1,7 @@
 package kernel
 
+import "unsafe"
+
 // ConvForward computes the 2-D convolution y = conv(x, w) + bias over a
 // batch of n images (ONNX Conv).
 //
@@ -216,11 +218,29 @@ func FakeQuantSlice[T Float](dst, src []T, q *FakeQuant[T]) {
 	src = src[:len(dst)]
 	done := 0
 	if d32, ok := any(dst).([]float32); ok {
-		done = fakeQuantAsm(d32, any(src).([]float32), any(q).(*FakeQuant[float32]))
+		s32, q32 := any(src).([]float32), any(q).(*FakeQuant[float32])
+		done = fakeQuantAsm(d32, s32, q32)
+		if t := len(d32) - 8; done > 0 && done < len(d32) && !overlap(d32, s32) {
+			// The last 8 values again, overlapping the vectors done: the
+			// same inputs give the same bits.
+			fakeQuantAsm(d32[t:], s32[t:], q32)
+			done = len(d32)
+		}
 	}
 	for i, v := range src[done:] {
 		dst[done+i] = q.Apply(v)
 	}
+}
+
+// overlap reports whether the memory of a and b overlaps.
+func overlap[T any](a, b []T) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	var z T
+	size := unsafe.Sizeof(z)
+	pa, pb := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return pa < pb+uintptr(len(b))*size && pb < pa+uintptr(len(a))*size
 }
 
 // fillBias sets every row of the M × P image y to its bias, or to 0.
@@ -436,7 +456,14 @@ func depthwisePadded[T Float](g Conv2D, d convDims, xp []T, wp int, k, out []T, 
 func depthwise3x3Wide[T Float](dst, src []T, wp int, k []T, b T) {
 	done := 0
 	if d32, ok := any(dst).([]float32); ok {
-		done = depthwise3x3Asm(d32, any(src).([]float32), wp, any(k).([]float32), any(b).(float32))
+		s32, k32, b32 := any(src).([]float32), any(k).([]float32), any(b).(float32)
+		done = depthwise3x3Asm(d32, s32, wp, k32, b32)
+		if t := len(d32) - 8; done > 0 && done < len(d32) {
+			// The last 8 columns again, overlapping: each is computed from
+			// src alone, so the columns done twice get the same bits.
+			depthwise3x3Asm(d32[t:], s32[t:], wp, k32, b32)
+			done = len(d32)
+		}
 	}
 	n := len(dst)
 	r0, r1, r2 := src[:n+2], src[wp:wp+n+2], src[2*wp:2*wp+n+2]

@@ -269,7 +269,8 @@ func TestDequantRow(t *testing.T) {
 
 // TestFakeQuantSlice checks the vectorized fake quantizer against
 // FakeQuant.Apply bit for bit: ties, clamping, infinities, NaN, −0, values
-// too large to have a fraction, and lengths around the vector width.
+// too large to have a fraction, lengths around the vector width, in place
+// and not.
 func TestFakeQuantSlice(t *testing.T) {
 	r := newRand(18)
 	quants := append(slices.Clone(qTestQuants),
@@ -292,10 +293,14 @@ func TestFakeQuantSlice(t *testing.T) {
 			}
 			dst := make([]float32, n)
 			FakeQuantSlice(dst, src, &q)
+			inPlace := slices.Clone(src) // the overlapping last vector is skipped in place
+			FakeQuantSlice(inPlace, inPlace, &q)
 			for i, v := range src {
 				want := q.Apply(v)
-				if math.Float32bits(dst[i]) != math.Float32bits(want) && !(dst[i] != dst[i] && want != want) {
-					t.Fatalf("q %+v n=%d: Apply(%v) = %v, want %v", q, n, v, dst[i], want)
+				for _, got := range []float32{dst[i], inPlace[i]} {
+					if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+						t.Fatalf("q %+v n=%d: Apply(%v) = %v, want %v", q, n, v, got, want)
+					}
 				}
 			}
 		}
