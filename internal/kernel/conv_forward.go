@@ -24,8 +24,10 @@ import "unsafe"
 // is cheaper, builds the im2col matrix. With fewer images the im2col and
 // the GEMM of each image are split across the workers. Depthwise
 // convolutions (Group = C = M) use a direct loop over (image, channel)
-// planes instead. 1×1 stride-1 unpadded convolutions without q multiply
-// the image in place. Dense convolutions (a filter as large as the
+// planes instead. 1×1 stride-1 unpadded convolutions go through the
+// padded layout too (a plain copy of the image), so that the bias and the
+// ReLU come in the GEMM's epilogue; only an image split across workers is
+// multiplied in place. Dense convolutions (a filter as large as the
 // unpadded image, 1×1 outputs) are one GEMM over blocks of the batch.
 //
 // ConvForward panics with a "kernel: ..." message when g is invalid, a
@@ -265,7 +267,12 @@ func fillBias[T Float](y, bias []T, p int) {
 // whether it applied the ReLU too (asked for with relu: the padded layout
 // does it in its epilogue, the im2col path leaves it to the caller).
 func convImage[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) bool {
-	if usePadded(g) {
+	// A pointwise image goes through the padded layout too (for 1×1
+	// unpadded, the image itself plus a zero slack): one copy, fake-
+	// quantizing, replaces filling y with the bias and a ReLU pass, and
+	// the GEMM stores whole tiles (1.45× on resnet's 32×32 on 7×7,
+	// BenchmarkConvPaths).
+	if usePadded(g) || g.pointwise() {
 		convImagePadded(g, d, x, w, bias, y, q, wk, relu)
 		return relu
 	}

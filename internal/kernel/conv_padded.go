@@ -146,7 +146,8 @@ func unpadImage[T Float](g Conv2D, pg padGeom, src, dx []T) {
 
 // usePadded reports whether ConvForward and ConvBackward use the padded
 // layout for g rather than im2col. Depthwise convolutions have their own
-// kernel and pointwise ones multiply the image in place. For the others
+// kernel and pointwise ones multiply the image in place (backward) or a
+// copy of it in the padded layout (forward: convImage). For the others
 // the padded layout wins when the im2col matrix is larger than the image
 // (windows overlap: the padded copy is the smaller one), unless its wasted
 // wide columns, which grow with KW·DilW/(StrideW·Wq), make up more than a
@@ -205,13 +206,25 @@ func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, [
 // ReLU: ConvForwardReLU).
 func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	pg, off := convPaddedSetup(g, d, wk)
-	if q != nil && (g.W < shortRow || g.StrideW > 1) {
-		n := g.C * g.H * g.W
+	borders := wk.padFor(g, pg)
+	n := g.C * g.H * g.W
+	switch {
+	case g.pointwise(): // the layout is the image itself, then the zero slack
+		if q != nil {
+			quantizeTo(wk.pad[:n], x[:n], q)
+		} else {
+			copy(wk.pad[:n], x[:n])
+		}
+		if borders {
+			clear(wk.pad[n:pg.size])
+		}
+	case q != nil && (g.W < shortRow || g.StrideW > 1):
 		wk.qx = grow(wk.qx, n)
 		quantizeTo(wk.qx, x[:n], q)
-		x, q = wk.qx, nil
+		padImage(g, pg, wk.qx, wk.pad, nil, borders)
+	default:
+		padImage(g, pg, x, wk.pad, q, borders)
 	}
-	padImage(g, pg, x, wk.pad, q, wk.padFor(g, pg))
 	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
 	// that the GEMM can store its last tile of each channel whole
 	// (ldw ≥ roundUp(nw, nr)).
