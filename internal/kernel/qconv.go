@@ -38,6 +38,12 @@ func quantizeCodes(dst []uint8, src []float32, off, stride int, q *FakeQuant[flo
 	if stride == 1 {
 		src = src[:len(dst)]
 		done := quantizeCodesAsm(dst, src, q)
+		if t := len(dst) - 8; done > 0 && done < len(dst) {
+			// The last 8 values again, overlapping the vectors done (dst
+			// holds codes, src floats: they never share memory).
+			quantizeCodesAsm(dst[t:], src[t:], q)
+			done = len(dst)
+		}
 		for i, v := range src[done:] {
 			dst[done+i] = quantCode(v, q)
 		}
@@ -74,6 +80,12 @@ func checkQInput(op string, q *FakeQuant[float32]) {
 func dequantRow(dst []float32, acc []int32, corr int32, scale, bias float32) {
 	acc = acc[:len(dst)]
 	done := dequantRowAsm(dst, acc, corr, scale, bias)
+	if t := len(dst) - 8; done > 0 && done < len(dst) {
+		// The last 8 values again, overlapping (dst and acc never share
+		// memory).
+		dequantRowAsm(dst[t:], acc[t:], corr, scale, bias)
+		done = len(dst)
+	}
 	for i, v := range acc[done:] {
 		dst[done+i] = float32(float32(v-corr)*scale) + bias
 	}
