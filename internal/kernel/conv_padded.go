@@ -244,12 +244,12 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 
 // implicitGemm sets the m×n matrix C (leading dimension ldc ≥ n) to A·B, where A
 // is m×k row-major (leading dimension k) and B is given by rows:
-// B(l, j) = src[off[l] + j]. Columns [n, ldc) of C are scratch: when
-// ldc ≥ roundUp(n, nr) the indirect kernels store the last tile of each
-// row whole, over them, instead of through a tile buffer. It runs the blocked loops of gemmBlocked on
+// B(l, j) = src[off[l] + j]. It runs the blocked loops of gemmBlocked on
 // the calling goroutine, packing each kc×nc block of B from those rows:
 // each step of a panel is one contiguous run of nr values. src must hold
-// off[l] + roundUp(n, nr) values for every l.
+// off[l] + roundUp(n, nr) values for every l. Columns [n, ldc) of C are
+// scratch: when ldc ≥ roundUp(n, nr) the indirect kernels store the last
+// tile of each row whole, over them, instead of through a tile buffer.
 func implicitGemm[T Float](arch *gemmArch[T], w *GemmWork[T], m, n, k int, a, src []T, off []int, c []T, ldc int) {
 	mr, nr := arch.mr, arch.nr
 	var z T
