@@ -245,9 +245,9 @@ var modelConvs = []struct {
 }{
 	{"lenet_conv1", Conv2D{C: 1, H: 28, W: 28, M: 6, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"lenet_conv2", benchLeNetConv2},
-	{"resnet_stem", Conv2D{C: 1, H: 28, W: 28, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
-	{"resnet_b_conv", Conv2D{C: 16, H: 28, W: 28, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
-	{"resnet_down", Conv2D{C: 16, H: 28, W: 28, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_stem", Conv2D{C: 1, H: 28, W: 28, M: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_b_conv", Conv2D{C: 16, H: 14, W: 14, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"resnet_down", Conv2D{C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"resnet_pw", Conv2D{C: 32, H: 7, W: 7, M: 32, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"resnet_3x3_64_56x56", benchResNet3x3},
 }
