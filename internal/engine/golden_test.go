@@ -153,3 +153,41 @@ func TestChunk(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticBatch checks models exported with a fixed batch (1 and 64),
+// whose x.view(x.size(0), -1) became a Reshape to the constant [B, 1568]
+// (scripts/make_static_batch.py): run at batch sizes 8 and 3 they give
+// PyTorch's logits, as the Reshape's B is taken for the batch.
+func TestStaticBatch(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden/static_batch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gold struct {
+		Logits [][]float64 `json:"logits_first8"`
+	}
+	if err := json.Unmarshal(raw, &gold); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"static_b1", "static_b64"} {
+		m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		d := loadMNISTTest(t, m)
+		for _, n := range []int{8, 3} {
+			b := d.BatchAt(0, n)
+			logits, err := engine.NewInferenceSession[float32](m).Forward(b.X, n)
+			if err != nil {
+				t.Fatalf("%s at batch %d: %v", name, n, err)
+			}
+			for i := range n {
+				for j, want := range gold.Logits[i] {
+					if got := float64(logits[i*m.Classes+j]); math.Abs(got-want) > 1e-4 {
+						t.Fatalf("%s at batch %d: sample %d logit %d is %v, PyTorch %v", name, n, i, j, got, want)
+					}
+				}
+			}
+		}
+	}
+}

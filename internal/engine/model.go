@@ -62,6 +62,10 @@ type Model struct {
 	Output     string
 	Classes    int // size of the logits' last dimension
 	byName     map[string]int
+	// staticBatch is the batch size the graph's input declares, 0 when
+	// dynamic: a model exported with a fixed batch has it folded into its
+	// Reshape targets (x.view(x.size(0), -1) becomes Reshape [B, -1]).
+	staticBatch int
 }
 
 // New validates g, folds Conv→BatchNormalization pairs and builds the layer
@@ -121,6 +125,9 @@ func New(g *graph.Graph) (*Model, error) {
 	}
 	m := &Model{Graph: fg, Input: in.Name, InputShape: slices.Clone(in.Shape), Output: g.Outputs[0].Name, byName: map[string]int{}}
 	m.InputShape[0] = -1
+	if in.Shape[0] > 0 {
+		m.staticBatch = in.Shape[0]
+	}
 	if err := m.inventory(); err != nil {
 		return nil, err
 	}

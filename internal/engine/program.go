@@ -14,15 +14,16 @@ type Float = kernel.Float
 // program is a graph planned for one batch size: every value's shape, the
 // values known at plan time, and the steps that compute the rest.
 type program[T Float] struct {
-	batch  int
-	names  []string
-	index  map[string]int
-	shapes [][]int
-	consts map[int]*graph.Tensor // values known when planning (initializers, folded shape chains)
-	alias  []int                 // alias[v] is the value whose storage v shares (v itself if none)
-	steps  []step[T]
-	input  int
-	output int
+	batch       int
+	staticBatch int // Model.staticBatch
+	names       []string
+	index       map[string]int
+	shapes      [][]int
+	consts      map[int]*graph.Tensor // values known when planning (initializers, folded shape chains)
+	alias       []int                 // alias[v] is the value whose storage v shares (v itself if none)
+	steps       []step[T]
+	input       int
+	output      int
 	// layerW[l] and layerIn[l] are the value indices of layer l's weight and input.
 	layerW  []int
 	layerIn []int
@@ -68,7 +69,7 @@ func planShapes(m *Model, n int) (*shapeInfo, error) {
 // fuseRelu).
 func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	g := m.Graph
-	p := &program[T]{batch: n, index: map[string]int{}, consts: map[int]*graph.Tensor{}}
+	p := &program[T]{batch: n, staticBatch: m.staticBatch, index: map[string]int{}, consts: map[int]*graph.Tensor{}}
 	add := func(name string, shape []int) int {
 		if i, ok := p.index[name]; ok {
 			return i
@@ -397,7 +398,14 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		if st == nil {
 			return nil, nil, fmt.Errorf("the target shape is computed from data, which mpq cannot plan; export with a static shape or x.view(x.size(0), -1)")
 		}
-		y, err := reshapeTo(x, st.Ints(), n.AttrInt("allowzero", 0) != 0)
+		spec := st.Ints()
+		if b := c.p.staticBatch; b > 0 && b != c.p.batch && len(spec) > 0 && spec[0] == int64(b) && len(x) > 0 && x[0] == c.p.batch {
+			// A model exported with a fixed batch B reshapes its
+			// per-batch values to [B, ...]: that B is the batch.
+			spec = slices.Clone(spec)
+			spec[0] = int64(c.p.batch)
+		}
+		y, err := reshapeTo(x, spec, n.AttrInt("allowzero", 0) != 0)
 		if err != nil {
 			return nil, nil, err
 		}
