@@ -232,7 +232,12 @@ class SoftmaxHead(nn.Module):
 
     def forward(self, x):
         z = self.fc2(F.relu(self.fc1(x)))
-        return F.log_softmax(z, dim=1) if self.log else F.softmax(z, dim=1)
+        if self.log:
+            return F.log_softmax(z, dim=1)
+        # A Softmax that ends the graph is read at its input by mpq (the
+        # logits; engine's TestExportVariants): the scale keeps this one on
+        # the output's path, so that its forward and backward are checked.
+        return 4.0 * F.softmax(z, dim=1)
 
 
 class BNPreserve(nn.Module):
@@ -656,7 +661,7 @@ def main():
         ("pooling", Pooling, 13, "logits", "MaxPool ceil_mode/pads; AveragePool count_include_pad=0 with pads; count_include_pad=1 exports as Pad+AveragePool"),
         ("shape_ops", ShapeOps, 13, "logits", "Concat, Transpose pair, Reshape const and size(0) chain, Flatten (clone() is dropped by the exporter)"),
         ("pad_ops", PadOps, 13, "logits", "raw torch export: pads computed by a constant sub-graph (ConstantOfShape/Slice/...)"),
-        ("softmax_head", lambda: SoftmaxHead(False), 13, "output", "output is Softmax probabilities; grads use F.cross_entropy(output) as if logits"),
+        ("softmax_head", lambda: SoftmaxHead(False), 13, "output", "output is 4 x Softmax probabilities; grads use F.cross_entropy(output) as if logits"),
         ("logsoftmax_head", lambda: SoftmaxHead(True), 13, "output", "output is LogSoftmax; grads use F.cross_entropy(output)"),
         ("opset11_cnn", SmallCNN11, 11, "logits", "opset 11: Clip min/max and Pad pads as inputs, Unsqueeze axes as attribute"),
         ("opset17_cnn", SmallCNN17, 17, "logits", "opset 17 export"),

@@ -154,22 +154,24 @@ func TestChunk(t *testing.T) {
 	}
 }
 
-// TestStaticBatch checks models exported with a fixed batch (1 and 64),
-// whose x.view(x.size(0), -1) became a Reshape to the constant [B, 1568]
-// (scripts/make_static_batch.py): run at batch sizes 8 and 3 they give
-// PyTorch's logits, as the Reshape's B is taken for the batch.
-func TestStaticBatch(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden/static_batch.json"))
+// TestExportVariants checks the ways of exporting a classifier that
+// scripts/make_export_variants.py writes: a fixed batch (1 and 64), whose
+// x.view(x.size(0), -1) became a Reshape to the constant [B, 1568], run at
+// batch sizes 8 and 3; and a Softmax head, whose probabilities must not be
+// taken for logits. Each gives PyTorch's logits and cross-entropy.
+func TestExportVariants(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden/export_variants.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var gold struct {
 		Logits [][]float64 `json:"logits_first8"`
+		Loss   float64     `json:"loss_first8"`
 	}
 	if err := json.Unmarshal(raw, &gold); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"static_b1", "static_b64"} {
+	for _, name := range []string{"static_b1", "static_b64", "softmax_head"} {
 		m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -187,6 +189,16 @@ func TestStaticBatch(t *testing.T) {
 						t.Fatalf("%s at batch %d: sample %d logit %d is %v, PyTorch %v", name, n, i, j, got, want)
 					}
 				}
+			}
+			if n != 8 {
+				continue
+			}
+			sum, _, err := engine.CrossEntropy(logits, m.Classes, b.Labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loss := sum / 8; math.Abs(loss-gold.Loss) > 1e-5 {
+				t.Errorf("%s: cross-entropy %.7f, PyTorch %.7f", name, loss, gold.Loss)
 			}
 		}
 	}

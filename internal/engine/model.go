@@ -56,7 +56,9 @@ type Model struct {
 	Graph  *graph.Graph
 	Layers []Layer
 	// Input is the model's data input; InputShape its shape with -1 for
-	// the dynamic batch dimension.
+	// the dynamic batch dimension. Output is the value holding the logits:
+	// the graph's output, or the input of a Softmax that makes it
+	// (logitsOf).
 	Input      string
 	InputShape []int
 	Output     string
@@ -142,6 +144,7 @@ func New(g *graph.Graph) (*Model, error) {
 		return nil, fmt.Errorf("onnx: output %q has shape %s; mpq needs classification logits of shape [batch x classes]", m.Output, graph.ShapeString(out))
 	}
 	m.Classes = out[1]
+	m.Output = logitsOf(fg, m.Output)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		n := fg.Nodes[l.node]
@@ -159,6 +162,26 @@ func New(g *graph.Graph) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// logitsOf returns the value holding the logits of the [batch × classes]
+// output: the output itself, or, when a Softmax over the classes makes it,
+// that Softmax's input. A model exported with its Softmax head outputs
+// probabilities, which the cross-entropy (a log-softmax) would take for
+// logits: the loss, and the Hessians and gradients of the sensitivity
+// analysis, would be those of another function, while the accuracy would
+// not show it. (A final LogSoftmax needs nothing: log-softmax of
+// log-probabilities is themselves.)
+func logitsOf(g *graph.Graph, output string) string {
+	for _, n := range g.Nodes {
+		if n.Op != "Softmax" || len(n.Outputs) == 0 || n.Outputs[0] != output || len(n.Inputs) == 0 {
+			continue
+		}
+		if axis := n.AttrInt("axis", -1); axis == 1 || axis == -1 {
+			return n.Inputs[0]
+		}
+	}
+	return output
 }
 
 // Layer returns the layer named name (its node name or its weight
