@@ -11,7 +11,8 @@ For each config:
   2. sensitivity (JSON), checking every layer has finite, non-negative traces;
   3. a search of --trials trials (resumes a study that exists);
   4. export the Pareto front, and re-evaluate every exported plan with
-     `mpq eval --plan FILE --trial N`: accuracy and loss must equal the stored ones;
+     `mpq eval --plan FILE --trial N`: accuracy and size must equal the
+     stored ones, the loss too up to its last bits (1e-12 relative);
   5. the HTML report (index.html and five PNGs must exist and be non-empty);
   6. export-onnx of the front's most mixed plan with --verify, then
      scripts/check_qdq.py (onnx full_check + accuracy by the numpy interpreter);
@@ -68,9 +69,12 @@ def check_config(mpq, cfg, trials):
     for p in plans:
         o, _ = run([mpq, "eval", "-c", cfg, "--plan", front, "--trial", str(p["trial"]), "--json"])
         e = json.loads(o)
-        if e["accuracy"] != p["accuracy"] or e["loss"] != p["loss"] or e["size_bits"] != p["size_bits"]:
+        # The loss is a float64 sum whose grouping follows the evaluator's
+        # parts and chunks (the core count, the build): a study resumed from
+        # another machine or mpq build may differ in its last bits.
+        if e["accuracy"] != p["accuracy"] or abs(e["loss"] - p["loss"]) > 1e-12 * abs(p["loss"]) or e["size_bits"] != p["size_bits"]:
             raise RuntimeError("%s: trial %d re-evaluates to %r, stored %r" % (cfg, p["trial"], e, p))
-    res["export"] = "%d front plans re-evaluate exactly" % len(plans)
+    res["export"] = "%d front plans re-evaluate to their stored results" % len(plans)
 
     rep = os.path.join(out, "report")
     run([mpq, "report", "-c", cfg, "-o", rep])
