@@ -100,9 +100,8 @@ func TestGoldenLogits(t *testing.T) {
 }
 
 // TestChunk checks Session.Chunk: an MLP's batches of 128 run whole or in
-// halves; a CNN's run in even chunks of 8 to 64 samples;
-// and a batch run chunk by chunk gives bit for bit the logits of the whole
-// batch.
+// halves; a CNN's run in even chunks of 8 to 64 samples; and a batch run
+// chunk by chunk gives bit for bit the logits of the whole batch.
 func TestChunk(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
