@@ -303,16 +303,18 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 		}
 		col := (iw0 + g.PadLeft) / sw
 		n := (g.W - iw0 + sw - 1) / sw
-		for c := range g.C {
-			ch := xq[c*pg.cs : (c+1)*pg.cs]
-			for ph := range sh {
-				ih0 := ((ph-g.PadTop)%sh + sh) % sh
-				if ih0 >= g.H {
-					continue
-				}
-				rows := (g.H - ih0 + sh - 1) / sh
-				base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
-				placeRowsU8(ch[base:(ph*sw+pw+1)*pg.plane], codes[c*hw+ih0*g.W+iw0:], rows, n, pg.wq, sh*g.W, sw, zp)
+		for ph := range sh {
+			ih0 := ((ph-g.PadTop)%sh + sh) % sh
+			if ih0 >= g.H {
+				continue
+			}
+			rows := (g.H - ih0 + sh - 1) / sh
+			base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
+			end := (ph*sw + pw + 1) * pg.plane
+			first := ih0*g.W + iw0
+			for c := range g.C {
+				ch := xq[c*pg.cs : (c+1)*pg.cs]
+				placeRowsU8(ch[base:end], codes[c*hw+first:], rows, n, pg.wq, sh*g.W, sw, zp)
 			}
 		}
 	}
