@@ -78,9 +78,9 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 	// Input columns iw with (iw + PadLeft) mod sw = pw land in phase plane
 	// pw, at consecutive columns from (iw0 + PadLeft)/sw; input rows ih
 	// with (ih + PadTop) mod sh = ph land in phase ph·sw + pw, at
-	// consecutive rows from (ih0 + PadTop)/sh. Each phase plane of each
-	// channel is filled by one placeRows call, top to bottom; the phase's
-	// geometry (integer divisions) is worked out once for all channels.
+	// consecutive rows from (ih0 + PadTop)/sh. A phase plane is filled top
+	// to bottom in every channel by one placeBlocks call, its geometry
+	// (integer divisions) worked out once for all channels.
 	for pw := range sw {
 		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
 		if iw0 >= g.W {
@@ -97,16 +97,16 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 			base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
 			end := (ph*sw + pw + 1) * pg.plane
 			first := ih0*g.W + iw0
+			if q == nil {
+				placeBlocks(dst[base:], x[first:], g.C, rows, n, pg.wq, sh*g.W, sw, pg.cs, hw, end-base)
+				continue
+			}
 			for c := range g.C {
 				ch := dst[c*pg.cs : (c+1)*pg.cs]
 				src := x[c*hw+first:]
-				if q != nil {
-					for r := range rows {
-						copyStrided(ch[base+r*pg.wq:base+r*pg.wq+n], src[r*sh*g.W:], 0, sw, q)
-					}
-					continue
+				for r := range rows {
+					copyStrided(ch[base+r*pg.wq:base+r*pg.wq+n], src[r*sh*g.W:], 0, sw, q)
 				}
-				placeRows(ch[base:end], src, rows, n, pg.wq, sh*g.W, sw)
 			}
 		}
 	}

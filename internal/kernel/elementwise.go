@@ -78,20 +78,33 @@ func biasRows[T Float](dst, src []T, rows, width, ld, lb int, bias []T, per int,
 // it is padding, which must stay zero, or rows placed later. AVX2 for
 // float32 with stride 1 or 2 where the CPU has it.
 func placeRows[T Float](dst, src []T, rows, n, ldd, lds, stride int) {
-	if rows == 0 || n == 0 {
+	placeBlocks(dst, src, 1, rows, n, ldd, lds, stride, 0, 0, len(dst))
+}
+
+// placeBlocks is placeRows for blocks of rows, one call for a phase plane
+// of every channel: block b < blocks places its rows from src[b·bs:] into
+// dst[b·bd:], whose plane runs span values from there.
+func placeBlocks[T Float](dst, src []T, blocks, rows, n, ldd, lds, stride, bd, bs, span int) {
+	if blocks == 0 || rows == 0 || n == 0 {
 		return
 	}
-	_ = dst[(rows-1)*ldd+n-1]
-	_ = src[(rows-1)*lds+(n-1)*stride]
+	last := blocks - 1
+	_ = dst[last*bd+span-1]
+	_ = src[last*bs+(rows-1)*lds+(n-1)*stride]
 	done := 0
 	if d, ok := any(dst).([]float32); ok {
-		done = placeRowsAsm(d, any(src).([]float32), rows, n, ldd, lds, stride)
+		done = placeRowsAsm(d, any(src).([]float32), blocks, rows, n, ldd, lds, stride, bd, bs, span)
 	}
-	for r := done; r < rows; r++ {
-		out := dst[r*ldd : r*ldd+n]
-		in := src[r*lds:]
-		for i := range out {
-			out[i] = in[i*stride]
+	if done == rows {
+		return
+	}
+	for b := range blocks {
+		for r := done; r < rows; r++ {
+			out := dst[b*bd+r*ldd : b*bd+r*ldd+n]
+			in := src[b*bs+r*lds:]
+			for i := range out {
+				out[i] = in[i*stride]
+			}
 		}
 	}
 }

@@ -79,32 +79,38 @@ func vectorRows(lenDst, lenSrc, rows, n, ldd, lds, stride, lanes int) int {
 	return min(rows, (lenSrc-needSrc)/lds+1, (lenDst-needDst)/ldd+1)
 }
 
-// placeRowsAsm does the first rows of placeRows and returns how many, 0 on
+// placeRowsAsm does the first rows of every block of placeBlocks (bounds
+// already checked) and returns how many, the same for every block, 0 on
 // CPUs without AVX2 or for strides other than 1 and 2. Its 8-lane loads
 // read up to 8·stride values from the start of a vector, so a row
-// qualifies when those reads stay inside src; with n < 8 its one store
-// writes 8 values, zeros past the n-th, so the row must also have 8
-// places left in dst (the rest of its plane).
-func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int {
+// qualifies when those reads stay inside src (as far as the last block
+// has it); with n < 8 its one store writes 8 values, zeros past the n-th,
+// so the row must also have 8 places left in its block's span of dst
+// (the rest of its plane).
+func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs, span int) int {
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
 	}
-	k := vectorRows(len(dst), len(src), rows, n, ldd, lds, stride, 8)
+	k := vectorRows(span, len(src)-(blocks-1)*bs, rows, n, ldd, lds, stride, 8)
 	if k > 0 {
-		placeRowsAVX2(&dst[0], &src[0], k, n, ldd, lds, stride)
+		for b := range blocks {
+			placeRowsAVX2(&dst[b*bd], &src[b*bs], k, n, ldd, lds, stride)
+		}
 	}
 	return k
 }
 
 // placeRowsU8Asm is placeRowsAsm for codes: 16-byte vectors, and short
 // rows stored whole with the padding code past their end.
-func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) int {
+func placeRowsU8Asm(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) int {
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
 	}
-	k := vectorRows(len(dst), len(src), rows, n, ldd, lds, stride, 16)
+	k := vectorRows(span, len(src)-(blocks-1)*bs, rows, n, ldd, lds, stride, 16)
 	if k > 0 {
-		placeRowsU8AVX2(&dst[0], &src[0], k, n, ldd, lds, stride, pad)
+		for b := range blocks {
+			placeRowsU8AVX2(&dst[b*bd], &src[b*bs], k, n, ldd, lds, stride, pad)
+		}
 	}
 	return k
 }

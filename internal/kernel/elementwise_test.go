@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -157,6 +158,63 @@ func TestPlaceRows(t *testing.T) {
 						}
 						if buf[size] != 42 {
 							t.Fatalf("stride=%d n=%d rows=%d: wrote past the plane", stride, n, rows)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPlaceBlocks checks placeBlocks and placeBlocksU8, the phase plane
+// of every channel in one call, against the rows placed one by one: each
+// block's values inside its span, and the guard values between one
+// block's span and the next block untouched.
+func TestPlaceBlocks(t *testing.T) {
+	r := newRand(35)
+	for _, stride := range []int{1, 2, 3} {
+		for n := 1; n <= 19; n += 3 {
+			for _, rows := range []int{1, 3, 5} {
+				for _, blocks := range []int{1, 2, 5} {
+					for _, tail := range []int{0, 3, 40} {
+						ldd := n + r.IntN(3)
+						lds := n*stride + r.IntN(3)
+						span := (rows-1)*ldd + n + tail
+						bd := span + r.IntN(4)
+						bs := (rows-1)*lds + (n-1)*stride + 1 + r.IntN(5)
+						src := to32(randSlice(r, (blocks-1)*bs+(rows-1)*lds+(n-1)*stride+1+r.IntN(20)))
+						fillSpecial(src)
+						codes := make([]uint8, len(src))
+						for i := range codes {
+							codes[i] = uint8(r.IntN(256))
+						}
+						size := (blocks-1)*bd + span
+						buf, bufU8 := make([]float32, size+1), make([]uint8, size+1)
+						for i := range buf {
+							buf[i], bufU8[i] = 42, 42
+						}
+						for b := range blocks {
+							clear(buf[b*bd : b*bd+span])
+							for i := b * bd; i < b*bd+span; i++ {
+								bufU8[i] = 7
+							}
+						}
+						want, wantU8 := slices.Clone(buf), slices.Clone(bufU8)
+						for b := range blocks {
+							for row := range rows {
+								for i := range n {
+									want[b*bd+row*ldd+i] = src[b*bs+row*lds+i*stride]
+									wantU8[b*bd+row*ldd+i] = codes[b*bs+row*lds+i*stride]
+								}
+							}
+						}
+						placeBlocks(buf[:size], src, blocks, rows, n, ldd, lds, stride, bd, bs, span)
+						placeBlocksU8(bufU8[:size], codes, blocks, rows, n, ldd, lds, stride, bd, bs, span, 7)
+						for i := range want {
+							if !sameBits(buf[i], want[i]) || bufU8[i] != wantU8[i] {
+								t.Fatalf("stride=%d n=%d rows=%d blocks=%d bd=%d span=%d: [%d] = %v / %d, want %v / %d",
+									stride, n, rows, blocks, bd, span, i, buf[i], bufU8[i], want[i], wantU8[i])
+							}
 						}
 					}
 				}

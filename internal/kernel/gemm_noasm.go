@@ -36,9 +36,13 @@ func biasRowsAsm(dst, src []float32, rows, width, ld, lb int, bias []float32, pe
 	return 0
 }
 
-func placeRowsAsm(dst, src []float32, rows, n, ldd, lds, stride int) int { return 0 }
+func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs, span int) int {
+	return 0
+}
 
-func placeRowsU8Asm(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) int { return 0 }
+func placeRowsU8Asm(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) int {
+	return 0
+}
 
 func maxPool2x2Asm[T Float](out, src []T, w int) bool { return false }
 

@@ -312,10 +312,7 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 			base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
 			end := (ph*sw + pw + 1) * pg.plane
 			first := ih0*g.W + iw0
-			for c := range g.C {
-				ch := xq[c*pg.cs : (c+1)*pg.cs]
-				placeRowsU8(ch[base:end], codes[c*hw+first:], rows, n, pg.wq, sh*g.W, sw, zp)
-			}
+			placeBlocksU8(xq[base:], codes[first:], g.C, rows, n, pg.wq, sh*g.W, sw, pg.cs, hw, end-base, zp)
 		}
 	}
 	return xq
@@ -324,14 +321,25 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 // placeRowsU8 is placeRows for codes, whose padding holds the zero
 // point's code pad instead of zeros.
 func placeRowsU8(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) {
-	if rows == 0 || n == 0 {
+	placeBlocksU8(dst, src, 1, rows, n, ldd, lds, stride, 0, 0, len(dst), pad)
+}
+
+// placeBlocksU8 is placeBlocks for codes.
+func placeBlocksU8(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) {
+	if blocks == 0 || rows == 0 || n == 0 {
 		return
 	}
-	_ = dst[(rows-1)*ldd+n-1]
-	_ = src[(rows-1)*lds+(n-1)*stride]
-	done := placeRowsU8Asm(dst, src, rows, n, ldd, lds, stride, pad)
-	for r := done; r < rows; r++ {
-		copyStridedU8(dst[r*ldd:r*ldd+n], src[r*lds:], 0, stride)
+	last := blocks - 1
+	_ = dst[last*bd+span-1]
+	_ = src[last*bs+(rows-1)*lds+(n-1)*stride]
+	done := placeRowsU8Asm(dst, src, blocks, rows, n, ldd, lds, stride, bd, bs, span, pad)
+	if done == rows {
+		return
+	}
+	for b := range blocks {
+		for r := done; r < rows; r++ {
+			copyStridedU8(dst[b*bd+r*ldd:b*bd+r*ldd+n], src[b*bs+r*lds:], 0, stride)
+		}
 	}
 }
 
