@@ -223,7 +223,7 @@ func TestPlaceBlocks(t *testing.T) {
 	}
 }
 
-// TestPlaceRowsU8 is TestPlaceRows for codes, with the padding code 7.
+// TestPlaceRowsU8 is TestPlaceRows for codes (placeBlocksU8 with one block), with the padding code 7.
 func TestPlaceRowsU8(t *testing.T) {
 	r := newRand(34)
 	const pad = 7
@@ -244,7 +244,7 @@ func TestPlaceRowsU8(t *testing.T) {
 							buf[i] = pad
 						}
 						buf[size] = 42
-						placeRowsU8(buf[:size], src, rows, n, ldd, lds, stride, pad)
+						placeBlocksU8(buf[:size], src, 1, rows, n, ldd, lds, stride, 0, 0, size, pad)
 						want := make([]uint8, size)
 						for i := range want {
 							want[i] = pad

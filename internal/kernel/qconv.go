@@ -318,13 +318,8 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 	return xq
 }
 
-// placeRowsU8 is placeRows for codes, whose padding holds the zero
+// placeBlocksU8 is placeBlocks for codes, whose padding holds the zero
 // point's code pad instead of zeros.
-func placeRowsU8(dst, src []uint8, rows, n, ldd, lds, stride int, pad uint8) {
-	placeBlocksU8(dst, src, 1, rows, n, ldd, lds, stride, 0, 0, len(dst), pad)
-}
-
-// placeBlocksU8 is placeBlocks for codes.
 func placeBlocksU8(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) {
 	if blocks == 0 || rows == 0 || n == 0 {
 		return
