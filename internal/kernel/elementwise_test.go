@@ -223,7 +223,8 @@ func TestPlaceBlocks(t *testing.T) {
 	}
 }
 
-// TestPlaceRowsU8 is TestPlaceRows for codes (placeBlocksU8 with one block), with the padding code 7.
+// TestPlaceRowsU8 is TestPlaceRows for codes (placeBlocksU8 with one
+// block), with the padding code 7.
 func TestPlaceRowsU8(t *testing.T) {
 	r := newRand(34)
 	const pad = 7
