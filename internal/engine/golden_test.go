@@ -156,36 +156,47 @@ func TestChunk(t *testing.T) {
 // TestExportVariants checks the ways of exporting a classifier that
 // scripts/make_export_variants.py writes: a fixed batch (1 and 64), whose
 // x.view(x.size(0), -1) became a Reshape to the constant [B, 1568], run at
-// batch sizes 8 and 3; and a Softmax head, whose probabilities must not be
-// taken for logits. Each gives PyTorch's logits and cross-entropy.
+// batch sizes 8 and 3; a Softmax head, whose probabilities must not be
+// taken for logits; and a fully convolutional head with [N, 10, 1, 1]
+// logits. Each gives PyTorch's logits and cross-entropy.
 func TestExportVariants(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden/export_variants.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gold struct {
-		Logits [][]float64 `json:"logits_first8"`
-		Loss   float64     `json:"loss_first8"`
-	}
+	var gold map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &gold); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"static_b1", "static_b64", "softmax_head"} {
-		m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
+	for _, tc := range []struct{ name, golden string }{
+		{"static_b1", ""}, {"static_b64", ""}, {"softmax_head", ""}, {"conv_head", "conv_head_"},
+	} {
+		var want [][]float64
+		var wantLoss float64
+		if err := json.Unmarshal(gold[tc.golden+"logits_first8"], &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(gold[tc.golden+"loss_first8"], &wantLoss); err != nil {
+			t.Fatal(err)
+		}
+		m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", tc.name+".onnx"))
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if m.Classes != 10 {
+			t.Fatalf("%s: %d classes, want 10", tc.name, m.Classes)
 		}
 		d := loadMNISTTest(t, m)
 		for _, n := range []int{8, 3} {
 			b := d.BatchAt(0, n)
 			logits, err := engine.NewInferenceSession[float32](m).Forward(b.X, n)
 			if err != nil {
-				t.Fatalf("%s at batch %d: %v", name, n, err)
+				t.Fatalf("%s at batch %d: %v", tc.name, n, err)
 			}
 			for i := range n {
-				for j, want := range gold.Logits[i] {
-					if got := float64(logits[i*m.Classes+j]); math.Abs(got-want) > 1e-4 {
-						t.Fatalf("%s at batch %d: sample %d logit %d is %v, PyTorch %v", name, n, i, j, got, want)
+				for j, w := range want[i] {
+					if got := float64(logits[i*m.Classes+j]); math.Abs(got-w) > 1e-4 {
+						t.Fatalf("%s at batch %d: sample %d logit %d is %v, PyTorch %v", tc.name, n, i, j, got, w)
 					}
 				}
 			}
@@ -196,8 +207,8 @@ func TestExportVariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if loss := sum / 8; math.Abs(loss-gold.Loss) > 1e-5 {
-				t.Errorf("%s: cross-entropy %.7f, PyTorch %.7f", name, loss, gold.Loss)
+			if loss := sum / 8; math.Abs(loss-wantLoss) > 1e-5 {
+				t.Errorf("%s: cross-entropy %.7f, PyTorch %.7f", tc.name, loss, wantLoss)
 			}
 		}
 	}

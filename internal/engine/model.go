@@ -62,7 +62,7 @@ type Model struct {
 	Input      string
 	InputShape []int
 	Output     string
-	Classes    int // size of the logits' last dimension
+	Classes    int // size of the logits' class dimension (dimension 1)
 	byName     map[string]int
 	// staticBatch is the batch size the graph's input declares, 0 when
 	// dynamic: a model exported with a fixed batch has it folded into its
@@ -139,12 +139,15 @@ func New(g *graph.Graph) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Logits [batch × classes], or [batch × classes × 1 × 1] from a fully
+	// convolutional head (a 1×1 convolution and global pooling without a
+	// Flatten): the same values in the same order.
 	out := p.shapes[m.Output]
-	if len(out) != 2 {
-		return nil, fmt.Errorf("onnx: output %q has shape %s; mpq needs classification logits of shape [batch x classes]", m.Output, graph.ShapeString(out))
+	if len(out) < 2 || graph.NumElements(out[2:]) != 1 {
+		return nil, fmt.Errorf("onnx: output %q has shape %s; mpq needs classification logits of shape [batch x classes] (or [batch x classes x 1 x 1])", m.Output, graph.ShapeString(out))
 	}
 	m.Classes = out[1]
-	m.Output = logitsOf(fg, m.Output)
+	m.Output = logitsOf(fg, m.Output, len(out))
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		n := fg.Nodes[l.node]
@@ -164,20 +167,28 @@ func New(g *graph.Graph) (*Model, error) {
 	return m, nil
 }
 
-// logitsOf returns the value holding the logits of the [batch × classes]
-// output: the output itself, or, when a Softmax over the classes makes it,
+// logitsOf returns the value holding the logits of the output (of the
+// given rank, classes in dimension 1): the output itself, or, when a
+// Softmax over the classes makes it,
 // that Softmax's input. A model exported with its Softmax head outputs
 // probabilities, which the cross-entropy (a log-softmax) would take for
 // logits: the loss, and the Hessians and gradients of the sensitivity
 // analysis, would be those of another function, while the accuracy would
 // not show it. (A final LogSoftmax needs nothing: log-softmax of
 // log-probabilities is themselves.)
-func logitsOf(g *graph.Graph, output string) string {
+func logitsOf(g *graph.Graph, output string, rank int) string {
 	for _, n := range g.Nodes {
 		if n.Op != "Softmax" || len(n.Outputs) == 0 || n.Outputs[0] != output || len(n.Inputs) == 0 {
 			continue
 		}
-		if axis := n.AttrInt("axis", -1); axis == 1 || axis == -1 {
+		axis := int(n.AttrInt("axis", -1))
+		if g.Opset < 13 {
+			axis = int(n.AttrInt("axis", 1)) // over dimensions axis.. flattened together
+		}
+		if axis < 0 {
+			axis += rank
+		}
+		if axis == 1 {
 			return n.Inputs[0]
 		}
 	}
