@@ -74,13 +74,42 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 	if borders {
 		clear(dst)
 	}
+	// A phase plane is filled top to bottom in every channel by one
+	// placeBlocks call.
+	rowStep := g.StrideH * g.W
+	forPhases(g, pg, func(p phasePlace) {
+		if q == nil {
+			placeBlocks(dst[p.base:], x[p.first:], g.C, p.rows, p.n, pg.wq, rowStep, g.StrideW, pg.cs, hw, p.end-p.base)
+			return
+		}
+		for c := range g.C {
+			ch := dst[c*pg.cs : (c+1)*pg.cs]
+			src := x[c*hw+p.first:]
+			for r := range p.rows {
+				copyStrided(ch[p.base+r*pg.wq:p.base+r*pg.wq+p.n], src[r*rowStep:], 0, g.StrideW, q)
+			}
+		}
+	})
+}
+
+// phasePlace is where the input rows of one phase plane go in the padded
+// layout, the same in every channel: offsets from the channel's start.
+type phasePlace struct {
+	base  int // the first row's place in the layout
+	end   int // the end of the phase plane in the layout
+	first int // the first input value placed, in the image
+	rows  int // rows placed, StrideH·W apart in the image, wq apart in the layout
+	n     int // values per row, StrideW apart in the image
+}
+
+// forPhases calls f with the place of each phase plane of the layout pg
+// that receives input values (padImage, qpadImage). Input columns iw with
+// (iw + PadLeft) mod sw = pw land in phase plane pw, at consecutive
+// columns from (iw0 + PadLeft)/sw; input rows ih with (ih + PadTop) mod
+// sh = ph land in phase ph·sw + pw, at consecutive rows from
+// (ih0 + PadTop)/sh.
+func forPhases(g Conv2D, pg padGeom, f func(phasePlace)) {
 	sh, sw := g.StrideH, g.StrideW
-	// Input columns iw with (iw + PadLeft) mod sw = pw land in phase plane
-	// pw, at consecutive columns from (iw0 + PadLeft)/sw; input rows ih
-	// with (ih + PadTop) mod sh = ph land in phase ph·sw + pw, at
-	// consecutive rows from (ih0 + PadTop)/sh. A phase plane is filled top
-	// to bottom in every channel by one placeBlocks call, its geometry
-	// (integer divisions) worked out once for all channels.
 	for pw := range sw {
 		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
 		if iw0 >= g.W {
@@ -93,21 +122,13 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 			if ih0 >= g.H {
 				continue
 			}
-			rows := (g.H - ih0 + sh - 1) / sh
-			base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
-			end := (ph*sw + pw + 1) * pg.plane
-			first := ih0*g.W + iw0
-			if q == nil {
-				placeBlocks(dst[base:], x[first:], g.C, rows, n, pg.wq, sh*g.W, sw, pg.cs, hw, end-base)
-				continue
-			}
-			for c := range g.C {
-				ch := dst[c*pg.cs : (c+1)*pg.cs]
-				src := x[c*hw+first:]
-				for r := range rows {
-					copyStrided(ch[base+r*pg.wq:base+r*pg.wq+n], src[r*sh*g.W:], 0, sw, q)
-				}
-			}
+			f(phasePlace{
+				base:  (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col,
+				end:   (ph*sw + pw + 1) * pg.plane,
+				first: ih0*g.W + iw0,
+				rows:  (g.H - ih0 + sh - 1) / sh,
+				n:     n,
+			})
 		}
 	}
 }

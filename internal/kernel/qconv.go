@@ -295,26 +295,9 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 	codes := wk.codes[:len(x)]
 	quantizeCodes(codes, x, 0, 1, q)
 	// The rows' places, as in padImage.
-	sh, sw := g.StrideH, g.StrideW
-	for pw := range sw {
-		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
-		if iw0 >= g.W {
-			continue
-		}
-		col := (iw0 + g.PadLeft) / sw
-		n := (g.W - iw0 + sw - 1) / sw
-		for ph := range sh {
-			ih0 := ((ph-g.PadTop)%sh + sh) % sh
-			if ih0 >= g.H {
-				continue
-			}
-			rows := (g.H - ih0 + sh - 1) / sh
-			base := (ph*sw+pw)*pg.plane + (ih0+g.PadTop)/sh*pg.wq + col
-			end := (ph*sw + pw + 1) * pg.plane
-			first := ih0*g.W + iw0
-			placeBlocksU8(xq[base:], codes[first:], g.C, rows, n, pg.wq, sh*g.W, sw, pg.cs, hw, end-base, zp)
-		}
-	}
+	forPhases(g, pg, func(p phasePlace) {
+		placeBlocksU8(xq[p.base:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, hw, p.end-p.base, zp)
+	})
 	return xq
 }
 
