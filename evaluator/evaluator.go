@@ -311,12 +311,11 @@ type batchPart struct {
 func (j *batchJob) Range(w, lo, hi int) {
 	var p batchPart
 	// Each part runs in chunks that keep a convolutional network's feature
-	// maps in the core's cache from one layer to the next. A model that
-	// cannot be planned for one sample runs its part whole, as before
-	// chunks (Forward reports what is wrong with it, if anything).
+	// maps in the core's cache from one layer to the next.
 	chunk, err := j.sessions[w].Chunk(hi - lo)
 	if err != nil {
-		chunk = hi - lo
+		j.parts[w] = batchPart{err: err}
+		return
 	}
 	for a := lo; a < hi; a += chunk {
 		b := min(hi, a+chunk)
