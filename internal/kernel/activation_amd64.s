@@ -253,6 +253,18 @@ GLOBL actr3<>(SB), RODATA|NOPTR, $32
 	VPSLLD $23, N, N \
 	VMULPS N, O, O
 
+// EXPNEGABS sets E to exp32(−min(|X|, 87.3)), zeroed in the lanes where
+// |X| ≥ 87.3 (the sigmoid's and the softplus's small term); it uses Y1, Y2
+// and Y4–Y8 as scratch and keeps X.
+#define EXPNEGABS(X, E) \
+	VANDPS actabs<>(SB), X, Y1 \
+	VMINPS actbig<>(SB), Y1, Y4 \
+	VCMPPS $1, actbig<>(SB), Y1, Y2 \
+	VXORPS actsign<>(SB), Y4, Y4 \
+	EXP32(Y4, E, Y5, Y6, Y8) \
+	VANDPS Y2, E, E
+
+
 // func clampAVX2(y, x *float32, n int, lo, hi, z float32)
 //
 // For i < n, a multiple of 8: y[i] = min(max(x[i], lo), hi) as Go's min
@@ -405,12 +417,7 @@ TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
 
 gloop:
 	VMOVUPS (SI), Y0
-	VANDPS actabs<>(SB), Y0, Y1
-	VMINPS actbig<>(SB), Y1, Y4
-	VCMPPS $1, actbig<>(SB), Y1, Y2
-	VXORPS actsign<>(SB), Y4, Y4
-	EXP32(Y4, Y7, Y5, Y6, Y8)
-	VANDPS Y2, Y7, Y7
+	EXPNEGABS(Y0, Y7)
 	VADDPS actone<>(SB), Y7, Y8
 	VMOVUPS actone<>(SB), Y9
 	VDIVPS Y8, Y9, Y9
@@ -627,12 +634,7 @@ TEXT ·softplusAVX2(SB), NOSPLIT, $0-24
 
 sploop:
 	VMOVUPS (SI), Y0
-	VANDPS actabs<>(SB), Y0, Y1
-	VMINPS actbig<>(SB), Y1, Y4
-	VCMPPS $1, actbig<>(SB), Y1, Y2
-	VXORPS actsign<>(SB), Y4, Y4
-	EXP32(Y4, Y7, Y5, Y6, Y8)
-	VANDPS Y2, Y7, Y7
+	EXPNEGABS(Y0, Y7)
 	VADDPS acttwo<>(SB), Y7, Y8
 	VDIVPS Y8, Y7, Y9
 	VMULPS Y9, Y9, Y10
