@@ -249,6 +249,9 @@ var modelConvs = []struct {
 	{"resnet_b_conv", Conv2D{C: 16, H: 14, W: 14, M: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"resnet_down", Conv2D{C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"resnet_pw", Conv2D{C: 32, H: 7, W: 7, M: 32, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"cnn4_conv1", Conv2D{C: 1, H: 28, W: 28, M: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"cnn4_conv2", Conv2D{C: 8, H: 14, W: 14, M: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
+	{"cnn4_conv3", Conv2D{C: 16, H: 7, W: 7, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}},
 	{"resnet_3x3_64_56x56", benchResNet3x3},
 }
 
@@ -263,6 +266,9 @@ func BenchmarkConvPaths(b *testing.B) {
 		}
 		b.Run("forward/float32/"+c.name+"/im2col", func(b *testing.B) { benchConvPath[float32](b, c.g, n, false, false) })
 		b.Run("forward/float32/"+c.name+"/padded", func(b *testing.B) { benchConvPath[float32](b, c.g, n, true, false) })
+		if nb := batchImages[float32](c.g, c.g.dims(), 16); nb > 0 {
+			b.Run(fmt.Sprintf("forward/float32/%s/batched%d", c.name, nb), func(b *testing.B) { benchConvBatch[float32](b, c.g, n, nb) })
+		}
 		b.Run("backward/float64/"+c.name+"/im2col", func(b *testing.B) { benchConvPath[float64](b, c.g, n, false, true) })
 		b.Run("backward/float64/"+c.name+"/padded", func(b *testing.B) { benchConvPath[float64](b, c.g, n, true, true) })
 	}
@@ -303,6 +309,28 @@ func benchConvPath[T Float](b *testing.B, g Conv2D, n int, padded, backward bool
 		flops *= 2
 	}
 	reportGFLOPS(b, flops)
+}
+
+// benchConvBatch times convBatchPadded over batches of nb images.
+func benchConvBatch[T Float](b *testing.B, g Conv2D, n, nb int) {
+	d := g.dims()
+	r := newRand(104)
+	x := fromF64[T](randSlice(r, n*g.C*d.hw))
+	w := fromF64[T](randSlice(r, g.M*d.k))
+	bias := fromF64[T](randSlice(r, g.M))
+	y := make([]T, n*g.M*d.p)
+	wk := &ConvWork[T]{}
+	run := func() {
+		for a := 0; a < n; a += nb {
+			e := min(a+nb, n)
+			convBatchPadded(g, d, e-a, x[a*g.C*d.hw:e*g.C*d.hw], w, bias, y[a*g.M*d.p:e*g.M*d.p], nil, wk, false)
+		}
+	}
+	run()
+	for b.Loop() {
+		run()
+	}
+	reportGFLOPS(b, convFLOPs(g, n))
 }
 
 // BenchmarkConvQuantized measures, on one worker, the forward convolution

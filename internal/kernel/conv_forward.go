@@ -123,6 +123,13 @@ func (j *convJob[T]) Range(wi, lo, hi int) {
 		denseForward(g, d, j.x[lo*d.k:hi*d.k], j.w, j.bias, j.y[lo*g.M:hi*g.M], j.q, j.work[wi], j.relu)
 		return
 	}
+	if nb := batchImages[T](g, d, hi-lo); nb > 0 {
+		for a := lo; a < hi; a += nb {
+			b := min(a+nb, hi)
+			convBatchPadded(g, d, b-a, j.x[a*g.C*d.hw:b*g.C*d.hw], j.w, j.bias, j.y[a*g.M*d.p:b*g.M*d.p], j.q, j.work[wi], j.relu)
+		}
+		return
+	}
 	for img := lo; img < hi; img++ {
 		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
 		if !convImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.bias, yi, j.q, j.work[wi], j.relu) && j.relu {

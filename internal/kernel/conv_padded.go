@@ -230,6 +230,27 @@ func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, [
 // ReLU: ConvForwardReLU).
 func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	pg, off := convPaddedSetup(g, d, wk)
+	padInput(g, pg, x, q, wk)
+	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
+	// that the GEMM can store its last tile of each channel whole
+	// (ldw ≥ roundUp(nw, nr)).
+	arch := gemmArchFor[T]()
+	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
+	ldw := ohw * pg.wq
+	wk.wide = grow(wk.wide, d.mg*ldw)
+	for gi := range g.Group {
+		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
+		var b []T
+		if bias != nil {
+			b = bias[gi*d.mg : (gi+1)*d.mg]
+		}
+		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
+	}
+}
+
+// padInput writes the image x, fake-quantized by q when q is not nil,
+// into wk.pad in the layout pg (convPaddedSetup).
+func padInput[T Float](g Conv2D, pg padGeom, x []T, q *FakeQuant[T], wk *ConvWork[T]) {
 	borders := wk.padFor(g, pg)
 	n := g.C * g.H * g.W
 	switch {
@@ -248,21 +269,6 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 		padImage(g, pg, wk.qx, wk.pad, nil, borders)
 	default:
 		padImage(g, pg, x, wk.pad, q, borders)
-	}
-	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
-	// that the GEMM can store its last tile of each channel whole
-	// (ldw ≥ roundUp(nw, nr)).
-	arch := gemmArchFor[T]()
-	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
-	ldw := ohw * pg.wq
-	wk.wide = grow(wk.wide, d.mg*ldw)
-	for gi := range g.Group {
-		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
-		var b []T
-		if bias != nil {
-			b = bias[gi*d.mg : (gi+1)*d.mg]
-		}
-		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
 	}
 }
 

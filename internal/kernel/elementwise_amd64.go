@@ -14,6 +14,12 @@ func placeRowsAVX2(dst, src *float32, rows, n, ldd, lds, stride int)
 func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
 
 //go:noescape
+func placeShortAVX512(dst, src *float32, rows, n, ldd, lds, stride int)
+
+//go:noescape
+func placeShortU8AVX512(dst, src *uint8, rows, n, ldd, lds, stride int)
+
+//go:noescape
 func maxPool2x2AVX2(dst, src *float32, n, w int)
 
 //go:noescape
@@ -87,9 +93,18 @@ func vectorRows(lenDst, lenSrc, rows, n, ldd, lds, stride, lanes int) int {
 // has it); with n < 8 its one store writes 8 values, zeros past the n-th,
 // so the row must also have 8 places left in its block's span of dst
 // (the rest of its plane).
+//
+// With AVX-512 (VL), rows shorter than 8 go through masked loads and
+// stores instead, which stay inside every row: all rows qualify.
 func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs, span int) int {
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
+	}
+	if n < 8 && hasShortMasks() {
+		for b := range blocks {
+			placeShortAVX512(&dst[b*bd], &src[b*bs], rows, n, ldd, lds, stride)
+		}
+		return rows
 	}
 	k := vectorRows(span, len(src)-(blocks-1)*bs, rows, n, ldd, lds, stride, 8)
 	if k > 0 {
@@ -105,6 +120,13 @@ func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs,
 func placeRowsU8Asm(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) int {
 	if !hasAVX2() || (stride != 1 && stride != 2) {
 		return 0
+	}
+	if n < 16 && hasShortMasks() {
+		// Masked: the padding after each row keeps its code.
+		for b := range blocks {
+			placeShortU8AVX512(&dst[b*bd], &src[b*bs], rows, n, ldd, lds, stride)
+		}
+		return rows
 	}
 	k := vectorRows(span, len(src)-(blocks-1)*bs, rows, n, ldd, lds, stride, 16)
 	if k > 0 {

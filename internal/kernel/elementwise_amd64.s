@@ -472,3 +472,118 @@ TEXT maxpool4<>(SB), NOSPLIT|NOFRAME, $0-0
 	VBLENDVPS X7, X5, X6, X2
 	VMOVUPS X2, (DI)(BX*4)
 	RET
+
+// func placeShortAVX512(dst, src *float32, rows, n, ldd, lds, stride int)
+//
+// placeRowsAVX2 for short rows, 1 ≤ n < 8, with AVX-512 masks: each row's
+// reads stop at its last input, src[r·lds + (n−1)·stride], and its store
+// writes its n outputs only (K1), so no row needs room past its end in
+// either slice. Stride 2 gathers the even values of two masked 8-value
+// loads (K2: the first min(2n−1, 8) values, K3: the rest) as the long
+// path does.
+TEXT ·placeShortAVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ ldd+32(FP), R10
+	SHLQ $2, R10
+	MOVQ lds+40(FP), R11
+	SHLQ $2, R11
+	MOVQ stride+48(FP), R12
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1 // the first n lanes
+	CMPQ R12, $1
+	JNE sshort2
+
+sshort1:
+	VMOVUPS.Z (SI), K1, Y0
+	VMOVUPS Y0, K1, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ sshort1
+	VZEROUPPER
+	RET
+
+sshort2:
+	LEAQ -1(CX)(CX*1), DX // 2n − 1 values to read
+	MOVQ $8, CX
+	CMPQ DX, CX
+	CMOVQLT DX, CX // the first load's: min(2n − 1, 8)
+	SUBQ CX, DX // the second's, 0 to 5
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	MOVQ DX, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K3
+
+sloop2:
+	VMOVUPS.Z (SI), K2, Y0
+	VMOVUPS.Z 32(SI), K3, Y1
+	VSHUFPS $0x88, Y1, Y0, Y0
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y0, K1, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ sloop2
+	VZEROUPPER
+	RET
+
+// func placeShortU8AVX512(dst, src *uint8, rows, n, ldd, lds, stride int)
+//
+// placeRowsU8AVX2 for short rows, 1 ≤ n < 16, with AVX-512 masks (BW,
+// VL): reads stop at each row's last input and stores write its n codes
+// only, leaving the padding after them as it is.
+TEXT ·placeShortU8AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ ldd+32(FP), R10
+	MOVQ lds+40(FP), R11
+	MOVQ stride+48(FP), R12
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVD AX, K1 // the first n lanes
+	CMPQ R12, $1
+	JNE ushortm2
+
+ushortm1:
+	VMOVDQU8.Z (SI), K1, X0
+	VMOVDQU8 X0, K1, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ ushortm1
+	VZEROUPPER
+	RET
+
+ushortm2:
+	LEAQ -1(CX)(CX*1), CX // 2n − 1 ≤ 29 codes to read
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVD AX, K2
+	LEAQ evenbytes<>(SB), BX
+	VMOVDQU (BX), Y5
+
+uloopm2:
+	VMOVDQU8.Z (SI), K2, Y0
+	VPSHUFB Y5, Y0, Y0
+	VPERMQ $0x08, Y0, Y0
+	VMOVDQU8 X0, K1, (DI)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R8
+	JNZ uloopm2
+	VZEROUPPER
+	RET

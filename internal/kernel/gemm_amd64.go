@@ -21,6 +21,13 @@ var (
 func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
 
+// hasShortMasks reports whether the masked short-row kernels
+// (placeShortAVX512, placeShortU8AVX512) can run: AVX-512 masks on 128-
+// and 256-bit vectors, with byte masks.
+func hasShortMasks() bool {
+	return hasAVX512() && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
+}
+
 // hasVNNI reports whether the CPU runs the EVEX VPDPWSSD on 256-bit
 // registers (AVX512_VNNI with AVX512VL).
 func hasVNNI() bool {

@@ -1,0 +1,66 @@
+package kernel
+
+import (
+	"math"
+	"testing"
+)
+
+// TestConvBatchPadded checks that convBatchPadded gives, bit for bit,
+// the outputs of convImagePadded image by image, on every non-depthwise
+// test geometry (whichever path ConvForward would pick for it), with and
+// without input quantization and ReLU, for batches of 1, 2 and 5 images
+// through one ConvWork. A batch runs the same multiply-adds in the same
+// order per output, only gathered side by side, so nothing may differ.
+func TestConvBatchPadded(t *testing.T) {
+	t.Run("float32", func(t *testing.T) { testConvBatchPadded[float32](t) })
+	t.Run("float64", func(t *testing.T) { testConvBatchPadded[float64](t) })
+}
+
+func testConvBatchPadded[T Float](t *testing.T) {
+	r := newRand(21)
+	convs := allConvs()
+	if testing.Short() {
+		convs = namedConvs()
+	}
+	convs["cnn4 conv3"] = Conv2D{C: 16, H: 7, W: 7, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}
+	convs["1x1 on 7x7"] = Conv2D{C: 32, H: 7, W: 7, M: 32, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Group: 1}
+	convs["2x2 output groups"] = Conv2D{C: 6, H: 3, W: 3, M: 9, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 3}
+	batch, ref := &ConvWork[T]{}, &ConvWork[T]{}
+	for name, g := range convs {
+		if g.depthwise() {
+			continue
+		}
+		d := g.dims()
+		for _, nb := range []int{1, 2, 5} {
+			x := fromF64[T](randSlice(r, nb*g.C*d.hw))
+			w := fromF64[T](randSlice(r, g.M*d.k))
+			bias := fromF64[T](randSlice(r, g.M))
+			for _, q := range []*FakeQuant[T]{nil, testQuant[T]()} {
+				for _, relu := range []bool{false, true} {
+					got, want := make([]T, nb*g.M*d.p), make([]T, nb*g.M*d.p)
+					convBatchPadded(g, d, nb, x, w, bias, got, q, batch, relu)
+					for i := range nb {
+						convImagePadded(g, d, x[i*g.C*d.hw:(i+1)*g.C*d.hw], w, bias, want[i*g.M*d.p:(i+1)*g.M*d.p], q, ref, relu)
+					}
+					for i := range want {
+						if math.Float64bits(float64(got[i])) != math.Float64bits(float64(want[i])) {
+							t.Fatalf("%s: %d images, quantized %v, relu %v: y[%d] = %v, want %v", name, nb, q != nil, relu, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBatchImages pins the choice of batched wide columns on the shipped
+// models' layers, where BenchmarkConvPaths measured it (float32).
+func TestBatchImages(t *testing.T) {
+	want := map[string]bool{"cnn4_conv3": true, "resnet_pw": true}
+	for _, c := range modelConvs {
+		got := batchImages[float32](c.g, c.g.dims(), 13) > 0
+		if got != want[c.name] {
+			t.Errorf("%s: batched %v, want %v", c.name, got, want[c.name])
+		}
+	}
+}
