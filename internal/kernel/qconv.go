@@ -108,6 +108,15 @@ type QConvWork struct {
 	fillZP  uint8
 
 	dense QLinearWork // a dense convolution's (Conv2D.dense) in work[0]
+	zero  []float32   // the bias of a convolution without one
+}
+
+// zeros returns m zeros, the bias of a convolution that has none.
+func (wk *QConvWork) zeros(m int) []float32 {
+	if len(wk.zero) < m {
+		wk.zero = make([]float32, m)
+	}
+	return wk.zero[:m]
 }
 
 // QConvForward computes the 2-D convolution of a batch of n float32
@@ -254,15 +263,18 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 			panel := w.panel(gi, pi)
 			arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
 		}
-		for i := range d.mg {
-			m := gi*d.mg + i
-			var b float32
-			if bias != nil {
-				b = bias[m]
-			}
+		m0, m1 := gi*d.mg, (gi+1)*d.mg
+		b := bias
+		if b == nil {
+			b = wk.zeros(g.M)
+		}
+		if dequantBlocksAsm(y[m0*d.p:m1*d.p], acc, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1]) {
+			continue
+		}
+		for m := m0; m < m1; m++ {
 			// The rows may spill into the outputs that follow in this
 			// image, which are written after them.
-			dequantRows(y[m*d.p:], acc[i*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b)
+			dequantRows(y[m*d.p:], acc[(m-m0)*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b[m])
 		}
 	}
 }

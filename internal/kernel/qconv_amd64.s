@@ -197,3 +197,87 @@ rtail:
 rdone:
 	VZEROUPPER
 	RET
+
+// func dequantBlocksAVX512(dst *float32, acc *int32, blocks, rows, n, ld, lb int, rowSum *int32, zp int32, scale, bias *float32)
+//
+// The dequantization of blocks ≥ 1 output channels of rows ≥ 1 rows of
+// n ≥ 1 sums each, in one call: for b < blocks, r < rows, i < n,
+//
+//	dst[(b·rows + r)·n + i] = float32(acc[b·lb + r·ld + i] − zp·rowSum[b])·scale[b] + bias[b]
+//
+// with the operations of dequantRowAVX2 (int32 subtraction, conversion,
+// product, sum: each rounded as in Go). Each row is done in vectors of
+// 8, its last one masked (K1) to the values left, so nothing is read or
+// written past a row's end.
+TEXT ·dequantBlocksAVX512(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ blocks+16(FP), R8
+	MOVQ n+32(FP), R10
+	LEAQ -1(R10), DX
+	SHRQ $3, DX
+	SHLQ $5, DX // bytes of a row's unmasked vectors: ⌊(n−1)/8⌋·32
+	MOVQ DX, CX
+	SHRQ $2, CX
+	NEGQ CX
+	ADDQ R10, CX // values of the last vector, 1 to 8
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	SHLQ $2, R10 // bytes of a dst row
+	MOVQ ld+40(FP), R11
+	SHLQ $2, R11
+	MOVQ rows+24(FP), AX
+	IMULQ R11, AX
+	MOVQ lb+48(FP), R12
+	SHLQ $2, R12
+	SUBQ AX, R12 // from the end of a block's rows to the next block
+	MOVQ rowSum+56(FP), R13
+	MOVL zp+64(FP), R14
+	MOVQ scale+72(FP), AX
+	MOVQ bias+80(FP), BX
+
+dqblock:
+	MOVL (R13), CX
+	IMULL R14, CX
+	VPBROADCASTD CX, Y4
+	VBROADCASTSS (AX), Y5
+	VBROADCASTSS (BX), Y6
+	MOVQ rows+24(FP), R9
+
+dqrow:
+	XORQ CX, CX
+	TESTQ DX, DX
+	JZ dqtail
+
+dqfull:
+	VMOVDQU (SI)(CX*1), Y0
+	VPSUBD Y4, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VMOVUPS Y0, (DI)(CX*1)
+	ADDQ $32, CX
+	CMPQ CX, DX
+	JLT dqfull
+
+dqtail:
+	VMOVDQU32.Z (SI)(CX*1), K1, Y0
+	VPSUBD Y4, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VMOVUPS Y0, K1, (DI)(CX*1)
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ R9
+	JNZ dqrow
+	ADDQ R12, SI
+	ADDQ $4, R13
+	ADDQ $4, AX
+	ADDQ $4, BX
+	DECQ R8
+	JNZ dqblock
+	VZEROUPPER
+	RET
