@@ -207,8 +207,8 @@ func (j *qconvJob) Range(wi, lo, hi int) {
 	g, d := j.g, j.d
 	for img := lo; img < hi; img++ {
 		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
-		qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, yi, j.work[wi])
-		if j.relu {
+		done := qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, yi, j.work[wi], j.relu)
+		if j.relu && !done {
 			Relu(yi, yi)
 		}
 	}
@@ -244,8 +244,11 @@ func qconvSetup(g Conv2D, d convDims, kp int, wk *QConvWork) (padGeom, []int) {
 	return pg, off
 }
 
-// qconvImage convolves one image on the calling goroutine.
-func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork) {
+// qconvImage convolves one image on the calling goroutine and reports
+// whether it applied the ReLU too (asked for with relu: the AVX-512
+// dequantization does it as it stores; otherwise it is left to the
+// caller).
+func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork, relu bool) bool {
 	pg, off := qconvSetup(g, d, w.kp, wk)
 	xq := qpadImage(g, pg, x, q, wk)
 	nwr := roundUp(pg.nw, qNR)
@@ -268,15 +271,17 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 		if b == nil {
 			b = wk.zeros(g.M)
 		}
-		if dequantBlocksAsm(y[m0*d.p:m1*d.p], acc, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1]) {
+		if dequantBlocksAsm(y[m0*d.p:m1*d.p], acc, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1], relu) {
 			continue
 		}
+		relu = false
 		for m := m0; m < m1; m++ {
 			// The rows may spill into the outputs that follow in this
 			// image, which are written after them.
 			dequantRows(y[m*d.p:], acc[(m-m0)*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b[m])
 		}
 	}
+	return relu
 }
 
 // qpadImage returns the codes of the image x under q in the padded layout

@@ -84,12 +84,13 @@ func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int
 }
 
 //go:noescape
-func dequantBlocksAVX512(dst *float32, acc *int32, blocks, rows, n, ld, lb int, rowSum *int32, zp int32, scale, bias *float32)
+func dequantBlocksAVX512(dst *float32, acc *int32, blocks, rows, n, ld, lb int, rowSum *int32, zp int32, scale, bias *float32, floor float32)
 
 // dequantBlocksAsm dequantizes the sums of blocks output channels, rows
 // rows of n each, into dst (see dequantBlocksAVX512) and reports whether
-// it could: AVX-512 with VL (masked rows) only.
-func dequantBlocksAsm(dst []float32, acc []int32, blocks, rows, n, ld, lb int, rowSum []int32, zp int32, scale, bias []float32) bool {
+// it could: AVX-512 with VL (masked rows) only. With relu it stores
+// max(·, 0) as Relu does.
+func dequantBlocksAsm(dst []float32, acc []int32, blocks, rows, n, ld, lb int, rowSum []int32, zp int32, scale, bias []float32, relu bool) bool {
 	if !hasShortMasks() {
 		return false
 	}
@@ -97,7 +98,7 @@ func dequantBlocksAsm(dst []float32, acc []int32, blocks, rows, n, ld, lb int, r
 	_ = dst[blocks*rows*n-1]
 	_ = acc[(blocks-1)*lb+(rows-1)*ld+n-1]
 	_, _, _ = rowSum[blocks-1], scale[blocks-1], bias[blocks-1]
-	dequantBlocksAVX512(&dst[0], &acc[0], blocks, rows, n, ld, lb, &rowSum[0], zp, &scale[0], &bias[0])
+	dequantBlocksAVX512(&dst[0], &acc[0], blocks, rows, n, ld, lb, &rowSum[0], zp, &scale[0], &bias[0], floorFor(relu))
 	return true
 }
 

@@ -198,18 +198,19 @@ rdone:
 	VZEROUPPER
 	RET
 
-// func dequantBlocksAVX512(dst *float32, acc *int32, blocks, rows, n, ld, lb int, rowSum *int32, zp int32, scale, bias *float32)
+// func dequantBlocksAVX512(dst *float32, acc *int32, blocks, rows, n, ld, lb int, rowSum *int32, zp int32, scale, bias *float32, floor float32)
 //
 // The dequantization of blocks ≥ 1 output channels of rows ≥ 1 rows of
 // n ≥ 1 sums each, in one call: for b < blocks, r < rows, i < n,
 //
-//	dst[(b·rows + r)·n + i] = float32(acc[b·lb + r·ld + i] − zp·rowSum[b])·scale[b] + bias[b]
+//	dst[(b·rows + r)·n + i] = max(floor, float32(acc[b·lb + r·ld + i] − zp·rowSum[b])·scale[b] + bias[b])
 //
 // with the operations of dequantRowAVX2 (int32 subtraction, conversion,
-// product, sum: each rounded as in Go). Each row is done in vectors of
+// product, sum: each rounded as in Go), then VMAXPS as in biasRowsAVX2
+// (floor 0: Relu exactly; −∞: no bound). Each row is done in vectors of
 // 8, its last one masked (K1) to the values left, so nothing is read or
 // written past a row's end.
-TEXT ·dequantBlocksAVX512(SB), NOSPLIT, $0-88
+TEXT ·dequantBlocksAVX512(SB), NOSPLIT, $0-92
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ blocks+16(FP), R8
@@ -237,6 +238,7 @@ TEXT ·dequantBlocksAVX512(SB), NOSPLIT, $0-88
 	MOVL zp+64(FP), R14
 	MOVQ scale+72(FP), AX
 	MOVQ bias+80(FP), BX
+	VBROADCASTSS floor+88(FP), Y7
 
 dqblock:
 	MOVL (R13), CX
@@ -257,6 +259,7 @@ dqfull:
 	VCVTDQ2PS Y0, Y0
 	VMULPS Y5, Y0, Y0
 	VADDPS Y6, Y0, Y0
+	VMAXPS Y0, Y7, Y0
 	VMOVUPS Y0, (DI)(CX*1)
 	ADDQ $32, CX
 	CMPQ CX, DX
@@ -268,6 +271,7 @@ dqtail:
 	VCVTDQ2PS Y0, Y0
 	VMULPS Y5, Y0, Y0
 	VADDPS Y6, Y0, Y0
+	VMAXPS Y0, Y7, Y0
 	VMOVUPS Y0, K1, (DI)(CX*1)
 	ADDQ R10, DI
 	ADDQ R11, SI

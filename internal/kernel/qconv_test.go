@@ -473,3 +473,48 @@ func BenchmarkFakeQuantSlice(b *testing.B) {
 		b.ReportMetric(float64(len(src)*b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
 	})
 }
+
+// TestQConvForwardReLU checks that QConvForwardReLU is, bit for bit,
+// QConvForward followed by Relu, on every test geometry, with and
+// without bias, one and two workers (the ReLU is fused into the
+// dequantization where the CPU allows).
+func TestQConvForwardReLU(t *testing.T) {
+	r := newRand(14)
+	convs := allConvs()
+	if testing.Short() {
+		convs = namedConvs()
+	}
+	q := &qTestQuants[0]
+	for name, g := range convs {
+		d := g.dims()
+		n := 3
+		x := to32(randSlice(r, n*g.C*d.hw))
+		for i := range x {
+			x[i] = x[i]*float32(q.Hi)*q.Scale*0.6 + q.Scale*float32(q.ZP)
+		}
+		codes := make([]int8, g.M*d.k)
+		for i := range codes {
+			codes[i] = int8(r.IntN(255) - 127)
+		}
+		w := PackQWeights(g.M, d.k, g.Group, codes)
+		scale := to32(randSlice(r, g.M))
+		for m := range scale {
+			scale[m] = float32(math.Abs(float64(scale[m]))) * 1e-3
+		}
+		for _, bias := range [][]float32{nil, to32(randSlice(r, g.M))} {
+			for _, workers := range []int{1, 2} {
+				work := []*QConvWork{{}, {}}[:workers]
+				want := nanSlice[float32](n * g.M * d.p)
+				QConvForward(nil, g, n, x, w, q, scale, bias, want, work)
+				Relu(want, want)
+				got := nanSlice[float32](len(want))
+				QConvForwardReLU(nil, g, n, x, w, q, scale, bias, got, work)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s bias %v workers %d: y[%d] = %v, want %v", name, bias != nil, workers, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
