@@ -160,7 +160,9 @@ type ConvWork[T Float] struct {
 	pg     padGeom // the layout of offFor
 	offFor Conv2D  // the geometry off, taps and pg were computed for
 	padGeo Conv2D  // the geometry whose padding pad holds
-	boff   []int   // per im2col row: its offset in col, batched (conv_batch.go)
+
+	setups    []paddedSetup // the last layouts computed, offFor's among them
+	nextSetup int           // the entry of setups to replace next
 }
 
 // NewConvWork returns a ConvWork sized for the forward pass of one image of

@@ -6,91 +6,105 @@ import "unsafe"
 // (conv_padded.go) number nw = (OH−1)·Wq + OW, and the GEMM computes them
 // in whole tiles of nr: a 4×4 output (nw = 19 on a 7×7 input with stride
 // 2) fills 19 of the 32 columns of an AVX-512 tile, and the work done is
-// 1.7× the work needed. convBatchPadded gathers the wide rows of several
-// images side by side, image i at columns [i·nw, (i+1)·nw), so that only
-// the last tile of the batch is partial, and runs one GEMM over them. The
-// gather is one more copy of each im2col row (K·nw values an image), so
-// it pays only where the tile waste is large against it (batchImages).
+// 1.7× the work needed. convBatchPadded places several images side by
+// side in one wide image, a montage, whose padded layout holds all of
+// their wide columns, so that only the batch's last tile is partial, and
+// runs one GEMM and one epilogue call per group for all of them.
 
-// batchBytes bounds the gathered columns of one batch and its output
-// over the wide columns: about a quarter of a core's L2 cache each.
+// batchBytes bounds the padded montage of one batch and its output over
+// the wide columns: about a quarter of a core's L2 cache.
 const batchBytes = 256 << 10
 
-// batchImages returns how many images convBatchPadded should gather per
-// GEMM for g, at most n, or 0 where convImagePadded, one image at a
-// time, does less work. A batch saves the tile waste of each image,
-// M/Group·(roundUp(nw, nr) − nw) multiply-adds, and copies its K·nw
-// values of the im2col matrix once more; it is chosen when the saving is
-// more than batchCopyCost multiply-adds per value copied.
-//
-// BenchmarkConvPaths (float32, AVX-512, nr = 32): cnn4's 16→32 on 7×7
-// stride 2 saves 21.9 per value and runs 1.19–1.33× batched; resnet's
-// 1×1 32→32 on 7×7 saves 9.8, 1.13–1.2×; resnet's 16→32 on 14×14
-// stride 2 saves 5.2 and runs 0.91×, cnn4's 8→16 on 14×14 saves 2.6,
-// 0.97×; LeNet's and the stems save less than 1.2 and run 0.6–0.8×.
+// batchImages returns how many images convBatchPadded should place per
+// montage for g, at most n, or 0 where convImagePadded, one image at a
+// time, is used: for fewer than two images, convolutions that do not go
+// through the padded layout, and images too large for two of them to fit
+// in batchBytes. A montage copies the same values as the images one by
+// one and multiplies no more columns, so it is never slower
+// (BenchmarkConvPaths, float32, AVX-512, one worker, batch 256: cnn4's
+// 16→32 on 7×7 stride 2 1.55×, its 1→8 on 28×28 stride 2 1.15×, resnet's
+// 1×1 32→32 on 7×7 1.15×, its stem 1.11×, LeNet's 6→16 on 12×12 1.09×,
+// the rest 1.00–1.06×).
 func batchImages[T Float](g Conv2D, d convDims, n int) int {
-	if n < 2 || !(usePadded(g) || g.pointwise()) {
-		return 0
-	}
-	arch := gemmArchFor[T]()
-	pg := padGeomFor(g, d, 0)
-	waste := roundUp(pg.nw, arch.nr) - pg.nw
-	if d.mg*waste <= batchCopyCost*pg.nw {
+	if n < 2 || !(usePadded(g) || g.pointwise()) || !montageSafe(g) {
 		return 0
 	}
 	var z T
 	size := int(unsafe.Sizeof(z))
-	per := (d.k + d.mg) * pg.nw * size
-	return max(1, min(n, batchBytes/per))
+	_, wi := montage(g, 1)
+	hp := g.H + g.PadTop + g.PadBottom
+	per := (g.C*hp*wi + d.mg*d.oh*wi/g.StrideW) * size
+	if nb := min(n, batchBytes/per); nb >= 2 {
+		return nb
+	}
+	return 0
 }
 
-// batchCopyCost is the cost of gathering one value of the im2col matrix,
-// in multiply-adds of the GEMM (batchImages).
-const batchCopyCost = 8
+// montage returns the geometry of nb images of g side by side in one
+// wide image (each image with its left and right padding, rounded up to
+// a whole number of strides, wi columns apart, and no padding of its
+// own at the sides) and wi. Output column ow of image i is column
+// i·wi/StrideW + ow of the montage's output, computed from image i's
+// values alone: its window spans no more than the image's padded width.
+func montage(g Conv2D, nb int) (Conv2D, int) {
+	wi := roundUp(g.W+g.PadLeft+g.PadRight, g.StrideW)
+	m := g
+	m.W, m.PadLeft, m.PadRight = nb*wi, 0, 0
+	return m, wi
+}
+
+// montageSafe reports whether the rows of g's phase split can be placed
+// side by side in a montage: with AVX2 but not AVX-512 masks, a row
+// shorter than 8 values is placed as a whole vector whose spill could
+// reach an image placed before it, so montages then need longer rows.
+func montageSafe(g Conv2D) bool {
+	return hasShortMasks() || !hasAVX2() || g.W/g.StrideW >= 8
+}
 
 // convBatchPadded convolves the nb images of x (nb·C·H·W values, y
-// nb·M·OH·OW) on the calling goroutine: each image is padded (and
-// fake-quantized) as by convImagePadded, its im2col rows over its wide
-// columns are gathered into wk.col at columns [i·nw, (i+1)·nw), one
-// implicit GEMM per group multiplies the batch, and the epilogue copies
-// each image's valid columns, plus the bias (and the ReLU), into y.
+// nb·M·OH·OW) on the calling goroutine as one montage (montage): each
+// image is placed (fake-quantized first when q is not nil) into the
+// padded layout of the montage, one implicit GEMM per group multiplies
+// all their wide columns, and the epilogue copies each image's valid
+// columns, plus the bias (and the ReLU), into y. The montage's wide
+// columns are the images' own, with no more columns dropped, so only the
+// batch's last tile is partial.
 func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
-	pg, _ := convPaddedSetup(g, d, wk)
-	arch := gemmArchFor[T]()
-	kk := len(wk.taps)
-	n := nb * pg.nw
-	// At least 8 columns past the last, which placeRows may spill
-	// into when a run is shorter than a vector.
-	ld := roundUp(n+8, arch.nr)
-	wk.col = grow(wk.col, g.Group*d.k*ld)
-	col := wk.col
-	if cap(wk.boff) < d.k {
-		wk.boff = make([]int, d.k)
-	}
-	wk.boff = wk.boff[:d.k]
-	for l := range wk.boff { // K values: nothing against the batch's work
-		wk.boff[l] = l * ld
+	gm, wi := montage(g, nb)
+	pg, off := convPaddedSetup(gm, gm.dims(), wk)
+	if wk.padFor(gm, pg) {
+		clear(wk.pad) // the padding of a new layout; placing leaves it zero
 	}
 	imgIn, imgOut := g.C*d.hw, g.M*d.p
+	hw, rowStep := d.hw, g.StrideH*g.W
 	for i := range nb {
-		padInput(g, pg, x[i*imgIn:(i+1)*imgIn], q, wk)
-		// Row c·KH·KW + t of the im2col matrix is the run of tap t
-		// in channel c: one placeRows call per tap for all channels.
-		for t, o := range wk.taps {
-			dst := col[t*ld+i*pg.nw : ((g.C-1)*kk+t+1)*ld]
-			placeRows(dst, wk.pad[o:], g.C, pg.nw, kk*ld, pg.cs, 1)
+		xi := x[i*imgIn : (i+1)*imgIn]
+		if q != nil {
+			wk.qx = grow(wk.qx, imgIn)
+			quantizeTo(wk.qx, xi, q)
+			xi = wk.qx
 		}
+		// Image i's phase planes are image 0's, i·wi/StrideW columns
+		// on: forPhases with the image's geometry in the montage's
+		// layout.
+		col := i * wi / g.StrideW
+		forPhases(g, pg, func(p phasePlace) {
+			placeBlocks(wk.pad[p.base+col:], xi[p.first:], g.C, p.rows, p.n, pg.wq, rowStep, g.StrideW, pg.cs, hw, p.end-p.base-col)
+		})
 	}
-	wk.wide = grow(wk.wide, d.mg*ld)
+	arch := gemmArchFor[T]()
+	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
+	ldw := ohw * pg.wq
+	wk.wide = grow(wk.wide, d.mg*ldw)
 	for gi := range g.Group {
-		implicitGemm(arch, &wk.gemm, d.mg, n, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], col[gi*d.k*ld:], wk.boff, wk.wide, ld)
+		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
 		var b []T
 		if bias != nil {
 			b = bias[gi*d.mg : (gi+1)*d.mg]
 		}
 		for i := range nb {
 			yi := y[i*imgOut+gi*d.mg*d.p : i*imgOut+(gi+1)*d.mg*d.p]
-			biasRows(yi, wk.wide[i*pg.nw:], d.mg*d.oh, d.ow, pg.wq, ld, b, d.oh, relu)
+			biasRows(yi, wk.wide[i*wi/g.StrideW:], d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
 		}
 	}
 }

@@ -206,21 +206,49 @@ const paddedSlack = 32
 // convPaddedSetup returns the layout of g and the offset of each row
 // (c, kh, kw) of one group's im2col matrix from the start of the group,
 // cached in wk for repeated calls with the same geometry.
+//
+// The last few layouts are kept (setupCache of them), so that a worker
+// whose montages (conv_batch.go) alternate between two widths, a full
+// chunk and the last one, does not allocate.
 func convPaddedSetup[T Float](g Conv2D, d convDims, wk *ConvWork[T]) (padGeom, []int) {
-	if wk.offFor != g || wk.off == nil {
-		pg := padGeomFor(g, d, paddedSlack)
-		kk := g.KH * g.KW
-		taps := make([]int, kk)
-		tapOffsets(g, pg, taps)
-		off := make([]int, d.k)
-		for c := range d.cg {
-			for t, o := range taps {
-				off[c*kk+t] = c*pg.cs + o
-			}
-		}
-		wk.offFor, wk.off, wk.taps, wk.pg = g, off, taps, pg
+	if wk.offFor == g && wk.off != nil {
+		return wk.pg, wk.off
 	}
-	return wk.pg, wk.off
+	for _, s := range wk.setups {
+		if s.g == g {
+			wk.offFor, wk.off, wk.taps, wk.pg = g, s.off, s.taps, s.pg
+			return wk.pg, wk.off
+		}
+	}
+	pg := padGeomFor(g, d, paddedSlack)
+	kk := g.KH * g.KW
+	taps := make([]int, kk)
+	tapOffsets(g, pg, taps)
+	off := make([]int, d.k)
+	for c := range d.cg {
+		for t, o := range taps {
+			off[c*kk+t] = c*pg.cs + o
+		}
+	}
+	s := paddedSetup{g: g, pg: pg, off: off, taps: taps}
+	if len(wk.setups) < setupCache {
+		wk.setups = append(wk.setups, s)
+	} else {
+		wk.setups[wk.nextSetup] = s
+		wk.nextSetup = (wk.nextSetup + 1) % setupCache
+	}
+	wk.offFor, wk.off, wk.taps, wk.pg = g, off, taps, pg
+	return pg, off
+}
+
+// setupCache is the number of padded layouts a ConvWork keeps.
+const setupCache = 4
+
+// paddedSetup is one cached padded layout (convPaddedSetup).
+type paddedSetup struct {
+	g         Conv2D
+	pg        padGeom
+	off, taps []int
 }
 
 // convImagePadded convolves one image through the padded layout on the

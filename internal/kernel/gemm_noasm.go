@@ -20,6 +20,10 @@ func fakeQuantAsm(dst, src []float32, q *FakeQuant[float32]) int { return 0 }
 
 func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) int { return 0 }
 
+func hasShortMasks() bool { return false }
+
+func hasAVX2() bool { return false }
+
 func dequantBlocksAsm(dst []float32, acc []int32, blocks, rows, n, ld, lb int, rowSum []int32, zp int32, scale, bias []float32, relu bool) bool {
 	return false
 }
