@@ -11,6 +11,14 @@ import "unsafe"
 // their wide columns, so that only the batch's last tile is partial, and
 // runs one GEMM and one epilogue call per group for all of them.
 
+// smallWidth and smallImage bound the wide columns and the implicit
+// im2col matrix (values) of an image that batchImages places in
+// montages.
+const (
+	smallWidth = 256
+	smallImage = 24 << 10
+)
+
 // batchBytes bounds the padded montage of one batch and its output over
 // the wide columns: about a quarter of a core's L2 cache.
 const batchBytes = 256 << 10
@@ -18,15 +26,25 @@ const batchBytes = 256 << 10
 // batchImages returns how many images convBatchPadded should place per
 // montage for g, at most n, or 0 where convImagePadded, one image at a
 // time, is used: for fewer than two images, convolutions that do not go
-// through the padded layout, and images too large for two of them to fit
-// in batchBytes. A montage copies the same values as the images one by
-// one and multiplies no more columns, so it is never slower
-// (BenchmarkConvPaths, float32, AVX-512, one worker, batch 256: cnn4's
-// 16→32 on 7×7 stride 2 1.55×, its 1→8 on 28×28 stride 2 1.15×, resnet's
-// 1×1 32→32 on 7×7 1.15×, its stem 1.11×, LeNet's 6→16 on 12×12 1.09×,
-// the rest 1.00–1.06×).
+// through the padded layout, and large images. A montage copies the same
+// values as the images one by one and multiplies no more columns; it
+// saves the tile waste and the per-image calls of small images, and
+// costs cache locality on large ones: it is used where an image has at
+// most smallWidth wide columns and its implicit im2col matrix (K·nw) at
+// most smallImage values, with as many images as fit in batchBytes.
+//
+// BenchmarkConvPaths (float32, AVX-512, one worker, batch 256) against
+// one image at a time, nw and K·nw: cnn4's 16→32 on 7×7 stride 2 (19,
+// 2.7k) 1.55×, its 1→8 on 28×28 stride 2 (209, 1.9k) 1.15×, LeNet's 6→16
+// 5×5 on 14×14 (136, 20k) 1.15×, resnet's 1×1 (49, 1.6k) 1.0–1.15×, its
+// 16→32 stride 2 (55, 7.9k) 1.06–1.10×, its stem (209, 1.9k) 0.95–1.11×;
+// outside the bounds, LeNet's 1→6 5×5 on 28×28 (668, 17k) 0.97–0.98× and
+// resnet's 16→16 on 14×14 (222, 32k) 0.98–1.0×.
 func batchImages[T Float](g Conv2D, d convDims, n int) int {
 	if n < 2 || !(usePadded(g) || g.pointwise()) || !montageSafe(g) {
+		return 0
+	}
+	if nw := padGeomFor(g, d, 0).nw; nw > smallWidth || d.k*nw > smallImage {
 		return 0
 	}
 	var z T
