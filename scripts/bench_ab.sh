@@ -2,14 +2,16 @@
 # A/B benchmark of one package's benchmarks: the working tree against a git
 # revision, built as two test binaries and run alternately (ROUNDS times,
 # default 5) so that the machine's drift hits both alike; prints each
-# benchmark's median images/s (or ns/op when it reports no images/s) for
+# benchmark's median images/s (or ns/op when it reports no images/s; or
+# the metric METRIC names, e.g. METRIC=cpu-images/s, images per second of
+# CPU time, which time stolen by other guests of the host does not count) for
 # both and the ratio new/base.
 #
 #   bash scripts/bench_ab.sh REV PACKAGE BENCH-REGEXP [BENCHTIME]
 #   bash scripts/bench_ab.sh HEAD~1 ./evaluator 'Evaluate/(resnet|lenet)/(w8a8|int-w8a8)$' 2s
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rev=$1 pkg=$2 re=$3 bt=${4:-2s} rounds=${ROUNDS:-5}
+rev=$1 pkg=$2 re=$3 bt=${4:-2s} rounds=${ROUNDS:-5} metric=${METRIC:-images/s}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/base"
@@ -21,9 +23,9 @@ for _ in $(seq "$rounds"); do
 		dir=$pkg
 		[ "$v" = base ] && dir=$tmp/base/$pkg
 		(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench "$re" -test.benchtime "$bt") |
-			awk -v v="$v" '/^Benchmark/ {
+			awk -v v="$v" -v m="$metric" '/^Benchmark/ {
 				x = $3; u = "ns/op"
-				for (i = 4; i < NF; i++) if ($(i+1) == "images/s") { x = $i; u = "images/s" }
+				for (i = 4; i < NF; i++) if ($(i+1) == m) { x = $i; u = m }
 				print v, $1, x, u }'
 	done
 done >"$tmp/runs"
