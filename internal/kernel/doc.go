@@ -74,7 +74,10 @@
 // B straight from those runs through a table of row offsets (the
 // "indirect" twins of the GEMM kernels: no packing of B), and the valid
 // columns are copied out with the bias, and a ReLU when one follows, in
-// one vector pass (biasRows). The backward pass runs two GEMMs
+// one vector pass (biasRows). Small images go through the forward pass
+// several at a time, side by side in one wide image (a montage,
+// conv_batch.go), so that one GEMM covers all their wide columns and
+// only its last tile is partial. The backward pass runs two GEMMs
 // per kernel tap on the padded image read in place: dW[:, :, t] += dY·X_tᵀ
 // and dXpad_t += W[:, :, t]ᵀ·dY, the second accumulating into the
 // overlapping runs of the padded gradient, whose interior is dx: no
