@@ -150,16 +150,18 @@ type ConvWork[T Float] struct {
 	gemm GemmWork[T] // packing buffers of this worker's GEMMs
 
 	// The padded layout (conv_padded.go).
-	pad    []T     // one padded, phase-split image
-	dpad   []T     // its gradient (backward only)
-	wide   []T     // one group's output, or all output gradients, over the wide columns
-	wperm  []T     // the weights tap-major (backward only)
-	dwperm []T     // the weight gradient tap-major (backward only)
-	off    []int   // per im2col row of a group: its offset in the padded image
-	taps   []int   // per kernel tap: its offset within a channel
-	pg     padGeom // the layout of offFor
-	offFor Conv2D  // the geometry off, taps and pg were computed for
-	padGeo Conv2D  // the geometry whose padding pad holds
+	pad      []T     // one padded, phase-split image
+	dpad     []T     // its gradient (backward only)
+	wide     []T     // one group's output, or all output gradients, over the wide columns
+	wperm    []T     // the weights tap-major (backward only)
+	dwperm   []T     // the weight gradient tap-major (backward only)
+	off      []int   // per im2col row of a group: its offset in the padded image
+	taps     []int   // per kernel tap: its offset within a channel
+	pg       padGeom // the layout of offFor
+	offFor   Conv2D  // the geometry off, taps and pg were computed for
+	padGeo   Conv2D  // the geometry whose padding pad holds
+	spare    []T     // the padded buffer of the layout before (padFor)
+	spareGeo Conv2D
 
 	setups    []paddedSetup // the last layouts computed, offFor's among them
 	nextSetup int           // the entry of setups to replace next
@@ -175,7 +177,7 @@ func NewConvWork[T Float](g Conv2D) *ConvWork[T] {
 	if usePadded(g) {
 		wk := &ConvWork[T]{}
 		pg, _ := convPaddedSetup(g, g.dims(), wk)
-		wk.pad = make([]T, pg.size)
+		wk.pad, wk.padGeo = make([]T, pg.size), g // all zeros: its padding is written
 		wk.wide = make([]T, g.M/g.Group*g.dims().oh*pg.wq)
 		return wk
 	}

@@ -67,3 +67,44 @@ func TestBatchImages(t *testing.T) {
 		}
 	}
 }
+
+// TestConvBatchAlternate runs montages of different widths and
+// geometries one after the other through one ConvWork, as a worker's
+// chunks do (a full chunk, then a shorter last one): the padded buffers
+// swapped back by padFor must still hold zeros in their padding.
+func TestConvBatchAlternate(t *testing.T) {
+	r := newRand(23)
+	a := Conv2D{C: 16, H: 7, W: 7, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}
+	b := Conv2D{C: 3, H: 9, W: 8, M: 5, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 1, PadBottom: 0, PadRight: 2, DilH: 1, DilW: 1, Group: 1}
+	steps := []struct {
+		g  Conv2D
+		nb int
+	}{{a, 5}, {a, 3}, {a, 5}, {b, 4}, {a, 3}, {b, 2}, {b, 4}, {a, 5}, {a, 2}}
+	batch, ref := &ConvWork[float32]{}, &ConvWork[float32]{}
+	for si, st := range steps {
+		g, nb := st.g, st.nb
+		d := g.dims()
+		// Large values, so that stale interior values left in the
+		// padding would show.
+		x := to32(randSlice(r, nb*g.C*d.hw))
+		for i := range x {
+			x[i] *= 1000
+		}
+		w := to32(randSlice(r, g.M*d.k))
+		bias := to32(randSlice(r, g.M))
+		var q *FakeQuant[float32]
+		if si%2 == 1 {
+			q = &FakeQuant[float32]{Scale: 8, ZP: 0, Lo: -127, Hi: 127}
+		}
+		got, want := make([]float32, nb*g.M*d.p), make([]float32, nb*g.M*d.p)
+		convBatchPadded(g, d, nb, x, w, bias, got, q, batch, false)
+		for i := range nb {
+			convImagePadded(g, d, x[i*g.C*d.hw:(i+1)*g.C*d.hw], w, bias, want[i*g.M*d.p:(i+1)*g.M*d.p], q, ref, false)
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("step %d (%d images): y[%d] = %v, want %v", si, nb, i, got[i], want[i])
+			}
+		}
+	}
+}

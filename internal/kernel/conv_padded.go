@@ -133,14 +133,25 @@ func forPhases(g Conv2D, pg padGeom, f func(phasePlace)) {
 	}
 }
 
-// padFor prepares wk.pad for one image of g and reports whether its
-// padding must be written: the buffer is new, or last held another
-// layout.
+// padFor prepares wk.pad for one image (or montage) of g and reports
+// whether its padding must be written: the buffer is new, or last held
+// another layout. The buffer of the layout before is kept as a spare and
+// swapped back when its layout returns, so that montages alternating
+// between a full chunk and the last one clear neither.
 func (wk *ConvWork[T]) padFor(g Conv2D, pg padGeom) bool {
-	borders := cap(wk.pad) < pg.size || wk.padGeo != g
+	if wk.padGeo == g && len(wk.pad) == pg.size {
+		return false
+	}
+	if wk.spareGeo == g && len(wk.spare) == pg.size {
+		wk.pad, wk.spare = wk.spare, wk.pad
+		wk.padGeo, wk.spareGeo = wk.spareGeo, wk.padGeo
+		return false
+	}
+	wk.pad, wk.spare = wk.spare, wk.pad
+	wk.spareGeo = wk.padGeo
 	wk.pad = grow(wk.pad, pg.size)
 	wk.padGeo = g
-	return borders
+	return true
 }
 
 // unpadImage copies the interior of the padded image src (layout pg) into
