@@ -406,10 +406,26 @@ func BenchmarkQMicroKernels(b *testing.B) {
 		off[i] = r.IntN(len(src) - np*qNR)
 	}
 	c := make([]int32, qMR*np*qNR)
+	quad := make([]int8, 4*qMR*(kp/2))
+	for i := range quad {
+		quad[i] = int8(a[i%len(a)])
+	}
+	offQ := make([]int, 4*(kp/2))
+	copy(offQ, off)
 	for _, arch := range qArchs {
 		b.Run(arch.name, func(b *testing.B) {
 			for b.Loop() {
 				arch.kernels[qMR](kp, &panel[0], &src[0], &off[0], &c[0], np*qNR, np)
+			}
+			b.ReportMetric(float64(b.N)*2*kp*qMR*np*qNR/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+		if arch.quads == nil {
+			continue
+		}
+		// The same depth (kp pairs = kp/2 quads) on int8 quads.
+		b.Run(arch.name+"/quads", func(b *testing.B) {
+			for b.Loop() {
+				arch.quads[qMR](kp/2, &quad[0], &src[0], &offQ[0], &c[0], np*qNR, np)
 			}
 			b.ReportMetric(float64(b.N)*2*kp*qMR*np*qNR/b.Elapsed().Seconds()/1e9, "GMAC/s")
 		})

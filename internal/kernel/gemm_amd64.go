@@ -50,7 +50,11 @@ func asmArchs32() []*gemmArch[float32] {
 func asmQArchs() []*qArchT {
 	var s []*qArchT
 	if hasVNNI() {
-		s = append(s, &qArchT{name: "avx512vnni", kernels: qgemmVNNIKernels})
+		a := &qArchT{name: "avx512vnni", kernels: qgemmVNNIKernels}
+		if cpu.X86.HasAVX512BW { // the quads' byte interleaving on X16–X21
+			a.quads = &qgemmVNNIBKernels
+		}
+		s = append(s, a)
 	}
 	if hasAVX2() {
 		s = append(s, &qArchT{name: "avx2", kernels: qgemmAVX2Kernels})

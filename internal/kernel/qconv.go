@@ -215,19 +215,19 @@ func (j *qconvJob) Range(wi, lo, hi int) {
 }
 
 // qconvSetup returns the padded layout of g for one image and the offsets
-// of the rows of a group's implicit im2col matrix, padded to whole pairs
-// (an odd K pairs its last row with row 0, times a zero weight), cached in
-// wk for repeated calls with the same geometry. It checks once that every
+// of the rows of a group's implicit im2col matrix, padded to whole quads
+// (qRows: the rows past K read row 0, times a zero weight), cached in wk
+// for repeated calls with the same geometry. It checks once that every
 // read of the micro-kernels stays inside the padded image.
-func qconvSetup(g Conv2D, d convDims, kp int, wk *QConvWork) (padGeom, []int) {
-	if wk.offFor == g && len(wk.off) == 2*kp {
+func qconvSetup(g Conv2D, d convDims, wk *QConvWork) (padGeom, []int) {
+	if wk.offFor == g && len(wk.off) == qRows(d.k) {
 		return wk.pg, wk.off
 	}
 	pg := padGeomFor(g, d, paddedSlack)
 	kk := g.KH * g.KW
 	taps := make([]int, kk)
 	tapOffsets(g, pg, taps)
-	off := make([]int, 2*kp)
+	off := make([]int, qRows(d.k))
 	maxOff := 0
 	for c := range d.cg {
 		for t, o := range taps {
@@ -249,7 +249,7 @@ func qconvSetup(g Conv2D, d convDims, kp int, wk *QConvWork) (padGeom, []int) {
 // dequantization does it as it stores; otherwise it is left to the
 // caller).
 func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork, relu bool) bool {
-	pg, off := qconvSetup(g, d, w.kp, wk)
+	pg, off := qconvSetup(g, d, wk)
 	xq := qpadImage(g, pg, x, q, wk)
 	nwr := roundUp(pg.nw, qNR)
 	// Eight more sums than the wide rows hold: dequantRows may read past
@@ -264,6 +264,11 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 		for pi := range w.ppg {
 			rows := min(qMR, d.mg-pi*qMR)
 			panel := w.panel(gi, pi)
+			if arch.quads != nil {
+				quad := w.quadPanel(gi, pi)
+				arch.quads[rows](w.kq, &quad[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
+				continue
+			}
 			arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
 		}
 		m0, m1 := gi*d.mg, (gi+1)*d.mg
@@ -414,8 +419,8 @@ func QLinearForward(t *Team, n int, x []float32, w *QWeights, q *FakeQuant[float
 		work.codes = make([]uint8, n*k)
 	}
 	codes := work.codes[:n*k]
-	if len(work.off) != 2*w.kp || (k > 1 && work.off[1] != ldx) {
-		work.off = make([]int, 2*w.kp)
+	if len(work.off) != qRows(k) || (k > 1 && work.off[1] != ldx) {
+		work.off = make([]int, qRows(k))
 		for l := range k {
 			work.off[l] = l * ldx
 		}
@@ -470,7 +475,12 @@ func (jb *qlinearJob) Range(wi, lo, hi int) {
 		for pi := range w.ppg {
 			rows := min(qMR, m-pi*qMR)
 			panel := w.panel(0, pi)
-			arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
+			if arch.quads != nil {
+				quad := w.quadPanel(0, pi)
+				arch.quads[rows](w.kq, &quad[0], &xt[j], &off[0], &tile[0], qNR, 1)
+			} else {
+				arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
+			}
 			for i := range rows {
 				r := pi*qMR + i
 				corr, s := zp*w.rowSum[r], scale[r]

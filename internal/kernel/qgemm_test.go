@@ -152,3 +152,55 @@ func ExampleQGemm() {
 	fmt.Println(c)
 	// Output: [634 32381 384 -32385]
 }
+
+// TestQQuadKernels checks every quad micro-kernel the CPU runs (int8
+// weights in quads of k, VPDPBUSD) against the sums done in Go, on depths
+// of 1 to 36 quads, every row count, codes over the whole int8 and uint8
+// ranges and row offsets anywhere in the source, with a C stride wider
+// than the tiles.
+func TestQQuadKernels(t *testing.T) {
+	r := newRand(31)
+	tested := false
+	for _, arch := range qArchs {
+		if arch.quads == nil {
+			continue
+		}
+		tested = true
+		for _, kq := range []int{1, 2, 7, 36} {
+			for rows := 1; rows <= qMR; rows++ {
+				np := 3
+				a := make([]int8, kq*4*qMR)
+				for i := range a {
+					a[i] = int8(r.IntN(255) - 127)
+				}
+				x := make([]uint8, 4096)
+				for i := range x {
+					x[i] = uint8(r.IntN(256))
+				}
+				off := make([]int, 4*kq)
+				for i := range off {
+					off[i] = r.IntN(len(x) - np*qNR)
+				}
+				ldc := np*qNR + 5
+				c := make([]int32, rows*ldc)
+				arch.quads[rows](kq, &a[0], &x[0], &off[0], &c[0], ldc, np)
+				for i := range rows {
+					for j := range np * qNR {
+						var s int32
+						for p := range kq {
+							for u := range 4 {
+								s += int32(a[p*4*qMR+4*i+u]) * int32(x[off[4*p+u]+j])
+							}
+						}
+						if c[i*ldc+j] != s {
+							t.Fatalf("%s: kq %d rows %d: c[%d][%d] = %d, want %d", arch.name, kq, rows, i, j, c[i*ldc+j], s)
+						}
+					}
+				}
+			}
+		}
+	}
+	if !tested {
+		t.Skip("no quad kernels on this CPU")
+	}
+}
