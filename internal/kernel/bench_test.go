@@ -406,7 +406,7 @@ func BenchmarkQMicroKernels(b *testing.B) {
 		off[i] = r.IntN(len(src) - np*qNR)
 	}
 	c := make([]int32, qMR*np*qNR)
-	quad := make([]int8, 4*qMR*(kp/2))
+	quad := make([]int8, 4*qQuadMR*(kp/2))
 	for i := range quad {
 		quad[i] = int8(a[i%len(a)])
 	}
@@ -422,12 +422,14 @@ func BenchmarkQMicroKernels(b *testing.B) {
 		if arch.quads == nil {
 			continue
 		}
-		// The same depth (kp pairs = kp/2 quads) on int8 quads.
+		// The same depth (kp pairs = kp/2 quads) on int8 quads, in
+		// their own tile of qQuadMR rows.
+		cq := make([]int32, qQuadMR*np*qNR)
 		b.Run(arch.name+"/quads", func(b *testing.B) {
 			for b.Loop() {
-				arch.quads[qMR](kp/2, &quad[0], &src[0], &offQ[0], &c[0], np*qNR, np)
+				arch.quads[qQuadMR](kp/2, &quad[0], &src[0], &offQ[0], &cq[0], np*qNR, np)
 			}
-			b.ReportMetric(float64(b.N)*2*kp*qMR*np*qNR/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			b.ReportMetric(float64(b.N)*2*kp*qQuadMR*np*qNR/b.Elapsed().Seconds()/1e9, "GMAC/s")
 		})
 	}
 }

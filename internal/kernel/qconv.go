@@ -261,15 +261,18 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 	arch := qArch()
 	for gi := range g.Group {
 		base := xq[gi*d.cg*pg.cs:]
-		for pi := range w.ppg {
-			rows := min(qMR, d.mg-pi*qMR)
-			panel := w.panel(gi, pi)
-			if arch.quads != nil {
+		if arch.quads != nil {
+			for pi := range w.qpg {
+				rows := min(qQuadMR, d.mg-pi*qQuadMR)
 				quad := w.quadPanel(gi, pi)
-				arch.quads[rows](w.kq, &quad[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
-				continue
+				arch.quads[rows](w.kq, &quad[0], &base[0], &off[0], &acc[pi*qQuadMR*nwr], nwr, nwr/qNR)
 			}
-			arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
+		} else {
+			for pi := range w.ppg {
+				rows := min(qMR, d.mg-pi*qMR)
+				panel := w.panel(gi, pi)
+				arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
+			}
 		}
 		m0, m1 := gi*d.mg, (gi+1)*d.mg
 		b := bias
@@ -428,8 +431,8 @@ func QLinearForward(t *Team, n int, x []float32, w *QWeights, q *FakeQuant[float
 	off := work.off
 	panels := ldx / qNR
 	minChunk := 1 + (1<<16)/(m*k*qNR)
-	if len(work.tiles) < t.Workers()*qMR*qNR {
-		work.tiles = make([]int32, t.Workers()*qMR*qNR)
+	if len(work.tiles) < t.Workers()*qTileRows*qNR {
+		work.tiles = make([]int32, t.Workers()*qTileRows*qNR)
 	}
 	job := teamJob[qlinearJob](t, slotQLinear)
 	*job = qlinearJob{n: n, m: m, k: k, ldx: ldx, x: x, w: w, q: q, scale: scale, bias: bias, y: y, codes: codes, xt: xt, off: off, tiles: work.tiles}
@@ -468,21 +471,25 @@ func (jb *qlinearJob) Range(wi, lo, hi int) {
 	}
 	// A tile on the stack would escape to the heap: the kernels are
 	// called through function values.
-	tile := jb.tiles[wi*qMR*qNR : (wi+1)*qMR*qNR]
+	tile := jb.tiles[wi*qTileRows*qNR : (wi+1)*qTileRows*qNR]
 	for jp := lo; jp < hi; jp++ {
 		j := jp * qNR
 		cols := min(qNR, n-j)
-		for pi := range w.ppg {
-			rows := min(qMR, m-pi*qMR)
-			panel := w.panel(0, pi)
+		mr, panels := qMR, w.ppg
+		if arch.quads != nil {
+			mr, panels = qQuadMR, w.qpg
+		}
+		for pi := range panels {
+			rows := min(mr, m-pi*mr)
 			if arch.quads != nil {
 				quad := w.quadPanel(0, pi)
 				arch.quads[rows](w.kq, &quad[0], &xt[j], &off[0], &tile[0], qNR, 1)
 			} else {
+				panel := w.panel(0, pi)
 				arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
 			}
 			for i := range rows {
-				r := pi*qMR + i
+				r := pi*mr + i
 				corr, s := zp*w.rowSum[r], scale[r]
 				var b float32
 				if bias != nil {

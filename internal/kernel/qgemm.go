@@ -54,12 +54,21 @@ type qMicroKernel func(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np i
 // qQuadKernel computes np ≥ 1 consecutive r×qNR tiles four steps of k
 // at a time:
 //
-//	c[i·ldc + j] = Σ_{p<kq} Σ_{t<4} a[p·4·qMR + 4i + t]·x[off[4p+t] + j]
+//	c[i·ldc + j] = Σ_{p<kq} Σ_{t<4} a[p·4·qQuadMR + 4i + t]·x[off[4p+t] + j]
 //
 // for i < r, j < np·qNR, with a the int8 weights of one panel in quads
-// of consecutive k for each of qMR rows per step. kq ≥ 1. C is
+// of consecutive k for each of qQuadMR rows per step. kq ≥ 1. C is
 // overwritten.
 type qQuadKernel func(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
+
+// qQuadMR is the rows of a quad kernel's tile: 8, whose 16 accumulators
+// the AVX-512 register file holds beside the interleaving (EVEX
+// registers), so that layers of 8, 16 or 32 channels need no partial
+// panel.
+const qQuadMR = 8
+
+// qTileRows is the most rows of any integer micro-kernel's tile.
+const qTileRows = max(qMR, qQuadMR)
 
 // qArchT is one implementation of the integer micro-kernels: on int16
 // pairs of weights, and, where the CPU has them, the faster ones on int8
@@ -68,7 +77,7 @@ type qQuadKernel func(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int
 type qArchT struct {
 	name    string
 	kernels [qMR + 1]qMicroKernel
-	quads   *[qMR + 1]qQuadKernel
+	quads   *[qQuadMR + 1]qQuadKernel
 }
 
 // qArchs lists the integer micro-kernels this CPU runs, fastest first; the
@@ -89,8 +98,9 @@ type QWeights struct {
 	kp          int     // pairs of k: ⌈K/2⌉
 	kq          int     // quads of k: ⌈K/4⌉
 	ppg         int     // panels per group: ⌈(M/Group)/qMR⌉
+	qpg         int     // quad panels per group: ⌈(M/Group)/qQuadMR⌉
 	panels      []int16 // per group, per panel of qMR rows, per pair: qMR pairs of codes
-	quads       []int8  // the same per quad: qMR quads of codes (qQuadKernel)
+	quads       []int8  // per group, per panel of qQuadMR rows, per quad: qQuadMR quads of codes (qQuadKernel)
 	rowSum      []int32 // Σ_k code, per row
 }
 
@@ -111,12 +121,19 @@ func PackQWeights(m, k, groups int, a []int8) *QWeights {
 	}
 	checkLenI8("PackQWeights", "a", a, m*k)
 	mg := m / groups
-	w := &QWeights{M: m, K: k, Group: groups, kp: (k + 1) / 2, kq: (k + 3) / 4, ppg: ceilDiv(mg, qMR), rowSum: make([]int32, m)}
+	w := &QWeights{M: m, K: k, Group: groups, kp: (k + 1) / 2, kq: (k + 3) / 4, ppg: ceilDiv(mg, qMR), qpg: ceilDiv(mg, qQuadMR), rowSum: make([]int32, m)}
 	w.panels = make([]int16, groups*w.ppg*w.kp*2*qMR)
-	w.quads = make([]int8, groups*w.ppg*w.kq*4*qMR)
+	w.quads = make([]int8, groups*w.qpg*w.kq*4*qQuadMR)
 	for gi := range groups {
+		for row := gi * mg; row < (gi+1)*mg; row++ {
+			r := row - gi*mg
+			quad := w.quadPanel(gi, r/qQuadMR)
+			for l, v := range a[row*k : (row+1)*k] {
+				quad[l/4*4*qQuadMR+4*(r%qQuadMR)+l%4] = v
+			}
+		}
 		for q := range w.ppg {
-			panel, quad := w.panel(gi, q), w.quadPanel(gi, q)
+			panel := w.panel(gi, q)
 			for i := range min(qMR, mg-q*qMR) {
 				row := gi*mg + q*qMR + i
 				var s int32
@@ -125,7 +142,6 @@ func PackQWeights(m, k, groups int, a []int8) *QWeights {
 						panic("kernel: PackQWeights: code −128 (symmetric codes lie in [−127, 127])")
 					}
 					panel[l/2*2*qMR+2*i+l%2] = int16(v)
-					quad[l/4*4*qMR+4*i+l%4] = v
 					s += int32(v)
 				}
 				w.rowSum[row] = s
@@ -137,8 +153,8 @@ func PackQWeights(m, k, groups int, a []int8) *QWeights {
 
 // quadPanel returns panel q of group gi in quads (qQuadKernel).
 func (w *QWeights) quadPanel(gi, q int) []int8 {
-	size := w.kq * 4 * qMR
-	i := (gi*w.ppg + q) * size
+	size := w.kq * 4 * qQuadMR
+	i := (gi*w.qpg + q) * size
 	return w.quads[i : i+size]
 }
 

@@ -167,9 +167,9 @@ func TestQQuadKernels(t *testing.T) {
 		}
 		tested = true
 		for _, kq := range []int{1, 2, 7, 36} {
-			for rows := 1; rows <= qMR; rows++ {
+			for rows := 1; rows <= qQuadMR; rows++ {
 				np := 3
-				a := make([]int8, kq*4*qMR)
+				a := make([]int8, kq*4*qQuadMR)
 				for i := range a {
 					a[i] = int8(r.IntN(255) - 127)
 				}
@@ -189,7 +189,7 @@ func TestQQuadKernels(t *testing.T) {
 						var s int32
 						for p := range kq {
 							for u := range 4 {
-								s += int32(a[p*4*qMR+4*i+u]) * int32(x[off[4*p+u]+j])
+								s += int32(a[p*4*qQuadMR+4*i+u]) * int32(x[off[4*p+u]+j])
 							}
 						}
 						if c[i*ldc+j] != s {

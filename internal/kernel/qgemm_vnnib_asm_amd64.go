@@ -4,8 +4,8 @@
 
 package kernel
 
-// qgemmVNNIBKernels holds the integer quad micro-kernels with 1 to 6 rows (index 0 is unused).
-var qgemmVNNIBKernels = [qMR + 1]qQuadKernel{nil, qgemmVNNIBx1, qgemmVNNIBx2, qgemmVNNIBx3, qgemmVNNIBx4, qgemmVNNIBx5, qgemmVNNIBx6}
+// qgemmVNNIBKernels holds the integer quad micro-kernels with 1 to 8 rows (index 0 is unused).
+var qgemmVNNIBKernels = [qQuadMR + 1]qQuadKernel{nil, qgemmVNNIBx1, qgemmVNNIBx2, qgemmVNNIBx3, qgemmVNNIBx4, qgemmVNNIBx5, qgemmVNNIBx6, qgemmVNNIBx7, qgemmVNNIBx8}
 
 //go:noescape
 func qgemmVNNIBx1(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
@@ -24,3 +24,9 @@ func qgemmVNNIBx5(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
 
 //go:noescape
 func qgemmVNNIBx6(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIBx7(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
+
+//go:noescape
+func qgemmVNNIBx8(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)
