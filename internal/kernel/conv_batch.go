@@ -86,7 +86,7 @@ func montageSafe(g Conv2D) bool {
 // all their wide columns, and the epilogue copies each image's valid
 // columns, plus the bias (and the ReLU), into y. The montage's wide
 // columns are the images' own, with no more columns dropped, so only the
-// batch's last tile is partial.
+// batch's last tile is partial. g must be montageSafe.
 func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	gm, wi := montage(g, nb)
 	pg, off := convPaddedSetup(gm, gm.dims(), wk)
