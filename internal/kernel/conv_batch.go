@@ -126,3 +126,93 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 		}
 	}
 }
+
+// qbatchImages is batchImages for QConvForward: how many images
+// qconvMontage should place per montage for g, at most n, or 0 where
+// qconvImage, one image at a time, is used. The integer tiles are 16
+// columns wide, so an image wastes less of them than of float32's 32,
+// and montages pay only where a third of an image's tiles is waste:
+// cnn4's 16→32 on 7×7 stride 2 (19 wide columns in 32) ran 1.07–1.11×
+// in them, resnet's and LeNet's layers and cnn4's others (under a
+// quarter wasted) 0.93–1.03× (one worker, batch 256, montages of 13,
+// alternating runs). Montages of codes need rows of 16 on CPUs with AVX2
+// but not AVX-512 masks (qmontageSafe).
+func qbatchImages(g Conv2D, d convDims, n int) int {
+	if n < 2 || g.dense() || !qmontageSafe(g) {
+		return 0
+	}
+	nw := padGeomFor(g, d, 0).nw
+	if tiles := roundUp(nw, qNR); 3*(tiles-nw) < tiles || d.k*nw > smallImage {
+		return 0
+	}
+	_, wi := montage(g, 1)
+	hp := g.H + g.PadTop + g.PadBottom
+	per := g.C*hp*wi + 4*d.mg*d.oh*wi/g.StrideW // codes, and int32 sums
+	if nb := min(n, batchBytes/per); nb >= 2 {
+		return nb
+	}
+	return 0
+}
+
+// qmontageSafe is montageSafe for codes, whose short rows AVX2 places as
+// 16-byte vectors.
+func qmontageSafe(g Conv2D) bool {
+	return hasShortMasks() || !hasAVX2() || g.W/g.StrideW >= 16
+}
+
+// qconvMontage is convBatchPadded for QConvForward: the nb images of x
+// are quantized into the padded layout of their montage (padding holds
+// the code q.ZP), the weight panels multiply all their wide columns at
+// once, and each image's sums are dequantized into y. It reports whether
+// it applied the ReLU (see qconvImage). g must be qmontageSafe.
+func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork, relu bool) bool {
+	gm, wi := montage(g, nb)
+	pg, off := qconvSetup(gm, gm.dims(), wk)
+	if cap(wk.x) < pg.size {
+		wk.x = make([]uint8, pg.size)
+		wk.filled = false
+	}
+	xq := wk.x[:pg.size]
+	zp := uint8(q.ZP)
+	if !wk.filled || wk.fillFor != gm || wk.fillZP != zp {
+		fillBytes(xq, zp)
+		wk.filled, wk.fillFor, wk.fillZP = true, gm, zp
+	}
+	imgIn, imgOut := g.C*d.hw, g.M*d.p
+	if cap(wk.codes) < imgIn {
+		wk.codes = make([]uint8, imgIn)
+	}
+	codes := wk.codes[:imgIn]
+	for i := range nb {
+		quantizeCodes(codes, x[i*imgIn:(i+1)*imgIn], 0, 1, q)
+		col := i * wi / g.StrideW
+		forPhases(g, pg, func(p phasePlace) {
+			placeBlocksU8(xq[p.base+col:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, d.hw, p.end-p.base-col, zp)
+		})
+	}
+	nwr := roundUp(pg.nw, qNR)
+	if cap(wk.acc) < d.mg*nwr+8 {
+		wk.acc = make([]int32, d.mg*nwr+8)
+	}
+	acc := wk.acc[:d.mg*nwr+8]
+	b := bias
+	if b == nil {
+		b = wk.zeros(g.M)
+	}
+	for gi := range g.Group {
+		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)
+		m0, m1 := gi*d.mg, (gi+1)*d.mg
+		for i := range nb {
+			yi := y[i*imgOut : (i+1)*imgOut]
+			a := acc[i*wi/g.StrideW:]
+			if dequantBlocksAsm(yi[m0*d.p:m1*d.p], a, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1], relu) {
+				continue
+			}
+			relu = false
+			for m := m0; m < m1; m++ {
+				dequantRows(yi[m*d.p:], a[(m-m0)*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b[m])
+			}
+		}
+	}
+	return relu
+}

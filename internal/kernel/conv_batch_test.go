@@ -112,3 +112,53 @@ func TestConvBatchAlternate(t *testing.T) {
 		}
 	}
 }
+
+// TestQConvMontage checks that qconvMontage gives, bit for bit, the
+// outputs of qconvImage image by image, on every non-dense test geometry
+// montages of codes are safe for, 8- and 4-bit inputs (two zero points),
+// with and without ReLU, for montages of 1, 2 and 5 images through one
+// QConvWork, their widths alternating.
+func TestQConvMontage(t *testing.T) {
+	r := newRand(24)
+	convs := allConvs()
+	if testing.Short() {
+		convs = namedConvs()
+	}
+	convs["cnn4 conv3"] = Conv2D{C: 16, H: 7, W: 7, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}
+	batch, ref := &QConvWork{}, &QConvWork{}
+	for name, g := range convs {
+		if g.dense() || !qmontageSafe(g) {
+			continue
+		}
+		d := g.dims()
+		codes := make([]int8, g.M*d.k)
+		for i := range codes {
+			codes[i] = int8(r.IntN(255) - 127)
+		}
+		w := PackQWeights(g.M, d.k, g.Group, codes)
+		scale, bias := to32(randSlice(r, g.M)), to32(randSlice(r, g.M))
+		for _, nb := range []int{5, 2, 5, 1} {
+			x := to32(randSlice(r, nb*g.C*d.hw))
+			for qi := range qTestQuants {
+				q := &qTestQuants[qi]
+				for _, relu := range []bool{false, true} {
+					got, want := nanSlice[float32](nb*g.M*d.p), nanSlice[float32](nb*g.M*d.p)
+					if !qconvMontage(g, d, nb, x, w, q, scale, bias, got, batch, relu) && relu {
+						Relu(got, got)
+					}
+					for i := range nb {
+						yi := want[i*g.M*d.p : (i+1)*g.M*d.p]
+						if !qconvImage(g, d, x[i*g.C*d.hw:(i+1)*g.C*d.hw], w, q, scale, bias, yi, ref, relu) && relu {
+							Relu(yi, yi)
+						}
+					}
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s: %d images, quantizer %d, relu %v: y[%d] = %v, want %v", name, nb, qi, relu, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -205,6 +205,16 @@ type qconvJob struct {
 // Range convolves images [lo, hi) as worker wi.
 func (j *qconvJob) Range(wi, lo, hi int) {
 	g, d := j.g, j.d
+	if nb := qbatchImages(g, d, hi-lo); nb > 0 {
+		for a := lo; a < hi; a += nb {
+			b := min(a+nb, hi)
+			yb := j.y[a*g.M*d.p : b*g.M*d.p]
+			if !qconvMontage(g, d, b-a, j.x[a*g.C*d.hw:b*g.C*d.hw], j.w, j.q, j.scale, j.bias, yb, j.work[wi], j.relu) && j.relu {
+				Relu(yb, yb)
+			}
+		}
+		return
+	}
 	for img := lo; img < hi; img++ {
 		yi := j.y[img*g.M*d.p : (img+1)*g.M*d.p]
 		done := qconvImage(g, d, j.x[img*g.C*d.hw:(img+1)*g.C*d.hw], j.w, j.q, j.scale, j.bias, yi, j.work[wi], j.relu)
@@ -258,22 +268,8 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 		wk.acc = make([]int32, d.mg*nwr+8)
 	}
 	acc := wk.acc[:d.mg*nwr+8]
-	arch := qArch()
 	for gi := range g.Group {
-		base := xq[gi*d.cg*pg.cs:]
-		if arch.quads != nil {
-			for pi := range w.qpg {
-				rows := min(qQuadMR, d.mg-pi*qQuadMR)
-				quad := w.quadPanel(gi, pi)
-				arch.quads[rows](w.kq, &quad[0], &base[0], &off[0], &acc[pi*qQuadMR*nwr], nwr, nwr/qNR)
-			}
-		} else {
-			for pi := range w.ppg {
-				rows := min(qMR, d.mg-pi*qMR)
-				panel := w.panel(gi, pi)
-				arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
-			}
-		}
+		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)
 		m0, m1 := gi*d.mg, (gi+1)*d.mg
 		b := bias
 		if b == nil {
@@ -290,6 +286,27 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 		}
 	}
 	return relu
+}
+
+// qgemmGroup multiplies group gi's weight panels by the nwr wide columns
+// (a multiple of qNR) whose rows start at base + off[l], into acc (one
+// row of nwr sums per output channel of the group), with the fastest
+// micro-kernels the CPU has.
+func qgemmGroup(w *QWeights, gi int, base []uint8, off []int, acc []int32, nwr int) {
+	arch := qArch()
+	if arch.quads != nil {
+		for pi := range w.qpg {
+			rows := min(qQuadMR, w.M/w.Group-pi*qQuadMR)
+			quad := w.quadPanel(gi, pi)
+			arch.quads[rows](w.kq, &quad[0], &base[0], &off[0], &acc[pi*qQuadMR*nwr], nwr, nwr/qNR)
+		}
+		return
+	}
+	for pi := range w.ppg {
+		rows := min(qMR, w.M/w.Group-pi*qMR)
+		panel := w.panel(gi, pi)
+		arch.kernels[rows](w.kp, &panel[0], &base[0], &off[0], &acc[pi*qMR*nwr], nwr, nwr/qNR)
+	}
 }
 
 // qpadImage returns the codes of the image x under q in the padded layout
@@ -370,6 +387,9 @@ func dequantRows(dst []float32, acc []int32, rows, n, srcStride int, corr int32,
 		whole = min(rows, (len(dst)-span)/n+1, (len(acc)-span)/srcStride+1)
 	}
 	if whole > 0 && dequantRowsAsm(dst, acc, whole, n, srcStride, corr, scale, bias) {
+		if whole == rows {
+			return // acc may end before the stride after the last row
+		}
 		dst, acc, rows = dst[whole*n:], acc[whole*srcStride:], rows-whole
 	}
 	for r := range rows {
