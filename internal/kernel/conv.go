@@ -163,6 +163,7 @@ type ConvWork[T Float] struct {
 	spare    []T     // the padded buffer of the layout before (padFor)
 	spareGeo Conv2D
 
+	phases    phaseCache    // the phase places of the last layout (padImage, montages)
 	setups    []paddedSetup // the last layouts computed, offFor's among them
 	nextSetup int           // the entry of setups to replace next
 }

@@ -95,6 +95,9 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 	}
 	imgIn, imgOut := g.C*d.hw, g.M*d.p
 	hw, rowStep := d.hw, g.StrideH*g.W
+	// Image i's phase planes are image 0's, i·wi/StrideW columns on:
+	// the image's places in the montage's layout.
+	places := phasePlaces(g, pg, &wk.phases)
 	for i := range nb {
 		xi := x[i*imgIn : (i+1)*imgIn]
 		if q != nil {
@@ -102,13 +105,10 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 			quantizeTo(wk.qx, xi, q)
 			xi = wk.qx
 		}
-		// Image i's phase planes are image 0's, i·wi/StrideW columns
-		// on: forPhases with the image's geometry in the montage's
-		// layout.
 		col := i * wi / g.StrideW
-		forPhases(g, pg, func(p phasePlace) {
+		for _, p := range places {
 			placeBlocks(wk.pad[p.base+col:], xi[p.first:], g.C, p.rows, p.n, pg.wq, rowStep, g.StrideW, pg.cs, hw, p.end-p.base-col)
-		})
+		}
 	}
 	arch := gemmArchFor[T]()
 	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
@@ -183,12 +183,13 @@ func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *Fak
 		wk.codes = make([]uint8, imgIn)
 	}
 	codes := wk.codes[:imgIn]
+	places := phasePlaces(g, pg, &wk.phases)
 	for i := range nb {
 		quantizeCodes(codes, x[i*imgIn:(i+1)*imgIn], 0, 1, q)
 		col := i * wi / g.StrideW
-		forPhases(g, pg, func(p phasePlace) {
+		for _, p := range places {
 			placeBlocksU8(xq[p.base+col:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, d.hw, p.end-p.base-col, zp)
-		})
+		}
 	}
 	nwr := roundUp(pg.nw, qNR)
 	if cap(wk.acc) < d.mg*nwr+8 {

@@ -109,6 +109,8 @@ type QConvWork struct {
 
 	dense QLinearWork // a dense convolution's (Conv2D.dense) in work[0]
 	zero  []float32   // the bias of a convolution without one
+
+	phases phaseCache // the phase places of the last layout (qpadImage, qconvMontage)
 }
 
 // zeros returns m zeros, the bias of a convolution that has none.
@@ -337,9 +339,9 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 	codes := wk.codes[:len(x)]
 	quantizeCodes(codes, x, 0, 1, q)
 	// The rows' places, as in padImage.
-	forPhases(g, pg, func(p phasePlace) {
+	for _, p := range phasePlaces(g, pg, &wk.phases) {
 		placeBlocksU8(xq[p.base:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, hw, p.end-p.base, zp)
-	})
+	}
 	return xq
 }
 
