@@ -13,7 +13,7 @@ import (
 	"mpq/internal/onnxio"
 )
 
-func mnistTest(b *testing.B, m *engine.Model, n int) *dataset.Dataset {
+func mnistTest(b testing.TB, m *engine.Model, n int) *dataset.Dataset {
 	d, err := dataset.Load(dataset.Source{Format: "idx", Images: "t10k-images-idx3-ubyte.gz", Labels: "t10k-labels-idx1-ubyte.gz"}, filepath.Join("..", "testdata", "mnist"))
 	if err != nil {
 		b.Fatal(err)
@@ -127,5 +127,51 @@ func BenchmarkEvaluateONNX(b *testing.B) {
 		{"int-w8a8", evaluator.UniformPlan(m, 8, 8), []evaluator.Option{evaluator.WithIntegerArithmetic()}},
 	} {
 		b.Run(pc.name, func(b *testing.B) { benchEvaluate(b, m, data, calib, pc.plan, pc.opts...) })
+	}
+}
+
+// TestEvaluateAllocs checks that an evaluator that has run a plan once
+// allocates nothing when it runs it again: fp32, fake-quant and integer,
+// on LeNet and on cnn4, whose small layers go through montages whose
+// widths alternate between a worker's full chunks and its last one.
+func TestEvaluateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, name := range []string{"lenet", "cnn4"} {
+		m, err := onnxio.LoadModel(filepath.Join("..", "testdata", "models", name+".onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := mnistTest(t, m, 2560)
+		calib, err := evaluator.Calibrate(context.Background(), m, data, evaluator.MinMax, 0, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pc := range []struct {
+			name string
+			plan evaluator.Plan
+			opts []evaluator.Option
+		}{
+			{"fp32", evaluator.FloatPlan(m), nil},
+			{"w8a8", evaluator.UniformPlan(m, 8, 8), nil},
+			{"int-w8a8", evaluator.UniformPlan(m, 8, 8), []evaluator.Option{evaluator.WithIntegerArithmetic()}},
+		} {
+			// Batches of 250 (the last of 60) make parts and chunks of
+			// several sizes.
+			ev, err := evaluator.New(m, data, 250, calib, nil, pc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := func() {
+				if _, err := ev.Evaluate(context.Background(), pc.plan); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run()
+			if a := testing.AllocsPerRun(2, run); a != 0 {
+				t.Errorf("%s %s: %v allocations per evaluation, want 0", name, pc.name, a)
+			}
+		}
 	}
 }

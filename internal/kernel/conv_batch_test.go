@@ -162,3 +162,42 @@ func TestQConvMontage(t *testing.T) {
 		}
 	}
 }
+
+// TestMontageAllocs checks that montages of alternating widths (a
+// worker's full chunks and its last one) allocate nothing once both
+// have run: the padded layouts and their buffers are kept (padFor,
+// convPaddedSetup, qconvSetup).
+func TestMontageAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	g := Conv2D{C: 16, H: 7, W: 7, M: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, Group: 1}
+	d := g.dims()
+	if batchImages[float32](g, d, 13) == 0 || qbatchImages(g, d, 13) == 0 {
+		t.Skip("no montages for this layer on this CPU")
+	}
+	r := newRand(25)
+	x := to32(randSlice(r, 13*g.C*d.hw))
+	w := to32(randSlice(r, g.M*d.k))
+	bias, scale := to32(randSlice(r, g.M)), to32(randSlice(r, g.M))
+	codes := make([]int8, g.M*d.k)
+	for i := range codes {
+		codes[i] = int8(r.IntN(255) - 127)
+	}
+	qw := PackQWeights(g.M, d.k, 1, codes)
+	y := make([]float32, 13*g.M*d.p)
+	q := &qTestQuants[0]
+	team := NewTeam(1) // one worker, as in a chunk of the evaluator's
+	defer team.Close()
+	work, qwork := workFor[float32](g, 1), []*QConvWork{{}}
+	run := func() {
+		for _, n := range []int{13, 11} {
+			ConvForwardReLU(team, g, n, x[:n*g.C*d.hw], w, bias, y[:n*g.M*d.p], q, work)
+			QConvForwardReLU(team, g, n, x[:n*g.C*d.hw], qw, q, scale, bias, y[:n*g.M*d.p], qwork)
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(3, run); a != 0 {
+		t.Errorf("%v allocations per pair of montages, want 0", a)
+	}
+}

@@ -111,6 +111,9 @@ type QConvWork struct {
 	zero  []float32   // the bias of a convolution without one
 
 	phases phaseCache // the phase places of the last layout (qpadImage, qconvMontage)
+
+	setups    []paddedSetup // the last layouts computed, offFor's among them
+	nextSetup int           // the entry of setups to replace next
 }
 
 // zeros returns m zeros, the bias of a convolution that has none.
@@ -235,6 +238,14 @@ func qconvSetup(g Conv2D, d convDims, wk *QConvWork) (padGeom, []int) {
 	if wk.offFor == g && len(wk.off) == qRows(d.k) {
 		return wk.pg, wk.off
 	}
+	// The last few layouts are kept, as by convPaddedSetup, for montages
+	// of alternating widths.
+	for _, s := range wk.setups {
+		if s.g == g {
+			wk.offFor, wk.off, wk.pg = g, s.off, s.pg
+			return wk.pg, wk.off
+		}
+	}
 	pg := padGeomFor(g, d, paddedSlack)
 	kk := g.KH * g.KW
 	taps := make([]int, kk)
@@ -251,6 +262,13 @@ func qconvSetup(g Conv2D, d convDims, wk *QConvWork) (padGeom, []int) {
 	// whole panels.
 	if last := (g.Group-1)*d.cg*pg.cs + maxOff + roundUp(pg.nw, qNR); last > pg.size {
 		panic(fmt.Sprintf("kernel: padded layout of %d values too short for reads up to %d", pg.size, last))
+	}
+	st := paddedSetup{g: g, pg: pg, off: off}
+	if len(wk.setups) < setupCache {
+		wk.setups = append(wk.setups, st)
+	} else {
+		wk.setups[wk.nextSetup] = st
+		wk.nextSetup = (wk.nextSetup + 1) % setupCache
 	}
 	wk.offFor, wk.off, wk.pg = g, off, pg
 	return pg, off
