@@ -51,7 +51,7 @@ func asmQArchs() []*qArchT {
 	var s []*qArchT
 	if hasVNNI() {
 		a := &qArchT{name: "avx512vnni", kernels: qgemmVNNIKernels}
-		if cpu.X86.HasAVX512BW { // the quads' byte interleaving on X16–X21
+		if cpu.X86.HasAVX512BW { // the quads' byte interleaving on X16–X25
 			a.quads = &qgemmVNNIBKernels
 		}
 		s = append(s, a)

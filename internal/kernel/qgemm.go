@@ -72,7 +72,7 @@ const qTileRows = max(qMR, qQuadMR)
 
 // qArchT is one implementation of the integer micro-kernels: on int16
 // pairs of weights, and, where the CPU has them, the faster ones on int8
-// quads (AVX-512 VNNI's VPDPBUSD: 1.6× in BenchmarkQMicroKernels), which
+// quads (AVX-512 VNNI's VPDPBUSD: 1.8× in BenchmarkQMicroKernels), which
 // the convolutions and fully connected layers use instead.
 type qArchT struct {
 	name    string
