@@ -111,8 +111,7 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 		}
 	}
 	arch := gemmArchFor[T]()
-	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
-	ldw := ohw * pg.wq
+	ldw := wideStride(pg, d.oh, arch.nr)
 	wk.wide = grow(wk.wide, d.mg*ldw)
 	for gi := range g.Group {
 		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)

@@ -285,12 +285,8 @@ type paddedSetup struct {
 func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	pg, off := convPaddedSetup(g, d, wk)
 	padInput(g, pg, x, q, wk)
-	// Channel m's wide columns start at m·ohw·wq, with ohw ≥ oh rows so
-	// that the GEMM can store its last tile of each channel whole
-	// (ldw ≥ roundUp(nw, nr)).
 	arch := gemmArchFor[T]()
-	ohw := max(d.oh, ceilDiv(roundUp(pg.nw, arch.nr), pg.wq))
-	ldw := ohw * pg.wq
+	ldw := wideStride(pg, d.oh, arch.nr)
 	wk.wide = grow(wk.wide, d.mg*ldw)
 	for gi := range g.Group {
 		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
@@ -300,6 +296,14 @@ func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQu
 		}
 		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
 	}
+}
+
+// wideStride returns the distance between two output channels' wide
+// columns for the layout pg, oh output rows and GEMM tiles of nr columns:
+// a whole number of wide rows, at least oh, so that the GEMM can store
+// the last tile of each channel whole (at least roundUp(nw, nr)).
+func wideStride(pg padGeom, oh, nr int) int {
+	return max(oh, ceilDiv(roundUp(pg.nw, nr), pg.wq)) * pg.wq
 }
 
 // padInput writes the image x, fake-quantized by q when q is not nil,

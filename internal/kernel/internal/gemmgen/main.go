@@ -361,29 +361,7 @@ func writeQ(avx2File, vnniFile, stubFile string) {
 
 func genQ(w *bytes.Buffer, isa string, rows, mr int) {
 	name := fmt.Sprintf("qgemm%sx%d", isa, rows)
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	acc := func(i, v int) string { return fmt.Sprintf("Y%d", 2*i+v) }
-	fmt.Fprintf(w, "\n// func %s(kp int, a *int16, x *uint8, off *int, c *int32, ldc, np int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
-	p("MOVQ kp+0(FP), AX")
-	p("MOVQ a+8(FP), R12")
-	p("MOVQ x+16(FP), SI")
-	p("MOVQ off+24(FP), R13")
-	p("MOVQ c+32(FP), DI")
-	p("MOVQ ldc+40(FP), R9")
-	p("SHLQ $2, R9")
-	p("MOVQ np+48(FP), BX")
-	fmt.Fprintf(w, "%s_panel:\n", name)
-	for i := range rows {
-		for v := range 2 {
-			r := acc(i, v)
-			p("VPXOR %s, %s, %s", r, r, r)
-		}
-	}
-	p("MOVQ R12, DX")
-	p("MOVQ R13, R8")
-	p("MOVQ AX, CX")
-	fmt.Fprintf(w, "%s_loop:\n", name)
+	p, acc := qPrologue(w, name, "kp int, a *int16", "kp", rows)
 	p("MOVQ (R8), R10")
 	p("MOVQ 8(R8), R11")
 	p("VMOVDQU (SI)(R10*1), X12")
@@ -406,6 +384,45 @@ func genQ(w *bytes.Buffer, isa string, rows, mr int) {
 	}
 	p("ADDQ $16, R8")
 	p("ADDQ $%d, DX", 4*mr)
+	qEpilogue(p, acc, name, rows)
+}
+
+// qPrologue writes the start of an integer micro-kernel (genQ, genQB):
+// its header with the depth and weights parameters given, the argument
+// loads, the zeroing of the rows' accumulators at each panel and the
+// start of the loop over k. It returns the line writer and the
+// accumulator names (two registers per row).
+func qPrologue(w *bytes.Buffer, name, params, depth string, rows int) (func(string, ...any), func(int, int) string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	acc := func(i, v int) string { return fmt.Sprintf("Y%d", 2*i+v) }
+	fmt.Fprintf(w, "\n// func %s(%s, x *uint8, off *int, c *int32, ldc, np int)\n", name, params)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ %s+0(FP), AX", depth)
+	p("MOVQ a+8(FP), R12")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ off+24(FP), R13")
+	p("MOVQ c+32(FP), DI")
+	p("MOVQ ldc+40(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ np+48(FP), BX")
+	fmt.Fprintf(w, "%s_panel:\n", name)
+	for i := range rows {
+		for v := range 2 {
+			r := acc(i, v)
+			p("VPXOR %s, %s, %s", r, r, r)
+		}
+	}
+	p("MOVQ R12, DX")
+	p("MOVQ R13, R8")
+	p("MOVQ AX, CX")
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	return p, acc
+}
+
+// qEpilogue writes the end of an integer micro-kernel's loop over k (its
+// pointers already advanced), the stores of the rows' tiles and the
+// step to the next panel of 16 columns.
+func qEpilogue(p func(string, ...any), acc func(int, int) string, name string, rows int) {
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	p("MOVQ DI, R10")
@@ -480,29 +497,7 @@ func writeQB(file, stubFile string) {
 
 func genQB(w *bytes.Buffer, rows, mr int) {
 	name := fmt.Sprintf("qgemmVNNIBx%d", rows)
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	acc := func(i, v int) string { return fmt.Sprintf("Y%d", 2*i+v) }
-	fmt.Fprintf(w, "\n// func %s(kq int, a *int8, x *uint8, off *int, c *int32, ldc, np int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
-	p("MOVQ kq+0(FP), AX")
-	p("MOVQ a+8(FP), R12")
-	p("MOVQ x+16(FP), SI")
-	p("MOVQ off+24(FP), R13")
-	p("MOVQ c+32(FP), DI")
-	p("MOVQ ldc+40(FP), R9")
-	p("SHLQ $2, R9")
-	p("MOVQ np+48(FP), BX")
-	fmt.Fprintf(w, "%s_panel:\n", name)
-	for i := range rows {
-		for v := range 2 {
-			r := acc(i, v)
-			p("VPXOR %s, %s, %s", r, r, r)
-		}
-	}
-	p("MOVQ R12, DX")
-	p("MOVQ R13, R8")
-	p("MOVQ AX, CX")
-	fmt.Fprintf(w, "%s_loop:\n", name)
+	p, acc := qPrologue(w, name, "kq int, a *int8", "kq", rows)
 	p("MOVQ (R8), R10")
 	p("MOVQ 8(R8), R11")
 	p("VMOVDQU8 (SI)(R10*1), X16")
@@ -527,20 +522,5 @@ func genQB(w *bytes.Buffer, rows, mr int) {
 	}
 	p("ADDQ $32, R8")
 	p("ADDQ $%d, DX", 4*mr)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	p("MOVQ DI, R10")
-	for i := range rows {
-		p("VMOVDQU %s, (R10)", acc(i, 0))
-		p("VMOVDQU %s, 32(R10)", acc(i, 1))
-		if i < rows-1 {
-			p("ADDQ R9, R10")
-		}
-	}
-	p("ADDQ $16, SI")
-	p("ADDQ $64, DI")
-	p("DECQ BX")
-	p("JNZ %s_panel", name)
-	p("VZEROUPPER")
-	p("RET")
+	qEpilogue(p, acc, name, rows)
 }
