@@ -199,20 +199,13 @@ func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *Fak
 	if b == nil {
 		b = wk.zeros(g.M)
 	}
+	done := relu
 	for gi := range g.Group {
 		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)
-		m0, m1 := gi*d.mg, (gi+1)*d.mg
 		for i := range nb {
 			yi := y[i*imgOut : (i+1)*imgOut]
-			a := acc[i*wi/g.StrideW:]
-			if dequantBlocksAsm(yi[m0*d.p:m1*d.p], a, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1], relu) {
-				continue
-			}
-			relu = false
-			for m := m0; m < m1; m++ {
-				dequantRows(yi[m*d.p:], a[(m-m0)*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b[m])
-			}
+			done = dequantGroup(yi, acc[i*wi/g.StrideW:], gi, d, pg.wq, nwr, w, int32(q.ZP), scale, b, relu) && done
 		}
 	}
-	return relu
+	return done
 }

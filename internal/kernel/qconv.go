@@ -288,24 +288,32 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 		wk.acc = make([]int32, d.mg*nwr+8)
 	}
 	acc := wk.acc[:d.mg*nwr+8]
+	b := bias
+	if b == nil {
+		b = wk.zeros(g.M)
+	}
 	for gi := range g.Group {
 		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)
-		m0, m1 := gi*d.mg, (gi+1)*d.mg
-		b := bias
-		if b == nil {
-			b = wk.zeros(g.M)
-		}
-		if dequantBlocksAsm(y[m0*d.p:m1*d.p], acc, d.mg, d.oh, d.ow, pg.wq, nwr, w.rowSum[m0:m1], int32(q.ZP), scale[m0:m1], b[m0:m1], relu) {
-			continue
-		}
-		relu = false
-		for m := m0; m < m1; m++ {
-			// The rows may spill into the outputs that follow in this
-			// image, which are written after them.
-			dequantRows(y[m*d.p:], acc[(m-m0)*nwr:], d.oh, d.ow, pg.wq, int32(q.ZP)*w.rowSum[m], scale[m], b[m])
-		}
+		relu = dequantGroup(y, acc, gi, d, pg.wq, nwr, w, int32(q.ZP), scale, b, relu)
 	}
 	return relu
+}
+
+// dequantGroup dequantizes group gi's sums in acc (one row of nwr per
+// output channel, the image's wide columns wq apart) into the image y,
+// with the ReLU when relu is set and the AVX-512 epilogue runs; it
+// reports whether the ReLU was applied. b is the bias (zeros for none).
+func dequantGroup(y []float32, acc []int32, gi int, d convDims, wq, nwr int, w *QWeights, zp int32, scale, b []float32, relu bool) bool {
+	m0, m1 := gi*d.mg, (gi+1)*d.mg
+	if dequantBlocksAsm(y[m0*d.p:m1*d.p], acc, d.mg, d.oh, d.ow, wq, nwr, w.rowSum[m0:m1], zp, scale[m0:m1], b[m0:m1], relu) {
+		return relu
+	}
+	for m := m0; m < m1; m++ {
+		// The rows may spill into the outputs that follow in this
+		// image, which are written after them.
+		dequantRows(y[m*d.p:], acc[(m-m0)*nwr:], d.oh, d.ow, wq, zp*w.rowSum[m], scale[m], b[m])
+	}
+	return false
 }
 
 // qgemmGroup multiplies group gi's weight panels by the nwr wide columns
