@@ -167,16 +167,8 @@ func qmontageSafe(g Conv2D) bool {
 func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *FakeQuant[float32], scale, bias, y []float32, wk *QConvWork, relu bool) bool {
 	gm, wi := montage(g, nb)
 	pg, off := qconvSetup(gm, gm.dims(), wk)
-	if cap(wk.x) < pg.size {
-		wk.x = make([]uint8, pg.size)
-		wk.filled = false
-	}
-	xq := wk.x[:pg.size]
 	zp := uint8(q.ZP)
-	if !wk.filled || wk.fillFor != gm || wk.fillZP != zp {
-		fillBytes(xq, zp)
-		wk.filled, wk.fillFor, wk.fillZP = true, gm, zp
-	}
+	xq := wk.padded(gm, pg, zp)
 	imgIn, imgOut := g.C*d.hw, g.M*d.p
 	if cap(wk.codes) < imgIn {
 		wk.codes = make([]uint8, imgIn)

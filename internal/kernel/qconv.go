@@ -337,21 +337,29 @@ func qgemmGroup(w *QWeights, gi int, base []uint8, off []int, acc []int32, nwr i
 	}
 }
 
-// qpadImage returns the codes of the image x under q in the padded layout
-// pg, in wk. The padding (and slack) holds the code of 0, q.ZP, and is
-// written only when the layout or the zero point changed since the last
-// call: the interior is all that differs from image to image.
-func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QConvWork) []uint8 {
+// padded returns wk's buffer for the padded layout pg of g (an image's,
+// or a montage's) with its padding holding the code zp: written only
+// when the layout or the zero point changed since the last call.
+func (wk *QConvWork) padded(g Conv2D, pg padGeom, zp uint8) []uint8 {
 	if cap(wk.x) < pg.size {
 		wk.x = make([]uint8, pg.size)
 		wk.filled = false
 	}
 	xq := wk.x[:pg.size]
-	zp := uint8(q.ZP)
 	if !wk.filled || wk.fillFor != g || wk.fillZP != zp {
 		fillBytes(xq, zp)
 		wk.filled, wk.fillFor, wk.fillZP = true, g, zp
 	}
+	return xq
+}
+
+// qpadImage returns the codes of the image x under q in the padded layout
+// pg, in wk. The padding (and slack) holds the code of 0, q.ZP, and is
+// written only when the layout or the zero point changed since the last
+// call: the interior is all that differs from image to image.
+func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QConvWork) []uint8 {
+	xq := wk.padded(g, pg, uint8(q.ZP))
+	zp := uint8(q.ZP)
 	hw := g.H * g.W
 	if g.StrideH == 1 && g.StrideW == 1 && pg.wp == g.W && pg.hp == g.H {
 		// Unpadded: the layout is the image itself.
