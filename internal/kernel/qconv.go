@@ -358,8 +358,8 @@ func (wk *QConvWork) padded(g Conv2D, pg padGeom, zp uint8) []uint8 {
 // written only when the layout or the zero point changed since the last
 // call: the interior is all that differs from image to image.
 func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QConvWork) []uint8 {
-	xq := wk.padded(g, pg, uint8(q.ZP))
 	zp := uint8(q.ZP)
+	xq := wk.padded(g, pg, zp)
 	hw := g.H * g.W
 	if g.StrideH == 1 && g.StrideW == 1 && pg.wp == g.W && pg.hp == g.H {
 		// Unpadded: the layout is the image itself.
