@@ -93,7 +93,7 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 	if wk.padFor(gm, pg) {
 		clear(wk.pad) // the padding of a new layout; placing leaves it zero
 	}
-	imgIn, imgOut := g.C*d.hw, g.M*d.p
+	imgIn := g.C * d.hw
 	hw, rowStep := d.hw, g.StrideH*g.W
 	// Image i's phase planes are image 0's, i·wi/StrideW columns on:
 	// the image's places in the montage's layout.
@@ -110,20 +110,7 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 			placeBlocks(wk.pad[p.base+col:], xi[p.first:], g.C, p.rows, p.n, pg.wq, rowStep, g.StrideW, pg.cs, hw, p.end-p.base-col)
 		}
 	}
-	arch := gemmArchFor[T]()
-	ldw := wideStride(pg, d.oh, arch.nr)
-	wk.wide = grow(wk.wide, d.mg*ldw)
-	for gi := range g.Group {
-		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
-		var b []T
-		if bias != nil {
-			b = bias[gi*d.mg : (gi+1)*d.mg]
-		}
-		for i := range nb {
-			yi := y[i*imgOut+gi*d.mg*d.p : i*imgOut+(gi+1)*d.mg*d.p]
-			biasRows(yi, wk.wide[i*wi/g.StrideW:], d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
-		}
-	}
+	multiplyPadded(g, d, pg, off, nb, wi/g.StrideW, w, bias, y, wk, relu)
 }
 
 // qbatchImages is batchImages for QConvForward: how many images
@@ -183,14 +170,7 @@ func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *Fak
 		}
 	}
 	nwr := roundUp(pg.nw, qNR)
-	if cap(wk.acc) < d.mg*nwr+8 {
-		wk.acc = make([]int32, d.mg*nwr+8)
-	}
-	acc := wk.acc[:d.mg*nwr+8]
-	b := bias
-	if b == nil {
-		b = wk.zeros(g.M)
-	}
+	acc, b := wk.sums(d.mg*nwr), wk.biasOf(bias, g.M)
 	done := relu
 	for gi := range g.Group {
 		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)

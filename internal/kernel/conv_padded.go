@@ -285,16 +285,29 @@ type paddedSetup struct {
 func convImagePadded[T Float](g Conv2D, d convDims, x, w, bias, y []T, q *FakeQuant[T], wk *ConvWork[T], relu bool) {
 	pg, off := convPaddedSetup(g, d, wk)
 	padInput(g, pg, x, q, wk)
+	multiplyPadded(g, d, pg, off, 1, 0, w, bias, y, wk, relu)
+}
+
+// multiplyPadded runs the GEMM and epilogue of convImagePadded and
+// convBatchPadded: wk.pad holds nb images in the layout pg (image i's
+// wide columns start at column i·colStep), one implicit GEMM per group
+// multiplies all of them, and each image's valid columns, plus the bias
+// (and the ReLU), are copied into its part of y.
+func multiplyPadded[T Float](g Conv2D, d convDims, pg padGeom, off []int, nb, colStep int, w, bias, y []T, wk *ConvWork[T], relu bool) {
 	arch := gemmArchFor[T]()
 	ldw := wideStride(pg, d.oh, arch.nr)
 	wk.wide = grow(wk.wide, d.mg*ldw)
+	imgOut := g.M * d.p
 	for gi := range g.Group {
 		implicitGemm(arch, &wk.gemm, d.mg, pg.nw, d.k, w[gi*d.mg*d.k:(gi+1)*d.mg*d.k], wk.pad[gi*d.cg*pg.cs:], off, wk.wide, ldw)
 		var b []T
 		if bias != nil {
 			b = bias[gi*d.mg : (gi+1)*d.mg]
 		}
-		biasRows(y[gi*d.mg*d.p:(gi+1)*d.mg*d.p], wk.wide, d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
+		for i := range nb {
+			yi := y[i*imgOut+gi*d.mg*d.p : i*imgOut+(gi+1)*d.mg*d.p]
+			biasRows(yi, wk.wide[i*colStep:], d.mg*d.oh, d.ow, pg.wq, ldw, b, d.oh, relu)
+		}
 	}
 }
 

@@ -116,12 +116,24 @@ type QConvWork struct {
 	nextSetup int           // the entry of setups to replace next
 }
 
-// zeros returns m zeros, the bias of a convolution that has none.
-func (wk *QConvWork) zeros(m int) []float32 {
+// biasOf returns bias, or m zeros for a convolution that has none.
+func (wk *QConvWork) biasOf(bias []float32, m int) []float32 {
+	if bias != nil {
+		return bias
+	}
 	if len(wk.zero) < m {
 		wk.zero = make([]float32, m)
 	}
 	return wk.zero[:m]
+}
+
+// sums returns wk's buffer for n int32 sums, with eight more past them:
+// dequantRows may read past the last one.
+func (wk *QConvWork) sums(n int) []int32 {
+	if cap(wk.acc) < n+8 {
+		wk.acc = make([]int32, n+8)
+	}
+	return wk.acc[:n+8]
 }
 
 // QConvForward computes the 2-D convolution of a batch of n float32
@@ -282,16 +294,7 @@ func qconvImage(g Conv2D, d convDims, x []float32, w *QWeights, q *FakeQuant[flo
 	pg, off := qconvSetup(g, d, wk)
 	xq := qpadImage(g, pg, x, q, wk)
 	nwr := roundUp(pg.nw, qNR)
-	// Eight more sums than the wide rows hold: dequantRows may read past
-	// the last one.
-	if cap(wk.acc) < d.mg*nwr+8 {
-		wk.acc = make([]int32, d.mg*nwr+8)
-	}
-	acc := wk.acc[:d.mg*nwr+8]
-	b := bias
-	if b == nil {
-		b = wk.zeros(g.M)
-	}
+	acc, b := wk.sums(d.mg*nwr), wk.biasOf(bias, g.M)
 	for gi := range g.Group {
 		qgemmGroup(w, gi, xq[gi*d.cg*pg.cs:], off, acc, nwr)
 		relu = dequantGroup(y, acc, gi, d, pg.wq, nwr, w, int32(q.ZP), scale, b, relu)
