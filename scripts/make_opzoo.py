@@ -416,6 +416,37 @@ class TokenMixer(nn.Module):
         return self.head(torch.cat([h.mean(1), h.sum(1) * 0.1], 1))
 
 
+class NormsAndMaxima(nn.Module):
+    """GroupNorm (Reshape, InstanceNormalization, Reshape, Mul, Add),
+    InstanceNorm2d with affine weights, torch.chunk and torch.split (Split,
+    equal and uneven), amax over the spatial axes and a channel amin
+    (ReduceMax, ReduceMin), AdaptiveMaxPool2d(1) (GlobalMaxPool)."""
+    in_shape = (2, 9, 9)
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 8)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+        self.inorm = nn.InstanceNorm2d(6, affine=True)
+        self.gmp = nn.AdaptiveMaxPool2d(1)
+        self.head = nn.Linear(4 + 2 + 4 + 1, 10)
+        with torch.no_grad():  # the norms start at scale 1, bias 0
+            for m in (self.gn, self.inorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.2)
+
+    def forward(self, x):
+        h = F.relu(self.gn(self.conv1(x)))
+        a, b = torch.chunk(h, 2, dim=1)
+        h2 = self.inorm(self.conv2(a * torch.sigmoid(b)))
+        p, q = torch.split(h2, [2, 4], dim=1)
+        feats = [torch.amax(a, dim=(2, 3)), torch.flatten(self.gmp(p), 1),
+                 torch.amax(q, dim=(2, 3)) + 0.1 * torch.sum(q, dim=(2, 3)),
+                 torch.amin(h2, dim=1).mean(dim=(1, 2)).unsqueeze(1)]
+        return self.head(torch.cat([feats[0], feats[1], feats[2], feats[3]], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -719,6 +750,8 @@ def main():
         ("layernorm_op11", TokenMixer, 11, "logits", "nn.LayerNorm below opset 17: ReduceMean/Sub/Pow/Sqrt/Div; ReduceSum with the axes attribute"),
         ("layernorm_op13", TokenMixer, 13, "logits", "nn.LayerNorm below opset 17: ReduceMean/Sub/Pow/Sqrt/Div; ReduceSum with the axes input"),
         ("layernorm_op17", TokenMixer, 17, "logits", "nn.LayerNorm at opset 17: LayerNormalization over the last axis and the last two"),
+        ("norms_maxima_op11", NormsAndMaxima, 11, "logits", "GroupNorm, InstanceNorm2d, torch.chunk/split (Split with the split attribute), amax/amin (ReduceMax/ReduceMin), AdaptiveMaxPool2d(1)"),
+        ("norms_maxima_op13", NormsAndMaxima, 13, "logits", "the same at opset 13: Split sizes as input 1"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

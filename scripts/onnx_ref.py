@@ -218,12 +218,34 @@ def run_node(node, vals, opset):
         for t in ins[1:]:
             y = f(y, t)
         return [y.astype(x.dtype)]
-    if op in ("ReduceMean", "ReduceSum"):
+    if op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"):
         axes = _reduce_axes(ins, a, x)
         if axes == ():
             return [x]
-        f = np.mean if op == "ReduceMean" else np.sum
+        f = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}[op]
         return [f(x.astype(np.float64), axis=axes, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)]
+    if op == "GlobalMaxPool":
+        return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+    if op == "InstanceNormalization":
+        axes = tuple(range(2, x.ndim))
+        shp = (1, -1) + (1,) * (x.ndim - 2)
+        xd = x.astype(np.float64)
+        mu = xd.mean(axis=axes, keepdims=True)
+        var = ((xd - mu) ** 2).mean(axis=axes, keepdims=True)
+        y = (xd - mu) / np.sqrt(var + a.get("epsilon", 1e-5))
+        return [(y * ins[1].astype(np.float64).reshape(shp) + ins[2].astype(np.float64).reshape(shp)).astype(np.float32)]
+    if op == "Split":
+        ax = a.get("axis", 0)
+        ax = ax + x.ndim if ax < 0 else ax
+        if len(ins) > 1 and ins[1] is not None:
+            sizes = _bcast_int(ins[1])
+        elif "split" in a:
+            sizes = list(a["split"])
+        else:
+            k = a.get("num_outputs", len(node.output))
+            each = -(-x.shape[ax] // k) if "num_outputs" in a else x.shape[ax] // k
+            sizes = [max(0, min(each, x.shape[ax] - j * each)) for j in range(k)]
+        return np.split(x, np.cumsum(sizes)[:-1], axis=ax)
     if op == "LayerNormalization":
         ax = a.get("axis", -1)
         ax = ax + x.ndim if ax < 0 else ax

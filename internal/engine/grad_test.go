@@ -183,6 +183,18 @@ func gradCases() []gradCase {
 			f := func(v string) string { return b.node("Flatten", nil, v) }
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(m), f(a), f(a2), f(g))
 		}},
+		{"maxima-instancenorm-split", []int{4, 3, 2}, func(b *builder, x string) string {
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			mx := b.node("ReduceMax", map[string]graph.Attr{"axes": ints(2, 3), "keepdims": intAttr(0)}, x)
+			mn := b.node("ReduceMin", map[string]graph.Attr{"axes": ints(1)}, x)
+			gmp := b.node("GlobalMaxPool", nil, x)
+			in := b.node("InstanceNormalization", map[string]graph.Attr{"epsilon": floatAttr(1e-3)}, x, b.init([]int{4}, 1), b.init([]int{4}, 1))
+			b.g.Nodes = append(b.g.Nodes, &graph.Node{Op: "Split", Name: "split", Inputs: []string{in, b.ints(1, 3)}, Outputs: []string{"s0", "s1"}, Attrs: map[string]graph.Attr{"axis": intAttr(1)}})
+			b.g.Nodes = append(b.g.Nodes, &graph.Node{Op: "Split", Name: "halves", Inputs: []string{x}, Outputs: []string{"h0", "h1"}, Attrs: map[string]graph.Attr{"axis": intAttr(-1)}})
+			s1 := b.node("Mul", nil, "s1", b.scalar(0.5))
+			h := b.node("Sub", nil, "h0", "h1")
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, mx, f(mn), f(gmp), f("s0"), f(s1), f(h))
+		}},
 		{"batchnorm-standalone", []int{3, 2, 2}, func(b *builder, x string) string {
 			r := b.node("Relu", nil, x)
 			v := b.init([]int{3}, 1)

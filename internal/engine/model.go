@@ -20,11 +20,12 @@ var ErrShape = errors.New("shape mismatch")
 var supportedOps = []string{
 	"Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "ConstantOfShape",
 	"Conv", "DequantizeLinear", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather",
-	"Gelu", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
-	"LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "PRelu", "Pad",
-	"Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Selu",
-	"Shape", "Sigmoid", "Slice", "Softmax", "Softplus", "Softsign", "Sqrt", "Squeeze", "Sub", "Tanh",
-	"ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
+	"Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity",
+	"InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
+	"MaxPool", "Min", "Mish", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
+	"ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Selu", "Shape", "Sigmoid",
+	"Slice", "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu",
+	"Transpose", "Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

@@ -772,3 +772,109 @@ func (c *compiler[T]) concat() (stepper[T], [][]int, error) {
 	}
 	return s, [][]int{y}, nil
 }
+
+// splitStep cuts its input along one axis into its outputs: the input seen
+// as outer blocks, each holding every output's block in turn.
+type splitStep[T Float] struct {
+	stepIO
+	outer int
+	block []int // per output: elements per outer index
+}
+
+func (s *splitStep[T]) forward(st *state[T]) {
+	x := st.data[s.in[0]]
+	off := 0
+	for o := 0; o < s.outer; o++ {
+		for j, out := range s.out {
+			b := s.block[j]
+			if out >= 0 {
+				copy(st.data[out][o*b:(o+1)*b], x[off:off+b])
+			}
+			off += b
+		}
+	}
+}
+
+func (s *splitStep[T]) backward(st *state[T]) {
+	gx := st.grad[s.in[0]]
+	if gx == nil {
+		return
+	}
+	off := 0
+	for o := 0; o < s.outer; o++ {
+		for j, out := range s.out {
+			b := s.block[j]
+			if out >= 0 && st.grad[out] != nil {
+				dst := gx[off : off+b]
+				for i, v := range st.grad[out][o*b : (o+1)*b] {
+					dst[i] += v
+				}
+			}
+			off += b
+		}
+	}
+}
+
+// split plans Split: the sizes from input 1 (opset 13 on), the split
+// attribute (before 13), or equal parts, one per output (the last one
+// smaller when num_outputs, opset 18, does not divide the axis).
+func (c *compiler[T]) split() (stepper[T], [][]int, error) {
+	n := c.node
+	x := c.shape(0)
+	axis, err := normAxis(n.AttrInt("axis", 0), len(x))
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := len(n.Outputs)
+	var sizes []int64
+	switch {
+	case c.has(1):
+		t := c.constIn(1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("split sizes computed from data are not supported")
+		}
+		sizes = t.Ints()
+	case n.AttrInts("split") != nil:
+		sizes = n.AttrInts("split")
+	default:
+		k, ceil := parts, false
+		if v := n.AttrInt("num_outputs", 0); v > 0 {
+			k, ceil = int(v), true
+		}
+		if k == 0 {
+			return nil, nil, fmt.Errorf("Split has no outputs")
+		}
+		dim := x[axis]
+		each := dim / k
+		if ceil {
+			each = (dim + k - 1) / k
+		} else if dim%k != 0 {
+			return nil, nil, fmt.Errorf("axis %d of %s does not split into %d equal parts: %w", axis, graph.ShapeString(x), k, ErrShape)
+		}
+		for j := range k {
+			sizes = append(sizes, int64(max(0, min(each, dim-j*each))))
+		}
+	}
+	if len(sizes) != len(n.Outputs) {
+		return nil, nil, fmt.Errorf("Split into %d sizes %v but %d outputs: %w", len(sizes), sizes, len(n.Outputs), ErrShape)
+	}
+	total := int64(0)
+	for _, v := range sizes {
+		if v < 0 {
+			return nil, nil, fmt.Errorf("negative split size in %v: %w", sizes, ErrShape)
+		}
+		total += v
+	}
+	if total != int64(x[axis]) {
+		return nil, nil, fmt.Errorf("split sizes %v add up to %d, not axis %d of %s: %w", sizes, total, axis, graph.ShapeString(x), ErrShape)
+	}
+	inner := graph.NumElements(x[axis+1:])
+	s := &splitStep[T]{outer: graph.NumElements(x[:axis])}
+	shapes := make([][]int, len(sizes))
+	for j, v := range sizes {
+		shapes[j] = slices.Clone(x)
+		shapes[j][axis] = int(v)
+		s.block = append(s.block, int(v)*inner)
+	}
+	return s, shapes, nil
+}

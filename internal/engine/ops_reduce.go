@@ -8,14 +8,17 @@ import (
 	"mpq/internal/graph"
 )
 
-// reduceStep is ReduceMean or ReduceSum over a block of adjacent axes: the
-// input seen as outer × n × inner, the output as outer × inner. Its items
-// for the Team are output elements, each the sum of n inputs, so that
-// ranges touch disjoint inputs in both passes.
+// reduceStep is ReduceMean, ReduceSum, ReduceMax or ReduceMin (and
+// GlobalMaxPool) over a block of adjacent axes: the input seen as outer ×
+// n × inner, the output as outer × inner. Its items for the Team are
+// output elements, each reducing n inputs, so that ranges touch disjoint
+// inputs in both passes.
 type reduceStep[T Float] struct {
 	stepIO
 	outer, n, inner int
 	scale           float64 // 1/n for ReduceMean, 1 for ReduceSum
+	// extreme is +1 for ReduceMax, −1 for ReduceMin, 0 for the sums.
+	extreme int
 }
 
 func (s *reduceStep[T]) forward(st *state[T]) {
@@ -35,8 +38,27 @@ func (s *reduceStep[T]) backward(st *state[T]) {
 // chunk is the least number of outputs worth a range of their own.
 func (s *reduceStep[T]) chunk() int { return max(1, (1<<14)/max(s.n, 1)) }
 
-// forwardRange sets the outputs [lo, hi), summing in float64.
+// forwardRange sets the outputs [lo, hi), summing in float64. A maximum
+// or minimum is NaN where any of its inputs is (as in PyTorch's amax).
 func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
+	if s.extreme != 0 {
+		for j := lo; j < hi; j++ {
+			o, in := j/s.inner, j%s.inner
+			base := o*s.n*s.inner + in
+			m := x[base]
+			for k := 1; k < s.n; k++ {
+				v := x[base+k*s.inner]
+				if v != v || (s.extreme > 0 && v > m) || (s.extreme < 0 && v < m) {
+					m = v
+				}
+				if m != m {
+					break
+				}
+			}
+			y[j] = m
+		}
+		return
+	}
 	for j := lo; j < hi; j++ {
 		o, in := j/s.inner, j%s.inner
 		base := o*s.n*s.inner + in
@@ -48,8 +70,32 @@ func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
 	}
 }
 
-// backwardRange spreads the gradient of the outputs [lo, hi) over their inputs.
-func (s *reduceStep[T]) backwardRange(_, _, gy, gx []T, lo, hi int) {
+// backwardRange spreads the gradient of the outputs [lo, hi) over their
+// inputs: evenly for the sums, and for a maximum or minimum evenly over
+// the inputs equal to it (PyTorch's amax/amin rule for ties).
+func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
+	if s.extreme != 0 {
+		for j := lo; j < hi; j++ {
+			o, in := j/s.inner, j%s.inner
+			base := o*s.n*s.inner + in
+			ties := 0
+			for k := 0; k < s.n; k++ {
+				if x[base+k*s.inner] == y[j] {
+					ties++
+				}
+			}
+			if ties == 0 {
+				continue // a NaN maximum: no input equals it
+			}
+			g := gy[j] / T(ties)
+			for k := 0; k < s.n; k++ {
+				if x[base+k*s.inner] == y[j] {
+					gx[base+k*s.inner] += g
+				}
+			}
+		}
+		return
+	}
 	scale := T(s.scale)
 	for j := lo; j < hi; j++ {
 		o, in := j/s.inner, j%s.inner
@@ -61,9 +107,9 @@ func (s *reduceStep[T]) backwardRange(_, _, gy, gx []T, lo, hi int) {
 	}
 }
 
-// reduce plans ReduceMean or ReduceSum: constant axes from the attribute
-// (ReduceSum before opset 13, ReduceMean before 18) or input 1, keepdims,
-// noop_with_empty_axes (opset 18).
+// reduce plans ReduceMean, ReduceSum, ReduceMax or ReduceMin: constant
+// axes from the attribute (ReduceSum before opset 13, the others before 18)
+// or input 1, keepdims, noop_with_empty_axes (opset 18).
 func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
 	n := c.node
 	x := c.shape(0)
@@ -97,8 +143,16 @@ func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
 		return nil, nil, fmt.Errorf("%s over axes %v of %s, which are not adjacent, is not supported", n.Op, axes64, graph.ShapeString(x))
 	}
 	s := &reduceStep[T]{outer: graph.NumElements(x[:first]), n: graph.NumElements(x[first : last+1]), inner: graph.NumElements(x[last+1:]), scale: 1}
-	if n.Op == "ReduceMean" {
+	switch n.Op {
+	case "ReduceMean":
 		s.scale = 1 / float64(s.n)
+	case "ReduceMax":
+		s.extreme = 1
+	case "ReduceMin":
+		s.extreme = -1
+	}
+	if s.n == 0 && s.extreme != 0 {
+		return nil, nil, fmt.Errorf("%s over an empty axis of %s has no value: %w", n.Op, graph.ShapeString(x), ErrShape)
 	}
 	var y []int
 	for i, d := range x {
@@ -123,6 +177,9 @@ type layerNormStep[T Float] struct {
 	rows, d     int
 	eps         float64
 	scale, bias []T // d values each; bias is nil when absent
+	// perRow, when positive, makes this InstanceNormalization: scale and
+	// bias hold one value per channel, row r's being r mod perRow.
+	perRow int
 	// mean and rstd hold each row's μ and 1/√(σ² + ε) from the last
 	// forward pass, for the backward pass.
 	mean, rstd []float64
@@ -162,11 +219,7 @@ func (s *layerNormStep[T]) forwardRange(x, y []T, lo, hi int) {
 		rstd := 1 / math.Sqrt(vr/d+s.eps)
 		s.mean[r], s.rstd[r] = mu, rstd
 		for i, v := range xs {
-			h := (float64(v) - mu) * rstd * float64(s.scale[i])
-			if s.bias != nil {
-				h += float64(s.bias[i])
-			}
-			ys[i] = T(h)
+			ys[i] = T((float64(v)-mu)*rstd*s.gamma(r, i) + s.beta(r, i))
 		}
 	}
 }
@@ -180,17 +233,36 @@ func (s *layerNormStep[T]) backwardRange(x, _, gy, gx []T, lo, hi int) {
 		mu, rstd := s.mean[r], s.rstd[r]
 		m1, m2 := 0.0, 0.0
 		for i, v := range xs {
-			g := float64(gys[i]) * float64(s.scale[i])
+			g := float64(gys[i]) * s.gamma(r, i)
 			m1 += g
 			m2 += g * (float64(v) - mu) * rstd
 		}
 		m1, m2 = m1/d, m2/d
 		for i, v := range xs {
-			g := float64(gys[i]) * float64(s.scale[i])
+			g := float64(gys[i]) * s.gamma(r, i)
 			h := (float64(v) - mu) * rstd
 			gxs[i] += T(rstd * (g - m1 - h*m2))
 		}
 	}
+}
+
+// gamma returns the scale of value i of row r.
+func (s *layerNormStep[T]) gamma(r, i int) float64 {
+	if s.perRow > 0 {
+		return float64(s.scale[r%s.perRow])
+	}
+	return float64(s.scale[i])
+}
+
+// beta returns the bias of value i of row r (0 without one).
+func (s *layerNormStep[T]) beta(r, i int) float64 {
+	switch {
+	case s.bias == nil:
+		return 0
+	case s.perRow > 0:
+		return float64(s.bias[r%s.perRow])
+	}
+	return float64(s.bias[i])
 }
 
 // layerNorm plans LayerNormalization with constant scale and bias, which
@@ -221,6 +293,56 @@ func (c *compiler[T]) layerNorm() (stepper[T], [][]int, error) {
 	}
 	if s.scale == nil {
 		return nil, nil, fmt.Errorf("LayerNormalization has no scale input")
+	}
+	s.mean, s.rstd = make([]float64, s.rows), make([]float64, s.rows)
+	return s, [][]int{slices.Clone(x)}, nil
+}
+
+// globalMaxPool plans GlobalMaxPool: the maximum over the spatial axes
+// (2 on) of each sample and channel, kept as 1s.
+func (c *compiler[T]) globalMaxPool() (stepper[T], [][]int, error) {
+	x := c.shape(0)
+	if len(x) < 3 {
+		return nil, nil, fmt.Errorf("input %s has no spatial dimensions: %w", graph.ShapeString(x), ErrShape)
+	}
+	y := slices.Clone(x)
+	for i := 2; i < len(y); i++ {
+		y[i] = 1
+	}
+	n := graph.NumElements(x[2:])
+	if n == 0 {
+		return nil, nil, fmt.Errorf("GlobalMaxPool of the empty input %s: %w", graph.ShapeString(x), ErrShape)
+	}
+	return &reduceStep[T]{outer: x[0] * x[1], n: n, inner: 1, scale: 1, extreme: 1}, [][]int{y}, nil
+}
+
+// instanceNorm plans InstanceNormalization: each channel of each sample
+// (axis 1) normalized over the spatial axes, then scaled and shifted per
+// channel by constant inputs (how PyTorch exports GroupNorm, between two
+// Reshapes, and InstanceNorm2d).
+func (c *compiler[T]) instanceNorm() (stepper[T], [][]int, error) {
+	x := c.shape(0)
+	if len(x) < 3 {
+		return nil, nil, fmt.Errorf("input %s has no spatial dimensions: %w", graph.ShapeString(x), ErrShape)
+	}
+	ch := x[1]
+	s := &layerNormStep[T]{rows: x[0] * ch, d: graph.NumElements(x[2:]), eps: c.node.AttrFloat("epsilon", 1e-5), perRow: ch}
+	for i, dst := range []*[]T{&s.scale, &s.bias} {
+		t := c.constIn(i + 1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("InstanceNormalization input %d (%q) must be a constant (an initializer)", i+1, c.node.Input(i+1))
+		}
+		v := t.Floats()
+		if len(v) != ch {
+			return nil, nil, fmt.Errorf("InstanceNormalization input %d has %d values for %d channels: %w", i+1, len(v), ch, ErrShape)
+		}
+		*dst = make([]T, ch)
+		for k, f := range v {
+			(*dst)[k] = T(f)
+		}
+	}
+	if s.d == 0 {
+		return nil, nil, fmt.Errorf("InstanceNormalization of the empty input %s: %w", graph.ShapeString(x), ErrShape)
 	}
 	s.mean, s.rstd = make([]float64, s.rows), make([]float64, s.rows)
 	return s, [][]int{slices.Clone(x)}, nil

@@ -44,6 +44,13 @@ func TestPlanErrors(t *testing.T) {
 		{"layernorm-dynamic-scale", []int{4}, func(b *builder, x string) string {
 			return b.node("LayerNormalization", nil, x, b.node("Relu", nil, x))
 		}, "must be a constant"},
+		{"split-sizes", []int{5, 2}, func(b *builder, x string) string {
+			b.g.Nodes = append(b.g.Nodes, &graph.Node{Op: "Split", Name: "split", Inputs: []string{x, b.ints(2, 2)}, Outputs: []string{"a", "b"}, Attrs: map[string]graph.Attr{"axis": intAttr(1)}})
+			return b.node("Add", nil, "a", "b")
+		}, "add up to 4, not axis 1"},
+		{"instancenorm-dynamic-scale", []int{2, 3}, func(b *builder, x string) string {
+			return b.node("InstanceNormalization", nil, x, b.node("Relu", nil, b.init([]int{2}, 1)), b.init([]int{2}, 1))
+		}, "must be a constant"},
 		{"max-three-inputs", []int{4}, func(b *builder, x string) string {
 			return b.node("Max", nil, x, x, x)
 		}, "Max with 3 inputs"},

@@ -441,8 +441,14 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.batchNorm()
 	case "LayerNormalization":
 		return c.layerNorm()
-	case "ReduceMean", "ReduceSum":
+	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin":
 		return c.reduce()
+	case "GlobalMaxPool":
+		return c.globalMaxPool()
+	case "InstanceNormalization":
+		return c.instanceNorm()
+	case "Split":
+		return c.split()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
 	case "Gather", "ConstantOfShape", "Equal", "Expand", "Range", "Where":

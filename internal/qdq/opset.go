@@ -25,9 +25,9 @@ func sameFrom11To13(op string) bool {
 	switch op {
 	case "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "Constant",
 		"ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten",
-		"Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "Identity", "LeakyRelu", "Log", "MatMul", "Max",
-		"MaxPool", "Min", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
-		"ReduceMean", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softplus", "Softsign", "Sqrt",
+		"Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "Identity", "InstanceNormalization",
+		"LeakyRelu", "Log", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear",
+		"Range", "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softplus", "Softsign", "Sqrt",
 		"Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where":
 		return true
 	}
@@ -72,6 +72,14 @@ func (m *model) upgradeOpset() (int64, error) {
 				name := m.value(n.GetOutput()[0] + "_axes")
 				m.g.Initializer = append(m.g.Initializer, int64Tensor(name, []int{len(a.GetInts())}, a.GetInts()))
 				removeAttr(n, "axes")
+				n.Input = append(n.Input[:1], name)
+			}
+		case "Split":
+			// Opset 13 moved the sizes from the split attribute to input 1.
+			if a := attr(n, "split"); a != nil {
+				name := m.value(n.GetOutput()[0] + "_split")
+				m.g.Initializer = append(m.g.Initializer, int64Tensor(name, []int{len(a.GetInts())}, a.GetInts()))
+				removeAttr(n, "split")
 				n.Input = append(n.Input[:1], name)
 			}
 		case "Dropout":
