@@ -14,7 +14,8 @@ These are deliberately *not* the shipped fixtures: other layer mixes
 blocks with ReLU6/Hardswish and a squeeze-excite gate, an inception-style
 Concat, classic LeNet-5 with Tanh and average pooling, GELU/ELU/LeakyReLU
 MLPs with LogSoftmax outputs, a fixed batch-1 export, LeakyReLU, SiLU,
-Mish and SELU with 3x3 pooling), other opsets
+Mish and SELU with 3x3 pooling, GroupNorm and InstanceNorm with a
+torch.chunk gate and amax pooling), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -194,6 +195,28 @@ class Acts(nn.Module):
 
 
 # name -> (class, seed, epochs, opset, export options)
+class GNChunk(nn.Module):
+    """GroupNorm after each convolution, a GLU-style gate from torch.chunk,
+    amax pooling and InstanceNorm2d: the ops the other models lack."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False)
+        self.g1 = nn.GroupNorm(4, 16)
+        self.c2 = nn.Conv2d(16, 64, 3, stride=2, padding=1)
+        self.c3 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+        self.n3 = nn.InstanceNorm2d(32, affine=True)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = F.relu(self.g1(self.c1(x)))
+        a, b = torch.chunk(self.c2(h), 2, dim=1)
+        h = a * torch.sigmoid(b)
+        h = F.relu(self.n3(self.c3(h)))
+        return self.fc(torch.cat([torch.amax(h, dim=(2, 3)), h.mean((2, 3))], 1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -204,6 +227,7 @@ MODELS = {
     "mlp_matmul": (MLPMatMul, 16, 2, 13, {}),
     "lenet5_b1": (LeNet5, 14, 2, 11, {"static_batch": True}),
     "acts": (Acts, 17, 1, 17, {}),
+    "gn_chunk": (GNChunk, 18, 1, 13, {}),
 }
 
 

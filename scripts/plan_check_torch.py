@@ -8,7 +8,7 @@ into the Conv before it, input ranges calibrated on the first 512 training
 images). Accuracy must agree within 0.3 percentage points (1 point for plans
 with a 2- or 3-bit layer); size_bits (Σ params × weight bits, from the ONNX
 weights) and BOPs (Σ MACs × weight bits × input bits, float layers at 32 × 32, MACs
-from the layer's output shape by ONNX shape inference) must be exact.
+from the layer's output shape in a run of scripts/onnx_ref.py) must be exact.
 
     go build -o /tmp/mpq ./cmd/mpq
     /usr/bin/python3 scripts/plan_check_torch.py --mpq /tmp/mpq [--plans 6] CONFIG.yaml ...
@@ -71,23 +71,27 @@ def torch_eval(onnx_path, plan, calib_x, test_x, test_y):
 
 def layer_costs(onnx_path, module):
     """{layer name: (params, MACs per sample)} from the weights PyTorch
-    holds and the layer outputs' shapes by ONNX shape inference (batch 1)."""
+    holds and the shapes of the layer outputs in a run of the numpy
+    reference interpreter (scripts/onnx_ref.py) on one zero sample. (ONNX
+    shape inference loses the spatial sizes behind data-dependent Reshapes,
+    such as nn.GroupNorm's.)"""
     import onnx
-    from onnx import shape_inference
+    import onnx_ref
     model = onnx.load(onnx_path)
-    for d in model.graph.input[0].type.tensor_type.shape.dim[:1]:
-        d.ClearField("dim_param")
-        d.dim_value = 1
-    inferred = shape_inference.infer_shapes(model)
-    shapes = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
-        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
     out_of = {(n.name or n.input[1]): n.output[0] for n in model.graph.node}
+    wanted = [out_of[l.name] for l in module.layers if l.op == "Conv"]
+    known = {o.name for o in model.graph.output}
+    for name in wanted:
+        if name not in known:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    inp = model.graph.input[0]
+    dims = [d.dim_value if d.dim_value > 0 else 1 for d in inp.type.tensor_type.shape.dim]
+    vals = onnx_ref.run(model, {inp.name: np.zeros(dims, np.float32)})
     costs = {}
     for l in module.layers:
         params = l.weight.numel()
         if l.op == "Conv":
-            out = shapes[out_of[l.name]]
+            out = vals[out_of[l.name]].shape
             macs = params * int(np.prod(out[2:]))
         else:
             macs = params

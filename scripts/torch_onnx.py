@@ -697,6 +697,10 @@ class OnnxModule(nn.Module):
             return [F.layer_norm(x, shape, sc, bi, eps)]
         return fn
 
+    def _op_InstanceNormalization(self, node, a, consts, layer):
+        eps = a.get("epsilon", 1e-5)
+        return lambda ins: [F.instance_norm(ins[0], weight=ins[1], bias=ins[2], eps=eps)]
+
     def _op_Pow(self, node, a, consts, layer):
         def fn(ins):
             e = ins[1]
