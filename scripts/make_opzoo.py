@@ -447,6 +447,27 @@ class NormsAndMaxima(nn.Module):
         return self.head(torch.cat([feats[0], feats[1], feats[2], feats[3]], 1))
 
 
+class Conv1dNet(nn.Module):
+    """Sequences (N x 6 x 20): Conv1d, grouped, strided and dilated Conv1d,
+    MaxPool1d with ceil_mode, AvgPool1d with padding, F.pad on the length,
+    mean over it. (No BatchNorm1d: the exporter would fold it into the
+    weights, which the gradient check maps back to parameters by value.)"""
+    in_shape = (6, 20)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(6, 8, 5, padding=2, bias=False)
+        self.b = nn.Conv1d(8, 8, 3, stride=2, padding=1, groups=2)
+        self.c = nn.Conv1d(8, 12, 3, dilation=2)
+        self.head = nn.Linear(12, 10)
+
+    def forward(self, x):
+        x = F.max_pool1d(F.relu(self.a(x)), 3, stride=2, ceil_mode=True)  # 20 -> 10
+        x = F.avg_pool1d(torch.tanh(self.b(x)), 2, padding=1)  # 5 -> 3
+        x = F.relu(self.c(F.pad(x, (2, 3))))  # 8 -> 4
+        return self.head(x.mean(2))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -752,6 +773,7 @@ def main():
         ("layernorm_op17", TokenMixer, 17, "logits", "nn.LayerNorm at opset 17: LayerNormalization over the last axis and the last two"),
         ("norms_maxima_op11", NormsAndMaxima, 11, "logits", "GroupNorm, InstanceNorm2d, torch.chunk/split (Split with the split attribute), amax/amin (ReduceMax/ReduceMin), AdaptiveMaxPool2d(1)"),
         ("norms_maxima_op13", NormsAndMaxima, 13, "logits", "the same at opset 13: Split sizes as input 1"),
+        ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

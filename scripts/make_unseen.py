@@ -15,7 +15,7 @@ blocks with ReLU6/Hardswish and a squeeze-excite gate, an inception-style
 Concat, classic LeNet-5 with Tanh and average pooling, GELU/ELU/LeakyReLU
 MLPs with LogSoftmax outputs, a fixed batch-1 export, LeakyReLU, SiLU,
 Mish and SELU with 3x3 pooling, GroupNorm and InstanceNorm with a
-torch.chunk gate and amax pooling), other opsets
+torch.chunk gate and amax pooling, Conv1d over the image's rows), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -217,6 +217,27 @@ class GNChunk(nn.Module):
         return self.fc(torch.cat([torch.amax(h, dim=(2, 3)), h.mean((2, 3))], 1))
 
 
+class Seq1d(nn.Module):
+    """The image as a sequence of 28 rows of 28 features: Conv1d with
+    BatchNorm1d, MaxPool1d, a strided grouped Conv1d, AvgPool1d, mean over
+    the length."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(28, 48, 5, padding=2, bias=False)
+        self.bn = nn.BatchNorm1d(48)
+        self.b = nn.Conv1d(48, 64, 3, stride=2, padding=1, groups=4)
+        self.c = nn.Conv1d(64, 64, 3, padding=1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.squeeze(1).transpose(1, 2)  # N x 28 columns (features) x 28 rows (length)
+        x = F.max_pool1d(F.relu(self.bn(self.a(x))), 2)
+        x = F.avg_pool1d(F.relu(self.b(x)), 2, ceil_mode=True)
+        return self.fc(F.relu(self.c(x)).mean(2))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -228,6 +249,7 @@ MODELS = {
     "lenet5_b1": (LeNet5, 14, 2, 11, {"static_batch": True}),
     "acts": (Acts, 17, 1, 17, {}),
     "gn_chunk": (GNChunk, 18, 1, 13, {}),
+    "seq1d": (Seq1d, 19, 1, 13, {}),
 }
 
 

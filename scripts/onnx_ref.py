@@ -35,7 +35,20 @@ def _pool_out(in_sz, k, s, pb, pe, d, ceil_mode):
     return out
 
 
+def _lift_1d(a):
+    """A 1-D window's attributes as those of a 2-D window of height 1."""
+    a = dict(a)
+    for k in ("kernel_shape", "strides", "dilations"):
+        if k in a:
+            a[k] = [1] + list(a[k])
+    if "pads" in a:
+        a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
+    return a
+
+
 def _conv(x, w, b, a):
+    if x.ndim == 3:  # Conv1d: the same as a 2-D convolution over height 1
+        return _conv(x[:, :, None, :], w[:, :, None, :], b, _lift_1d(a))[:, :, 0, :]
     n, c, h, wd = x.shape
     m, cg, kh, kw = w.shape
     group = a.get("group", 1)
@@ -66,6 +79,8 @@ def _conv(x, w, b, a):
 
 
 def _pool(x, a, kind):
+    if x.ndim == 3:  # MaxPool1d/AvgPool1d as 2-D pooling over height 1
+        return _pool(x[:, :, None, :], _lift_1d(a), kind)[:, :, 0, :]
     k = a["kernel_shape"]
     s = a.get("strides", [1] * len(k))
     d = a.get("dilations", [1] * len(k))

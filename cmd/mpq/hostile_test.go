@@ -27,6 +27,8 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"mpq/internal/engine"
 )
 
 // hostileFiles writes the broken (and a few good) inputs into dir.
@@ -374,7 +376,7 @@ func TestHostileInputs(t *testing.T) {
 		{"garbage onnx", []string{"inspect", "$DIR/garbage.onnx"},
 			"onnx: model $DIR/garbage.onnx: invalid ONNX model: not a readable ONNX protobuf (proto: cannot parse invalid wire-format data)" + reexport},
 		{"unsupported op", []string{"inspect", "$DIR/sin.onnx"},
-			`model $DIR/sin.onnx: onnx: unsupported operator: Sin (node "/Relu"); mpq supports Abs, Add, AveragePool, BatchNormalization, Cast, Celu, Clip, Concat, ConstantOfShape, Conv, DequantizeLinear, Div, Dropout, Elu, Equal, Erf, Exp, Expand, Flatten, Gather, Gelu, Gemm, GlobalAveragePool, HardSigmoid, HardSwish, Identity, LayerNormalization, LeakyRelu, Log, LogSoftmax, MatMul, Max, MaxPool, Min, Mish, Mul, Neg, PRelu, Pad, Pow, QuantizeLinear, Range, Reciprocal, ReduceMean, ReduceSum, Relu, Reshape, Selu, Shape, Sigmoid, Slice, Softmax, Softplus, Softsign, Sqrt, Squeeze, Sub, Tanh, ThresholdedRelu, Transpose, Unsqueeze, Where`},
+			`model $DIR/sin.onnx: onnx: unsupported operator: Sin (node "/Relu"); mpq supports ` + strings.Join(engine.SupportedOps(), ", ")},
 		{"size disagrees with data", []string{"inspect", "$DIR/size.onnx"},
 			`onnx: model $DIR/size.onnx: invalid ONNX model: tensor "conv1.weight" (float32) declares shape [6 1 5 6] = 180 elements but holds 150; the file is corrupt: export it again`},
 		{"absurd dimensions", []string{"inspect", "$DIR/absurd.onnx"},

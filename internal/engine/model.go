@@ -238,8 +238,8 @@ func (m *Model) inventory() error {
 		}
 		switch n.Op {
 		case "Conv":
-			if len(w.Shape) != 4 {
-				return fmt.Errorf("onnx: node %q (Conv): weight %q has shape %s; mpq runs 2-D convolutions only", n.Label(), wname, graph.ShapeString(w.Shape))
+			if len(w.Shape) != 3 && len(w.Shape) != 4 {
+				return fmt.Errorf("onnx: node %q (Conv): weight %q has shape %s; mpq runs 1-D and 2-D convolutions only", n.Label(), wname, graph.ShapeString(w.Shape))
 			}
 			l.ChannelAxis = 0
 		case "Gemm":
@@ -320,7 +320,7 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 			}
 		}
 		w := out.Init[conv.Input(1)]
-		if !ok || w == nil || len(w.Shape) != 4 || replaced[conv] != nil {
+		if !ok || w == nil || (len(w.Shape) != 3 && len(w.Shape) != 4) || replaced[conv] != nil {
 			continue
 		}
 		mch := w.Shape[0]

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"mpq/internal/graph"
@@ -71,12 +72,20 @@ func (c *compiler[T]) conv() (stepper[T], [][]int, error) {
 	if !c.has(1) {
 		return nil, nil, fmt.Errorf("Conv has no weight input")
 	}
+	oneD := len(x) == 3 && len(w) == 3
+	if oneD {
+		var err error
+		if n, err = lift1D(n); err != nil {
+			return nil, nil, err
+		}
+		x, w = []int{x[0], x[1], 1, x[2]}, []int{w[0], w[1], 1, w[2]}
+	}
 	if len(x) != 4 || len(w) != 4 {
-		return nil, nil, fmt.Errorf("mpq runs 2-D convolutions only (input %s, weight %s): %w", graph.ShapeString(x), graph.ShapeString(w), ErrShape)
+		return nil, nil, fmt.Errorf("mpq runs 1-D and 2-D convolutions only (input %s, weight %s): %w", graph.ShapeString(c.shape(0)), graph.ShapeString(c.shape(1)), ErrShape)
 	}
 	group := int(n.AttrInt("group", 1))
 	if group < 1 || x[1]%group != 0 || w[0]%group != 0 || x[1]/group != w[1] {
-		return nil, nil, fmt.Errorf("input %s with %d groups does not fit weight %s: %w", graph.ShapeString(x), group, graph.ShapeString(w), ErrShape)
+		return nil, nil, fmt.Errorf("input %s with %d groups does not fit weight %s: %w", graph.ShapeString(c.shape(0)), group, graph.ShapeString(c.shape(1)), ErrShape)
 	}
 	if c.has(2) {
 		if b := c.shape(2); graph.NumElements(b) != w[0] {
@@ -85,7 +94,7 @@ func (c *compiler[T]) conv() (stepper[T], [][]int, error) {
 	}
 	ks := n.AttrInts("kernel_shape")
 	if ks != nil && (len(ks) != 2 || int(ks[0]) != w[2] || int(ks[1]) != w[3]) {
-		return nil, nil, fmt.Errorf("kernel_shape %v disagrees with weight %s: %w", ks, graph.ShapeString(w), ErrShape)
+		return nil, nil, fmt.Errorf("kernel_shape %v disagrees with weight %s: %w", c.node.AttrInts("kernel_shape"), graph.ShapeString(c.shape(1)), ErrShape)
 	}
 	geo, err := window2D(n, x[2], x[3], w[2], w[3])
 	if err != nil {
@@ -97,7 +106,37 @@ func (c *compiler[T]) conv() (stepper[T], [][]int, error) {
 	if err := g.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%v: %w", err, ErrShape)
 	}
-	return &convStep[T]{g: g, n: x[0], layer: -1}, [][]int{{x[0], w[0], g.OutH(), g.OutW()}}, nil
+	y := []int{x[0], w[0], g.OutH(), g.OutW()}
+	if oneD {
+		y = []int{x[0], w[0], g.OutW()}
+	}
+	return &convStep[T]{g: g, n: x[0], layer: -1}, [][]int{y}, nil
+}
+
+// lift1D returns a copy of a 1-D Conv, MaxPool or AveragePool node whose
+// window attributes are those of the same operation in 2-D over a feature
+// map of height 1 (N×C×L seen as N×C×1×L, the same values in the same
+// order): kernel_shape, strides and dilations get a leading 1, pads
+// [b, e] become [0, b, 0, e]; auto_pad carries over, as padding the height
+// of a 1-high window over a 1-high map adds nothing.
+func lift1D(n *graph.Node) (*graph.Node, error) {
+	out := *n
+	out.Attrs = maps.Clone(n.Attrs)
+	for _, name := range []string{"kernel_shape", "strides", "dilations"} {
+		if v := n.AttrInts(name); v != nil {
+			if len(v) != 1 {
+				return nil, fmt.Errorf("%s %v on a 1-D input: want one value: %w", name, v, ErrShape)
+			}
+			out.Attrs[name] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{1, v[0]}}
+		}
+	}
+	if p := n.AttrInts("pads"); p != nil {
+		if len(p) != 2 {
+			return nil, fmt.Errorf("pads %v on a 1-D input: want two values: %w", p, ErrShape)
+		}
+		out.Attrs["pads"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{0, p[0], 0, p[1]}}
+	}
+	return &out, nil
 }
 
 // window is a resolved 2-D sliding window (strides, pads, dilations).

@@ -53,8 +53,16 @@ func (s *poolStep[T]) backward(st *state[T]) {
 func (c *compiler[T]) pool() (stepper[T], [][]int, error) {
 	n := c.node
 	x := c.shape(0)
+	oneD := len(x) == 3
+	if oneD {
+		var err error
+		if n, err = lift1D(n); err != nil {
+			return nil, nil, err
+		}
+		x = []int{x[0], x[1], 1, x[2]}
+	}
 	if len(x) != 4 {
-		return nil, nil, fmt.Errorf("mpq pools 2-D feature maps only (input %s): %w", graph.ShapeString(x), ErrShape)
+		return nil, nil, fmt.Errorf("mpq pools 1-D and 2-D feature maps only (input %s): %w", graph.ShapeString(x), ErrShape)
 	}
 	ks := n.AttrInts("kernel_shape")
 	if len(ks) != 2 || ks[0] < 1 || ks[1] < 1 {
@@ -73,7 +81,11 @@ func (c *compiler[T]) pool() (stepper[T], [][]int, error) {
 	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 		return nil, nil, fmt.Errorf("MaxPool's Indices output is not supported")
 	}
-	return &poolStep[T]{p: p, n: x[0], max: n.Op == "MaxPool"}, [][]int{{x[0], x[1], p.OutH(), p.OutW()}}, nil
+	y := []int{x[0], x[1], p.OutH(), p.OutW()}
+	if oneD {
+		y = []int{x[0], x[1], p.OutW()}
+	}
+	return &poolStep[T]{p: p, n: x[0], max: n.Op == "MaxPool"}, [][]int{y}, nil
 }
 
 // gapStep is GlobalAveragePool: N×C×H×W → N×C×1×1.
