@@ -468,6 +468,31 @@ class Conv1dNet(nn.Module):
         return self.head(x.mean(2))
 
 
+class TinyViT(nn.Module):
+    """Vision-transformer pieces: a strided patch Conv, a class token
+    broadcast over the batch (cls.expand(x.shape[0], -1, -1): an Expand
+    whose shape comes from the input's), position embeddings, one
+    self-attention (activation x activation MatMuls, Softmax), LayerNorm and
+    the class token read back by x[:, 0] (Gather on activations)."""
+    in_shape = (1, 12, 12)
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.patch = nn.Conv2d(1, d, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, d))
+        self.pos = nn.Parameter(torch.randn(1, 10, d) * 0.5)
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        a = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) / 8 ** 0.5, -1)
+        x = self.norm(x + a @ self.v(x))
+        return self.head(x[:, 0])
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -773,6 +798,7 @@ def main():
         ("layernorm_op17", TokenMixer, 17, "logits", "nn.LayerNorm at opset 17: LayerNormalization over the last axis and the last two"),
         ("norms_maxima_op11", NormsAndMaxima, 11, "logits", "GroupNorm, InstanceNorm2d, torch.chunk/split (Split with the split attribute), amax/amin (ReduceMax/ReduceMin), AdaptiveMaxPool2d(1)"),
         ("norms_maxima_op13", NormsAndMaxima, 13, "logits", "the same at opset 13: Split sizes as input 1"),
+        ("tiny_vit", TinyViT, 13, "logits", "patch Conv, class token Expand to the batch, position Add, attention MatMuls, LayerNorm decomposed, x[:, 0] as Gather"),
         ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):

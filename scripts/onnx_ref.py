@@ -351,6 +351,13 @@ def run_node(node, vals, opset):
     if op == "Squeeze":
         axes = a.get("axes") if opset < 13 else (_bcast_int(ins[1]) if len(ins) > 1 and ins[1] is not None else None)
         return [np.squeeze(x, axis=tuple(axes) if axes is not None else None)]
+    if op == "Equal":
+        return [np.equal(ins[0], ins[1])]
+    if op == "Where":
+        return [np.where(ins[0], ins[1], ins[2])]
+    if op == "Expand":
+        shp = np.broadcast_shapes(x.shape, tuple(_bcast_int(ins[1])))
+        return [np.broadcast_to(x, shp).copy()]
     if op == "ConstantOfShape":
         v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
         return [np.full(_bcast_int(x), v.reshape(-1)[0], dtype=v.dtype)]

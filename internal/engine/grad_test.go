@@ -195,6 +195,17 @@ func gradCases() []gradCase {
 			h := b.node("Sub", nil, "h0", "h1")
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, mx, f(mn), f(gmp), f("s0"), f(s1), f(h))
 		}},
+		{"gather-constant-indices", []int{3, 4}, func(b *builder, x string) string {
+			// x[:, 0] (a scalar index: the axis goes), x[:, [3, -4, 3]] (a
+			// repeated and a negative index) and x[[2, 0]] on a sample.
+			scalar := b.ints(0)
+			b.g.Init[scalar].Shape = []int{}
+			first := b.node("Gather", map[string]graph.Attr{"axis": intAttr(1)}, x, scalar)
+			picked := b.node("Gather", map[string]graph.Attr{"axis": intAttr(2)}, x, b.ints(3, -4, 3))
+			rows := b.node("Gather", map[string]graph.Attr{"axis": intAttr(1)}, x, b.ints(2, 0))
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, first, f(picked), f(rows))
+		}},
 		{"batchnorm-standalone", []int{3, 2, 2}, func(b *builder, x string) string {
 			r := b.node("Relu", nil, x)
 			v := b.init([]int{3}, 1)

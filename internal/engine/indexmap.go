@@ -211,6 +211,36 @@ func padMap(x []int, pads []int64, mode string) ([]int, []int, error) {
 	return m, y, nil
 }
 
+// gatherIndexMap returns the index map and output shape of Gather along
+// axis with constant indices of shape idxShape (negative ones count from
+// the end): y's shape is x[:axis] ++ idxShape ++ x[axis+1:], as when
+// PyTorch exports x[:, 0] (a scalar index) or x[:, [2, 0]].
+func gatherIndexMap(x []int, axis int, idx []int64, idxShape []int) ([]int, []int, error) {
+	dim := x[axis]
+	pos := make([]int, len(idx))
+	for k, v := range idx {
+		if v < 0 {
+			v += int64(dim)
+		}
+		if v < 0 || v >= int64(dim) {
+			return nil, nil, fmt.Errorf("index %d is out of range for axis %d of %s: %w", idx[k], axis, graph.ShapeString(x), ErrShape)
+		}
+		pos[k] = int(v)
+	}
+	y := append(append(slices.Clone(x[:axis]), idxShape...), x[axis+1:]...)
+	outer, inner := graph.NumElements(x[:axis]), graph.NumElements(x[axis+1:])
+	m := make([]int, 0, outer*len(pos)*inner)
+	for o := range outer {
+		for _, p := range pos {
+			base := (o*dim + p) * inner
+			for i := range inner {
+				m = append(m, base+i)
+			}
+		}
+	}
+	return m, y, nil
+}
+
 // mapStep runs an index map.
 type mapStep[T Float] struct {
 	stepIO
@@ -304,6 +334,15 @@ func (c *compiler[T]) gatherMap() (stepper[T], [][]int, error) {
 		sp, err = sliceSpec(n, x, c.constIn)
 		if err == nil {
 			m, y = sp.indexMap(x)
+		}
+	case "Gather":
+		t := c.constIn(1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("Gather with indices computed from data is not supported")
+		}
+		var axis int
+		if axis, err = normAxis(n.AttrInt("axis", 0), len(x)); err == nil {
+			m, y, err = gatherIndexMap(x, axis, t.Ints(), t.Shape)
 		}
 	case "Pad":
 		mode := n.AttrString("mode", "constant")

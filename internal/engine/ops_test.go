@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,12 @@ func TestPlanErrors(t *testing.T) {
 		{"instancenorm-dynamic-scale", []int{2, 3}, func(b *builder, x string) string {
 			return b.node("InstanceNormalization", nil, x, b.node("Relu", nil, b.init([]int{2}, 1)), b.init([]int{2}, 1))
 		}, "must be a constant"},
+		{"gather-out-of-range", []int{3}, func(b *builder, x string) string {
+			return b.node("Gather", map[string]graph.Attr{"axis": intAttr(1)}, x, b.ints(3))
+		}, "index 3 is out of range for axis 1"},
+		{"gather-indices-from-data", []int{3}, func(b *builder, x string) string {
+			return b.node("Gather", map[string]graph.Attr{"axis": intAttr(1)}, x, b.node("Relu", nil, x))
+		}, "indices computed from data"},
 		{"max-three-inputs", []int{4}, func(b *builder, x string) string {
 			return b.node("Max", nil, x, x, x)
 		}, "Max with 3 inputs"},
@@ -177,6 +184,44 @@ func TestFuseRelu(t *testing.T) {
 			}
 			if got != want {
 				t.Errorf("%s, fuse %v: %d Relus fused, want %d", tc.name, fuse, got, want)
+			}
+		}
+	}
+}
+
+// TestBatchDependentConstant runs a class token broadcast over the batch
+// (Expand of a constant to x.shape[0], as a vision transformer's
+// cls.expand(x.shape[0], -1, -1) exports) at two batch sizes in one
+// session: the folded Expand is another tensor at each, and reusing the
+// first batch's would read past its end.
+func TestBatchDependentConstant(t *testing.T) {
+	b := newBuilder([]int{2, 3})
+	cls := b.init([]int{1, 1, 3}, 1)
+	n := b.node("Gather", map[string]graph.Attr{"axis": intAttr(0)}, b.node("Shape", nil, "x"), b.ints(0))
+	target := b.node("Concat", map[string]graph.Attr{"axis": intAttr(0)}, n, b.ints(1), b.ints(3))
+	tokens := b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, b.node("Expand", nil, cls, target), "x")
+	m, err := New(b.finish(b.node("Flatten", nil, tokens)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession[float64](m)
+	for _, batch := range []int{1, 4, 2} {
+		x := make([]float64, batch*6)
+		for i := range x {
+			x[i] = float64(i + 1)
+		}
+		y, err := s.Forward(x, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(y) != batch*9 {
+			t.Fatalf("batch %d: %d outputs, want %d", batch, len(y), batch*9)
+		}
+		for i := range batch {
+			row := y[i*9 : (i+1)*9]
+			want := append(slices.Clone(b.g.Init[cls].Float), x[i*6:(i+1)*6]...)
+			if !slices.Equal(row, want) {
+				t.Fatalf("batch %d, sample %d: %v, want %v", batch, i, row, want)
 			}
 		}
 	}

@@ -427,7 +427,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		}
 		c.aliasOf = c.ins[0]
 		return nil, [][]int{y}, nil
-	case "Transpose", "Pad", "Slice":
+	case "Transpose", "Pad", "Slice", "Gather":
 		return c.gatherMap()
 	case "Concat":
 		return c.concat()
@@ -451,7 +451,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.split()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "Gather", "ConstantOfShape", "Equal", "Expand", "Range", "Where":
+	case "ConstantOfShape", "Equal", "Expand", "Range", "Where":
 		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)

@@ -27,7 +27,7 @@ type Session[T Float] struct {
 	weights [][]T // per layer: the weights in use (floatW unless replaced)
 	quant   []*kernel.FakeQuant[T]
 	ints    []*IntegerWeights // per layer: integer weights, or nil (integer.go)
-	consts  map[string][]T
+	consts  map[string][][]T // per constant, its values at the batch sizes so far (see newState)
 	last    *state[T]
 	widest  int // bytes of the widest step's values per sample (Chunk); 0 until known
 	// inference: Forward only, with a Relu that is a Conv's or an Add's
@@ -68,7 +68,7 @@ func errInference(method string) error {
 func NewSession[T Float](m *Model) *Session[T] { return newSession[T](m, 0) }
 
 func newSession[T Float](m *Model, workers int) *Session[T] {
-	s := &Session[T]{m: m, team: kernel.NewTeam(workers), states: map[int]*state[T]{}, consts: map[string][]T{},
+	s := &Session[T]{m: m, team: kernel.NewTeam(workers), states: map[int]*state[T]{}, consts: map[string][][]T{},
 		quant: make([]*kernel.FakeQuant[T], len(m.Layers)), ints: make([]*IntegerWeights, len(m.Layers))}
 	// The Team's goroutines refer to its channels only, so s can become
 	// unreachable while they run; then they are stopped.
@@ -158,10 +158,15 @@ func (s *Session[T]) state(n int) (*state[T], error) {
 			continue
 		}
 		if t := p.consts[i]; t != nil {
-			c, ok := s.consts[p.names[i]]
-			if !ok {
-				c = toT[T](t.Floats())
-				s.consts[p.names[i]] = c
+			// A constant can depend on the batch (an Expand to
+			// x.shape[0], a class token broadcast over the batch): the
+			// states share a constant's values only where they are equal.
+			c := toT[T](t.Floats())
+			name := p.names[i]
+			if j := slices.IndexFunc(s.consts[name], func(v []T) bool { return slices.Equal(v, c) }); j >= 0 {
+				c = s.consts[name][j]
+			} else {
+				s.consts[name] = append(s.consts[name], c)
 			}
 			st.data[i] = c
 			continue
