@@ -27,7 +27,7 @@ type Session[T Float] struct {
 	weights [][]T // per layer: the weights in use (floatW unless replaced)
 	quant   []*kernel.FakeQuant[T]
 	ints    []*IntegerWeights // per layer: integer weights, or nil (integer.go)
-	consts  map[string][][]T  // per constant, its values at the batch sizes so far (see newState)
+	consts  map[string][][]T  // per constant, its values at the batch sizes so far (see state)
 	last    *state[T]
 	widest  int // bytes of the widest step's values per sample (Chunk); 0 until known
 	// inference: Forward only, with a Relu that is a Conv's or an Add's
