@@ -140,14 +140,24 @@ func (s *gapStep[T]) backward(st *state[T]) {
 
 func (c *compiler[T]) globalAvgPool() (stepper[T], [][]int, error) {
 	x := c.shape(0)
+	y, err := globalPoolShape(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &gapStep[T]{nc: x[0] * x[1], hw: graph.NumElements(x[2:])}, [][]int{y}, nil
+}
+
+// globalPoolShape returns the output shape of a global pooling of x: its
+// spatial axes (2 on) kept as 1s.
+func globalPoolShape(x []int) ([]int, error) {
 	if len(x) < 3 {
-		return nil, nil, fmt.Errorf("input %s has no spatial dimensions: %w", graph.ShapeString(x), ErrShape)
+		return nil, fmt.Errorf("input %s has no spatial dimensions: %w", graph.ShapeString(x), ErrShape)
 	}
 	y := slices.Clone(x)
 	for i := 2; i < len(y); i++ {
 		y[i] = 1
 	}
-	return &gapStep[T]{nc: x[0] * x[1], hw: graph.NumElements(x[2:])}, [][]int{y}, nil
+	return y, nil
 }
 
 // bnStep is inference-mode BatchNormalization (one not folded into a Conv):

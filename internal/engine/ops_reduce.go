@@ -302,12 +302,9 @@ func (c *compiler[T]) layerNorm() (stepper[T], [][]int, error) {
 // (2 on) of each sample and channel, kept as 1s.
 func (c *compiler[T]) globalMaxPool() (stepper[T], [][]int, error) {
 	x := c.shape(0)
-	if len(x) < 3 {
-		return nil, nil, fmt.Errorf("input %s has no spatial dimensions: %w", graph.ShapeString(x), ErrShape)
-	}
-	y := slices.Clone(x)
-	for i := 2; i < len(y); i++ {
-		y[i] = 1
+	y, err := globalPoolShape(x)
+	if err != nil {
+		return nil, nil, err
 	}
 	n := graph.NumElements(x[2:])
 	if n == 0 {
