@@ -2,7 +2,7 @@
 # Search-quality benchmark (issue 5, item 10): every sampler at 25, 50 and
 # 100 trials with 5 seeds on each testdata/hvbench case; prints the
 # hypervolume fractions of the exhaustive front as Markdown tables.
-#   bash scripts/hvbench.sh [cases]          # cases: mlp,mlp4,cnn4,mlp4x,mlp3h,cnn3h,mlp4h (default all)
+#   bash scripts/hvbench.sh [cases]          # cases: mlp,mlp4,cnn4,mlp4x,mlp3h,cnn3h,mlp4h,mlp4j,mlp4k (default all)
 # Remake the exhaustive tables (slow: minutes to an hour per case) with
 #   go test ./search -run 'TestExhaustiveTables/<case>$' -update-exhaustive -timeout 0
 set -euo pipefail

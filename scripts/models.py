@@ -206,6 +206,46 @@ class MLP4H(nn.Module):
         return self.fc4(x)
 
 
+class MLP4J(nn.Module):
+    """784 -> 160 -> 80 -> 40 -> 10, flat input: a held-out search-benchmark
+    model of 2026-11-29, defined and trained before any search ran on it."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 160)
+        self.fc2 = nn.Linear(160, 80)
+        self.fc3 = nn.Linear(80, 40)
+        self.fc4 = nn.Linear(40, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        return self.fc4(x)
+
+
+class MLP4K(nn.Module):
+    """784 -> 48 -> 128 -> 64 -> 10, flat input: a second held-out model of
+    2026-11-29, narrow first and widening after it."""
+
+    input_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 48)
+        self.fc2 = nn.Linear(48, 128)
+        self.fc3 = nn.Linear(128, 64)
+        self.fc4 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        return self.fc4(x)
+
+
 # ONNX file stem -> (class, state_dict file stem)
 MODELS = {
     "mlp": (MLP, "mlp"),
@@ -218,6 +258,8 @@ MODELS = {
     "mlp3h": (MLP3H, "mlp3h"),
     "cnn3h": (CNN3H, "cnn3h"),
     "mlp4h": (MLP4H, "mlp4h"),
+    "mlp4j": (MLP4J, "mlp4j"),
+    "mlp4k": (MLP4K, "mlp4k"),
 }
 
 
@@ -228,7 +270,7 @@ def build(name):
 
 def prepare_input(name, x):
     """x: float32 tensor N x 1 x 28 x 28 (normalised). Returns the model's input."""
-    if MODELS[name][0] in (MLP, MLP4, MLP4X, MLP3H, MLP4H):
+    if MODELS[name][0] in (MLP, MLP4, MLP4X, MLP3H, MLP4H, MLP4J, MLP4K):
         return x.reshape(x.shape[0], 784)
     return x
 

@@ -46,7 +46,7 @@ import (
 var updateExhaustive = flag.Bool("update-exhaustive", false, "TestExhaustiveTables: evaluate every plan of each testdata/hvbench case and rewrite its table (slow)")
 
 // hvCases are the benchmark's models, as testdata/hvbench/<name>.yaml.
-var hvCases = []string{"mlp", "mlp4", "cnn4", "mlp4x", "mlp3h", "cnn3h", "mlp4h"}
+var hvCases = []string{"mlp", "mlp4", "cnn4", "mlp4x", "mlp3h", "cnn3h", "mlp4h", "mlp4j", "mlp4k"}
 
 // hvSamplers are the compared samplers: seeded multi-objective (auto),
 // unseeded multi-objective (mo: MOTPE without seeding or local search),

@@ -43,7 +43,7 @@ func loadMNISTTest(t testing.TB, m *engine.Model) *dataset.Dataset {
 // against PyTorch: logits of the first 64 test images within 1e-4, and the
 // exact test accuracy.
 func TestGoldenLogits(t *testing.T) {
-	for _, name := range []string{"mlp", "lenet", "resnet", "resnet_bn", "mlp4", "cnn4", "mlp4x", "mlp3h", "cnn3h", "mlp4h"} {
+	for _, name := range []string{"mlp", "lenet", "resnet", "resnet_bn", "mlp4", "cnn4", "mlp4x", "mlp3h", "cnn3h", "mlp4h", "mlp4j", "mlp4k"} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(repo, "testdata/golden", name+".json"))
 			if err != nil {
