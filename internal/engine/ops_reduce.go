@@ -177,8 +177,9 @@ type layerNormStep[T Float] struct {
 	rows, d     int
 	eps         float64
 	scale, bias []T // d values each; bias is nil when absent
-	// perRow, when positive, makes this InstanceNormalization: scale and
-	// bias hold one value per channel, row r's being r mod perRow.
+	// perRow, when positive, makes this InstanceNormalization: rows are
+	// channels, row r's being r mod perRow, and scale and bias hold d
+	// values per channel (its scalar, repeated).
 	perRow int
 	// mean and rstd hold each row's μ and 1/√(σ² + ε) from the last
 	// forward pass, for the backward pass.
@@ -218,8 +219,13 @@ func (s *layerNormStep[T]) forwardRange(x, y []T, lo, hi int) {
 		}
 		rstd := 1 / math.Sqrt(vr/d+s.eps)
 		s.mean[r], s.rstd[r] = mu, rstd
+		gs, bs := s.affine(r)
 		for i, v := range xs {
-			ys[i] = T((float64(v)-mu)*rstd*s.gamma(r, i) + s.beta(r, i))
+			h := (float64(v) - mu) * rstd * float64(gs[i])
+			if bs != nil {
+				h += float64(bs[i])
+			}
+			ys[i] = T(h)
 		}
 	}
 }
@@ -231,38 +237,33 @@ func (s *layerNormStep[T]) backwardRange(x, _, gy, gx []T, lo, hi int) {
 	for r := lo; r < hi; r++ {
 		xs, gys, gxs := x[r*s.d:(r+1)*s.d], gy[r*s.d:(r+1)*s.d], gx[r*s.d:(r+1)*s.d]
 		mu, rstd := s.mean[r], s.rstd[r]
+		gs, _ := s.affine(r)
 		m1, m2 := 0.0, 0.0
 		for i, v := range xs {
-			g := float64(gys[i]) * s.gamma(r, i)
+			g := float64(gys[i]) * float64(gs[i])
 			m1 += g
 			m2 += g * (float64(v) - mu) * rstd
 		}
 		m1, m2 = m1/d, m2/d
 		for i, v := range xs {
-			g := float64(gys[i]) * s.gamma(r, i)
+			g := float64(gys[i]) * float64(gs[i])
 			h := (float64(v) - mu) * rstd
 			gxs[i] += T(rstd * (g - m1 - h*m2))
 		}
 	}
 }
 
-// gamma returns the scale of value i of row r.
-func (s *layerNormStep[T]) gamma(r, i int) float64 {
-	if s.perRow > 0 {
-		return float64(s.scale[r%s.perRow])
+// affine returns the scale and bias (nil when absent) of row r's values.
+func (s *layerNormStep[T]) affine(r int) (scale, bias []T) {
+	if s.perRow == 0 {
+		return s.scale, s.bias
 	}
-	return float64(s.scale[i])
-}
-
-// beta returns the bias of value i of row r (0 without one).
-func (s *layerNormStep[T]) beta(r, i int) float64 {
-	switch {
-	case s.bias == nil:
-		return 0
-	case s.perRow > 0:
-		return float64(s.bias[r%s.perRow])
+	c := r % s.perRow
+	scale = s.scale[c*s.d : (c+1)*s.d]
+	if s.bias != nil {
+		bias = s.bias[c*s.d : (c+1)*s.d]
 	}
-	return float64(s.bias[i])
+	return scale, bias
 }
 
 // layerNorm plans LayerNormalization with constant scale and bias, which
@@ -324,6 +325,9 @@ func (c *compiler[T]) instanceNorm() (stepper[T], [][]int, error) {
 	}
 	ch := x[1]
 	s := &layerNormStep[T]{rows: x[0] * ch, d: graph.NumElements(x[2:]), eps: c.node.AttrFloat("epsilon", 1e-5), perRow: ch}
+	if s.d == 0 {
+		return nil, nil, fmt.Errorf("InstanceNormalization of the empty input %s: %w", graph.ShapeString(x), ErrShape)
+	}
 	for i, dst := range []*[]T{&s.scale, &s.bias} {
 		t := c.constIn(i + 1)
 		if t == nil {
@@ -333,13 +337,13 @@ func (c *compiler[T]) instanceNorm() (stepper[T], [][]int, error) {
 		if len(v) != ch {
 			return nil, nil, fmt.Errorf("InstanceNormalization input %d has %d values for %d channels: %w", i+1, len(v), ch, ErrShape)
 		}
-		*dst = make([]T, ch)
+		*dst = make([]T, ch*s.d)
 		for k, f := range v {
-			(*dst)[k] = T(f)
+			row := (*dst)[k*s.d : (k+1)*s.d]
+			for j := range row {
+				row[j] = T(f)
+			}
 		}
-	}
-	if s.d == 0 {
-		return nil, nil, fmt.Errorf("InstanceNormalization of the empty input %s: %w", graph.ShapeString(x), ErrShape)
 	}
 	s.mean, s.rstd = make([]float64, s.rows), make([]float64, s.rows)
 	return s, [][]int{slices.Clone(x)}, nil
