@@ -41,11 +41,18 @@ def mpq_json(cmd):
 
 
 def model_path(cfg):
-    for line in open(cfg):
-        if line.startswith("model:"):
-            path = line.split(":", 1)[1].split("#")[0].strip()
-            return os.path.normpath(os.path.join(os.path.dirname(cfg), path))
-    raise RuntimeError("%s: no model: line" % cfg)
+    """The config's model, after checking that its evaluation is the whole
+    MNIST test split, which the PyTorch side evaluates."""
+    import yaml
+    with open(cfg) as f:
+        c = yaml.safe_load(f)
+    ev = c.get("evaluation") or {}
+    if ev.get("split", "test") != "test" or ev.get("count", 10000) != 10000:
+        raise SystemExit("%s: evaluation is %s; this check compares with PyTorch on the whole MNIST test split: "
+                         "set evaluation: {split: test, count: 10000}" % (cfg, ev))
+    if "model" not in c:
+        raise SystemExit("%s: no model: key" % cfg)
+    return os.path.normpath(os.path.join(os.path.dirname(cfg), c["model"]))
 
 
 def shape_input(x, module):
