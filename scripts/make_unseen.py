@@ -15,7 +15,9 @@ blocks with ReLU6/Hardswish and a squeeze-excite gate, an inception-style
 Concat, classic LeNet-5 with Tanh and average pooling, GELU/ELU/LeakyReLU
 MLPs with LogSoftmax outputs, a fixed batch-1 export, LeakyReLU, SiLU,
 Mish and SELU with 3x3 pooling, GroupNorm and InstanceNorm with a
-torch.chunk gate and amax pooling, Conv1d over the image's rows), other opsets
+torch.chunk gate and amax pooling, Conv1d over the image's rows, a
+ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
+BatchNorm-before-Conv concatenations), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -238,6 +240,79 @@ class Seq1d(nn.Module):
         return self.fc(F.relu(self.c(x)).mean(2))
 
 
+def channel_shuffle(x, groups):
+    b, c, h, w = x.size()
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+
+
+class Shuffle(nn.Module):
+    """ShuffleNet-style unit: a grouped 1x1 conv, a channel shuffle written
+    with x.size() (Shape/Gather chains into Reshape-Transpose-Reshape), a
+    depthwise conv with BatchNorm, a residual Add, adaptive average pooling
+    and view(x.size(0), -1)."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 24, 3, stride=2, padding=1)
+        self.g1 = nn.Conv2d(24, 24, 1, groups=4)
+        self.dw = nn.Conv2d(24, 24, 3, padding=1, groups=24, bias=False)
+        self.bn = nn.BatchNorm2d(24)
+        self.down = nn.Conv2d(24, 48, 3, stride=2, padding=1)
+        self.fc = nn.Linear(48, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = self.bn(self.dw(channel_shuffle(F.relu(self.g1(x)), 4)))
+        x = F.relu(self.down(F.relu(x + y)))
+        return self.fc(F.adaptive_avg_pool2d(x, (1, 1)).view(x.size(0), -1))
+
+
+class Fire(nn.Module):
+    """SqueezeNet-style: ceil-mode 3x3 max pool, a fire module (squeeze 1x1,
+    expand 1x1 and 3x3, Concat), dropout, a 1x1 conv classifier head and
+    global average pooling."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 32, 3, stride=2)
+        self.squeeze = nn.Conv2d(32, 16, 1)
+        self.e1 = nn.Conv2d(16, 32, 1)
+        self.e3 = nn.Conv2d(16, 32, 3, padding=1)
+        self.head = nn.Conv2d(64, 10, 1)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.stem(x)), 3, 2, ceil_mode=True)
+        q = F.relu(self.squeeze(x))
+        x = torch.cat([F.relu(self.e1(q)), F.relu(self.e3(q))], 1)
+        x = F.dropout(x, 0.3, self.training)
+        return torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)
+
+
+class Dense(nn.Module):
+    """DenseNet-style block: BatchNorm-ReLU-Conv layers (BatchNorm before
+    the conv, so the exporter cannot fold it) whose outputs are concatenated
+    with their inputs, then a 2x2 average-pooling transition."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(1, 12, 3, stride=2, padding=1)
+
+        def layer(c):
+            return nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 8, 3, padding=1, bias=False))
+
+        self.l1, self.l2, self.l3 = layer(12), layer(20), layer(28)
+        self.fc = nn.Linear(36 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = self.c0(x)
+        for l in (self.l1, self.l2, self.l3):
+            x = torch.cat([x, l(x)], 1)
+        return self.fc(F.avg_pool2d(F.relu(x), 2).flatten(1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -250,6 +325,9 @@ MODELS = {
     "acts": (Acts, 17, 1, 17, {}),
     "gn_chunk": (GNChunk, 18, 1, 13, {}),
     "seq1d": (Seq1d, 19, 1, 13, {}),
+    "shuffle": (Shuffle, 20, 3, 13, {}),
+    "fire": (Fire, 21, 3, 11, {}),
+    "dense": (Dense, 22, 1, 13, {}),
 }
 
 
