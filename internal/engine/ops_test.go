@@ -58,6 +58,12 @@ func TestPlanErrors(t *testing.T) {
 		{"gather-indices-from-data", []int{3}, func(b *builder, x string) string {
 			return b.node("Gather", map[string]graph.Attr{"axis": intAttr(1)}, x, b.node("Relu", nil, x))
 		}, "indices computed from data"},
+		{"conv1d-two-strides", []int{2, 9}, func(b *builder, x string) string {
+			return b.node("Conv", map[string]graph.Attr{"strides": ints(1, 2)}, x, b.init([]int{3, 2, 3}, 1))
+		}, "strides [1 2] on a 1-D input: want one value"},
+		{"maxpool1d-four-pads", []int{2, 9}, func(b *builder, x string) string {
+			return b.node("MaxPool", map[string]graph.Attr{"kernel_shape": ints(2), "pads": ints(0, 0, 1, 1)}, x)
+		}, "pads [0 0 1 1] on a 1-D input: want two values"},
 		{"max-three-inputs", []int{4}, func(b *builder, x string) string {
 			return b.node("Max", nil, x, x, x)
 		}, "Max with 3 inputs"},
