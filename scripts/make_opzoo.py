@@ -447,6 +447,25 @@ class NormsAndMaxima(nn.Module):
         return self.head(torch.cat([feats[0], feats[1], feats[2], feats[3]], 1))
 
 
+class NormsSign(nn.Module):
+    """A cosine classifier (F.normalize: ReduceL2, Clip, Expand of the norm
+    to the features' shape, Div), torch.norm(p=1) (ReduceL1), x.pow(2).sum
+    and torch.sign (Sign, no gradient) on a flat input."""
+    in_shape = (12,)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(12, 16)
+        self.b = nn.Linear(16, 10, bias=False)
+        self.c = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.a(x)
+        cos = self.b(F.normalize(h, dim=1)) * 5
+        l1 = torch.norm(h, p=1, dim=1, keepdim=True)
+        return cos + 0.1 * self.c(torch.sign(h)) + 0.01 * l1 + 0.001 * h.pow(2).sum(1, keepdim=True)
+
+
 class Conv1dNet(nn.Module):
     """Sequences (N x 6 x 20): Conv1d, grouped, strided and dilated Conv1d,
     MaxPool1d with ceil_mode, AvgPool1d with padding, F.pad on the length,
@@ -799,6 +818,7 @@ def main():
         ("norms_maxima_op11", NormsAndMaxima, 11, "logits", "GroupNorm, InstanceNorm2d, torch.chunk/split (Split with the split attribute), amax/amin (ReduceMax/ReduceMin), AdaptiveMaxPool2d(1)"),
         ("norms_maxima_op13", NormsAndMaxima, 13, "logits", "the same at opset 13: Split sizes as input 1"),
         ("tiny_vit", TinyViT, 13, "logits", "patch Conv, class token Expand to the batch, position Add, attention MatMuls, LayerNorm decomposed, x[:, 0] as Gather"),
+        ("norms_sign", NormsSign, 13, "logits", "F.normalize (ReduceL2, Expand on activations), torch.norm p=1 (ReduceL1), torch.sign"),
         ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):

@@ -219,8 +219,8 @@ def run_node(node, vals, opset):
         return [(xd * np.clip(xd / 6.0 + 0.5, 0, 1)).astype(np.float32)]
     if op in _UNARY:
         return [_UNARY[op](x.astype(np.float64), a).astype(np.float32)]
-    if op in ("Abs", "Neg"):
-        y = np.abs(x) if op == "Abs" else -x
+    if op in ("Abs", "Neg", "Sign"):
+        y = {"Abs": np.abs, "Neg": np.negative, "Sign": np.sign}[op](x)
         return [y.astype(x.dtype)]
     if op == "PRelu":
         xd = x.astype(np.float64)
@@ -233,11 +233,14 @@ def run_node(node, vals, opset):
         for t in ins[1:]:
             y = f(y, t)
         return [y.astype(x.dtype)]
-    if op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"):
+    if op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare"):
         axes = _reduce_axes(ins, a, x)
         if axes == ():
             return [x]
-        f = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}[op]
+        f = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min,
+             "ReduceL1": lambda v, **k: np.sum(np.abs(v), **k),
+             "ReduceL2": lambda v, **k: np.sqrt(np.sum(v * v, **k)),
+             "ReduceSumSquare": lambda v, **k: np.sum(v * v, **k)}[op]
         return [f(x.astype(np.float64), axis=axes, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)]
     if op == "GlobalMaxPool":
         return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]

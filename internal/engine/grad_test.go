@@ -206,6 +206,17 @@ func gradCases() []gradCase {
 			f := func(v string) string { return b.node("Flatten", nil, v) }
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, first, f(picked), f(rows))
 		}},
+		{"norms-sign-expand", []int{3, 4}, func(b *builder, x string) string {
+			// F.normalize's pattern: the L2 norm expanded back to x's shape.
+			l2 := b.node("ReduceL2", map[string]graph.Attr{"axes": ints(2)}, x)
+			shape := b.node("Shape", nil, x)
+			unit := b.node("Div", nil, x, b.node("Expand", nil, l2, shape))
+			l1 := b.node("ReduceL1", map[string]graph.Attr{"axes": ints(1), "keepdims": intAttr(0)}, x)
+			sq := b.node("ReduceSumSquare", map[string]graph.Attr{"axes": ints(1, 2)}, x)
+			sign := b.node("Mul", nil, b.node("Sign", nil, x), x)
+			f := func(v string) string { return b.node("Flatten", nil, v) }
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(unit), l1, f(sq), f(sign))
+		}},
 		{"batchnorm-standalone", []int{3, 2, 2}, func(b *builder, x string) string {
 			r := b.node("Relu", nil, x)
 			v := b.init([]int{3}, 1)

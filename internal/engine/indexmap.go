@@ -335,6 +335,18 @@ func (c *compiler[T]) gatherMap() (stepper[T], [][]int, error) {
 		if err == nil {
 			m, y = sp.indexMap(x)
 		}
+	case "Expand":
+		t := c.constIn(1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("Expand to a shape computed from data is not supported")
+		}
+		target := make([]int, 0, t.Len())
+		for _, d := range t.Ints() {
+			target = append(target, int(d))
+		}
+		if y, err = broadcastShape(x, target); err == nil {
+			m = broadcastIndex(x, y)
+		}
 	case "Gather":
 		t := c.constIn(1)
 		if t == nil {

@@ -23,9 +23,9 @@ var supportedOps = []string{
 	"Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity",
 	"InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
 	"MaxPool", "Min", "Mish", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
-	"ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Selu", "Shape", "Sigmoid",
-	"Slice", "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu",
-	"Transpose", "Unsqueeze", "Where",
+	"ReduceL1", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu",
+	"Reshape", "Selu", "Shape", "Sigmoid", "Sign", "Slice", "Softmax", "Softplus", "Softsign", "Split",
+	"Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

@@ -323,6 +323,17 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 		for i, v := range xs {
 			ys[i] = -v
 		}
+	case "Sign":
+		for i, v := range xs {
+			switch {
+			case v > 0:
+				ys[i] = 1
+			case v < 0:
+				ys[i] = -1
+			default:
+				ys[i] = v // 0, −0 or NaN, as torch.sign
+			}
+		}
 	case "Reciprocal":
 		for i, v := range xs {
 			ys[i] = 1 / v
@@ -496,6 +507,10 @@ func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 		for i := range xs {
 			gxs[i] -= gys[i]
 		}
+	case "Sign":
+		// Piecewise constant: no gradient (PyTorch's too; training a
+		// binarized network needs a straight-through estimator, which is
+		// not in the exported graph).
 	case "Reciprocal":
 		for i, v := range ys {
 			gxs[i] -= gys[i] * v * v

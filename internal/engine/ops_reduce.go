@@ -19,6 +19,9 @@ type reduceStep[T Float] struct {
 	scale           float64 // 1/n for ReduceMean, 1 for ReduceSum
 	// extreme is +1 for ReduceMax, −1 for ReduceMin, 0 for the sums.
 	extreme int
+	// norm is '1' for ReduceL1 (Σ|x|), '2' for ReduceL2 (√Σx², as
+	// F.normalize exports), 's' for ReduceSumSquare (Σx²), 0 otherwise.
+	norm byte
 }
 
 func (s *reduceStep[T]) forward(st *state[T]) {
@@ -64,7 +67,17 @@ func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
 		base := o*s.n*s.inner + in
 		sum := 0.0
 		for k := 0; k < s.n; k++ {
-			sum += float64(x[base+k*s.inner])
+			v := float64(x[base+k*s.inner])
+			switch s.norm {
+			case '1':
+				v = math.Abs(v)
+			case '2', 's':
+				v *= v
+			}
+			sum += v
+		}
+		if s.norm == '2' {
+			sum = math.Sqrt(sum)
 		}
 		y[j] = T(sum * s.scale)
 	}
@@ -96,6 +109,35 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 		}
 		return
 	}
+	if s.norm != 0 {
+		for j := lo; j < hi; j++ {
+			o, in := j/s.inner, j%s.inner
+			base := o*s.n*s.inner + in
+			g := float64(gy[j])
+			if s.norm == '2' {
+				if y[j] == 0 {
+					continue // √ is not differentiable at 0; PyTorch's norm gives 0 there too
+				}
+				g /= float64(y[j])
+			}
+			for k := 0; k < s.n; k++ {
+				v := float64(x[base+k*s.inner])
+				switch s.norm {
+				case '1':
+					if v > 0 {
+						gx[base+k*s.inner] += T(g)
+					} else if v < 0 {
+						gx[base+k*s.inner] -= T(g)
+					}
+				case '2':
+					gx[base+k*s.inner] += T(g * v)
+				case 's':
+					gx[base+k*s.inner] += T(2 * g * v)
+				}
+			}
+		}
+		return
+	}
 	scale := T(s.scale)
 	for j := lo; j < hi; j++ {
 		o, in := j/s.inner, j%s.inner
@@ -107,7 +149,8 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 	}
 }
 
-// reduce plans ReduceMean, ReduceSum, ReduceMax or ReduceMin: constant
+// reduce plans ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceL1,
+// ReduceL2 or ReduceSumSquare: constant
 // axes from the attribute (ReduceSum before opset 13, the others before 18)
 // or input 1, keepdims, noop_with_empty_axes (opset 18).
 func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
@@ -150,6 +193,12 @@ func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
 		s.extreme = 1
 	case "ReduceMin":
 		s.extreme = -1
+	case "ReduceL1":
+		s.norm = '1'
+	case "ReduceL2":
+		s.norm = '2'
+	case "ReduceSumSquare":
+		s.norm = 's'
 	}
 	if s.n == 0 && s.extreme != 0 {
 		return nil, nil, fmt.Errorf("%s over an empty axis of %s has no value: %w", n.Op, graph.ShapeString(x), ErrShape)

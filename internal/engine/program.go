@@ -371,7 +371,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.binary()
 	case "Relu", "LeakyRelu", "PRelu", "ThresholdedRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip",
 		"Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "Erf", "Gelu",
-		"Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Pow":
+		"Exp", "Log", "Sqrt", "Abs", "Neg", "Sign", "Reciprocal", "Pow":
 		return c.unary()
 	case "Identity", "Dropout":
 		c.aliasOf = c.ins[0]
@@ -427,7 +427,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		}
 		c.aliasOf = c.ins[0]
 		return nil, [][]int{y}, nil
-	case "Transpose", "Pad", "Slice", "Gather":
+	case "Transpose", "Pad", "Slice", "Gather", "Expand":
 		return c.gatherMap()
 	case "Concat":
 		return c.concat()
@@ -441,7 +441,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.batchNorm()
 	case "LayerNormalization":
 		return c.layerNorm()
-	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin":
+	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare":
 		return c.reduce()
 	case "GlobalMaxPool":
 		return c.globalMaxPool()
@@ -451,7 +451,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.split()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "ConstantOfShape", "Equal", "Expand", "Range", "Where":
+	case "ConstantOfShape", "Equal", "Range", "Where":
 		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)

@@ -27,9 +27,9 @@ func sameFrom11To13(op string) bool {
 		"ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten",
 		"Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "Identity", "InstanceNormalization",
 		"LeakyRelu", "Log", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "PRelu", "Pad", "Pow",
-		"QuantizeLinear", "Range", "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "Relu", "Reshape", "Selu",
-		"Shape", "Sigmoid", "Slice", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh", "ThresholdedRelu", "Transpose",
-		"Where":
+		"QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin",
+		"ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Sign", "Slice", "Softplus", "Softsign",
+		"Sqrt", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where":
 		return true
 	}
 	return false
