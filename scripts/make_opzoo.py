@@ -466,6 +466,25 @@ class NormsSign(nn.Module):
         return cos + 0.1 * self.c(torch.sign(h)) + 0.01 * l1 + 0.001 * h.pow(2).sum(1, keepdim=True)
 
 
+class WhereMasks(nn.Module):
+    """Activations written with comparisons: torch.where(h > 0, h, 0.1 h)
+    (Greater, Where), a mask (h >= 0.5).float() * h (GreaterOrEqual, or
+    Not(Less) below opset 12, then Cast), and a clamp through torch.where
+    with a constant branch (Less, Where)."""
+    in_shape = (12,)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(12, 16)
+        self.b = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.a(x)
+        h = torch.where(h > 0, h, 0.1 * h) + (h >= 0.5).float() * h
+        h = torch.where(h < -1, torch.full_like(h, -1.0), h)
+        return self.b(h)
+
+
 class Conv1dNet(nn.Module):
     """Sequences (N x 6 x 20): Conv1d, grouped, strided and dilated Conv1d,
     MaxPool1d with ceil_mode, AvgPool1d with padding, F.pad on the length,
@@ -819,6 +838,8 @@ def main():
         ("norms_maxima_op13", NormsAndMaxima, 13, "logits", "the same at opset 13: Split sizes as input 1"),
         ("tiny_vit", TinyViT, 13, "logits", "patch Conv, class token Expand to the batch, position Add, attention MatMuls, LayerNorm decomposed, x[:, 0] as Gather"),
         ("norms_sign", NormsSign, 13, "logits", "F.normalize (ReduceL2, Expand on activations), torch.norm p=1 (ReduceL1), torch.sign"),
+        ("where_masks_op11", WhereMasks, 11, "logits", "torch.where and comparison masks at opset 11: Greater, Less, Not, Cast, Where on activations"),
+        ("where_masks_op13", WhereMasks, 13, "logits", "the same at opset 13: GreaterOrEqual"),
         ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):

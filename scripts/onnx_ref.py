@@ -354,8 +354,12 @@ def run_node(node, vals, opset):
     if op == "Squeeze":
         axes = a.get("axes") if opset < 13 else (_bcast_int(ins[1]) if len(ins) > 1 and ins[1] is not None else None)
         return [np.squeeze(x, axis=tuple(axes) if axes is not None else None)]
-    if op == "Equal":
-        return [np.equal(ins[0], ins[1])]
+    if op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"):
+        f = {"Equal": np.equal, "Greater": np.greater, "Less": np.less,
+             "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal}[op]
+        return [f(ins[0], ins[1])]
+    if op == "Not":
+        return [np.logical_not(x)]
     if op == "Where":
         return [np.where(ins[0], ins[1], ins[2])]
     if op == "Expand":

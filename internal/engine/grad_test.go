@@ -217,6 +217,16 @@ func gradCases() []gradCase {
 			f := func(v string) string { return b.node("Flatten", nil, v) }
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, f(unit), l1, f(sq), f(sign))
 		}},
+		{"where-compare", []int{2, 3}, func(b *builder, x string) string {
+			// torch.where(x > 0, x, 0.1 x) + (x >= 0.5)·x + x·not(x < −1),
+			// with a broadcast constant operand.
+			pos := b.node("Greater", nil, x, b.scalar(0))
+			leaky := b.node("Where", nil, pos, x, b.node("Mul", nil, x, b.scalar(0.1)))
+			mask := b.node("Mul", nil, b.node("GreaterOrEqual", nil, x, b.init([]int{3}, 0.5)), x)
+			keep := b.node("Mul", nil, x, b.node("Not", nil, b.node("Less", nil, x, b.scalar(-1))))
+			le := b.node("Mul", nil, b.node("LessOrEqual", nil, x, b.scalar(0.2)), b.node("Equal", nil, x, x))
+			return b.node("Flatten", nil, b.node("Add", nil, b.node("Add", nil, leaky, mask), b.node("Add", nil, keep, le)))
+		}},
 		{"batchnorm-standalone", []int{3, 2, 2}, func(b *builder, x string) string {
 			r := b.node("Relu", nil, x)
 			v := b.init([]int{3}, 1)

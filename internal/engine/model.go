@@ -20,12 +20,13 @@ var ErrShape = errors.New("shape mismatch")
 var supportedOps = []string{
 	"Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "ConstantOfShape",
 	"Conv", "DequantizeLinear", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather",
-	"Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity",
-	"InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
-	"MaxPool", "Min", "Mish", "Mul", "Neg", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
-	"ReduceL1", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu",
-	"Reshape", "Selu", "Shape", "Sigmoid", "Sign", "Slice", "Softmax", "Softplus", "Softsign", "Split",
-	"Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
+	"Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid",
+	"HardSwish", "Identity", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less",
+	"LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "Not",
+	"PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
+	"ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid",
+	"Sign", "Slice", "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
+	"ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

@@ -323,6 +323,13 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 		for i, v := range xs {
 			ys[i] = -v
 		}
+	case "Not":
+		for i, v := range xs {
+			ys[i] = 0
+			if v == 0 {
+				ys[i] = 1
+			}
+		}
 	case "Sign":
 		for i, v := range xs {
 			switch {
@@ -507,7 +514,7 @@ func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 		for i := range xs {
 			gxs[i] -= gys[i]
 		}
-	case "Sign":
+	case "Sign", "Not":
 		// Piecewise constant: no gradient (PyTorch's too; training a
 		// binarized network needs a straight-through estimator, which is
 		// not in the exported graph).

@@ -371,7 +371,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.binary()
 	case "Relu", "LeakyRelu", "PRelu", "ThresholdedRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip",
 		"Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "Erf", "Gelu",
-		"Exp", "Log", "Sqrt", "Abs", "Neg", "Sign", "Reciprocal", "Pow":
+		"Exp", "Log", "Sqrt", "Abs", "Neg", "Sign", "Not", "Reciprocal", "Pow":
 		return c.unary()
 	case "Identity", "Dropout":
 		c.aliasOf = c.ins[0]
@@ -451,7 +451,11 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.split()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "ConstantOfShape", "Equal", "Range", "Where":
+	case "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal":
+		return c.compare()
+	case "Where":
+		return c.where()
+	case "ConstantOfShape", "Range":
 		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)
