@@ -681,6 +681,12 @@ class OnnxModule(nn.Module):
     def _op_ReduceL2(self, node, a, consts, layer):
         return self._reduce(a, lambda x, ax, k: torch.sqrt((x * x).sum(dim=ax, keepdim=k)), self.opset >= 18)
 
+    def _op_ReduceL1(self, node, a, consts, layer):
+        return self._reduce(a, lambda x, ax, k: x.abs().sum(dim=ax, keepdim=k), self.opset >= 18)
+
+    def _op_ReduceSumSquare(self, node, a, consts, layer):
+        return self._reduce(a, lambda x, ax, k: (x * x).sum(dim=ax, keepdim=k), self.opset >= 18)
+
     def _op_LayerNormalization(self, node, a, consts, layer):
         ax, eps = a.get("axis", -1), a.get("epsilon", 1e-5)
         if len(node.output) > 1 and any(node.output[1:]):
