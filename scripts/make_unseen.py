@@ -17,7 +17,8 @@ MLPs with LogSoftmax outputs, a fixed batch-1 export, LeakyReLU, SiLU,
 Mish and SELU with 3x3 pooling, GroupNorm and InstanceNorm with a
 torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
-BatchNorm-before-Conv concatenations), other opsets
+BatchNorm-before-Conv concatenations, torch.where activations, a cosine
+classifier, torch.sign), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -313,6 +314,50 @@ class Dense(nn.Module):
         return self.fc(F.avg_pool2d(F.relu(x), 2).flatten(1))
 
 
+class WhereAct(nn.Module):
+    """An MLP whose activation is written with torch.where (Greater and
+    Where on activations) and a comparison mask."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(784, 128)
+        self.b = nn.Linear(128, 10)
+
+    def forward(self, x):
+        h = self.a(x.flatten(1))
+        h = torch.where(h > 0, h, 0.1 * h) + 0.1 * (h >= 1).float() * h
+        return self.b(h)
+
+
+class Cosine(nn.Module):
+    """A cosine classifier: F.normalize (ReduceL2, Expand, Div) before a
+    bias-free Linear, and a scale."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(784, 64)
+        self.b = nn.Linear(64, 10, bias=False)
+
+    def forward(self, x):
+        return 10 * self.b(F.normalize(F.relu(self.a(x.flatten(1))), dim=1))
+
+
+class SignMLP(nn.Module):
+    """Binary activations: torch.sign after the first layer (no gradient
+    flows through it, so its Hessian trace is 0)."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(784, 128)
+        self.b = nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.b(torch.sign(self.a(x.flatten(1))))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -328,6 +373,9 @@ MODELS = {
     "shuffle": (Shuffle, 20, 3, 13, {}),
     "fire": (Fire, 21, 3, 11, {}),
     "dense": (Dense, 22, 1, 13, {}),
+    "where_act": (WhereAct, 23, 1, 13, {}),
+    "cosine": (Cosine, 24, 1, 13, {}),
+    "sign_mlp": (SignMLP, 25, 1, 13, {}),
 }
 
 
