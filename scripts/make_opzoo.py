@@ -485,6 +485,20 @@ class WhereMasks(nn.Module):
         return self.b(h)
 
 
+class SignHead(nn.Module):
+    """MNIST-shaped (784 inputs) Linear, torch.sign, Linear: no gradient
+    reaches the first layer's weights (the sensitivity analysis notes it)."""
+    in_shape = (784,)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(784, 8)
+        self.b = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.b(torch.sign(self.a(x)))
+
+
 class Conv1dNet(nn.Module):
     """Sequences (N x 6 x 20): Conv1d, grouped, strided and dilated Conv1d,
     MaxPool1d with ceil_mode, AvgPool1d with padding, F.pad on the length,
@@ -840,6 +854,7 @@ def main():
         ("norms_sign", NormsSign, 13, "logits", "F.normalize (ReduceL2, Expand on activations), torch.norm p=1 (ReduceL1), torch.sign"),
         ("where_masks_op11", WhereMasks, 11, "logits", "torch.where and comparison masks at opset 11: Greater, Less, Not, Cast, Where on activations"),
         ("where_masks_op13", WhereMasks, 13, "logits", "the same at opset 13: GreaterOrEqual"),
+        ("sign_head", SignHead, 13, "logits", "Linear, Sign, Linear on 784 inputs: the first layer gets no gradient"),
         ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):

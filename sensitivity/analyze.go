@@ -178,6 +178,7 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	if err := t.finite(); err != nil {
 		return nil, err
 	}
+	t.Notes = append(t.Notes, t.gradientFree()...)
 	t.Elapsed = time.Since(start)
 	return t, nil
 }

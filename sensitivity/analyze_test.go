@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"mpq/internal/dataset"
+	"mpq/internal/onnxio"
 	"mpq/internal/quant"
 )
 
@@ -347,5 +350,36 @@ func TestPrivateInputs(t *testing.T) {
 		if readers[l.Input] != 1 {
 			t.Errorf("layer %q: its input %q has %d readers", l.Name, l.Input, readers[l.Input])
 		}
+	}
+}
+
+// TestGradientFreeNote runs the analysis on a model whose first layer feeds
+// a Sign (testdata/opzoo/sign_head.onnx, scripts/make_opzoo.py): no gradient
+// reaches that layer's weights, its traces are exactly 0, and the table
+// says so, naming that layer and no other.
+func TestGradientFreeNote(t *testing.T) {
+	m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/opzoo/sign_head.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Analyze(context.Background(), m, mnistTrain(t, m, 64), Options{Methods: []string{Hutchinson, Fisher}, MinSamples: 2, MaxSamples: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := m.Layers[0].Name, m.Layers[1].Name
+	if tab.Layers[0].HessianTrace != 0 || tab.Layers[0].FisherTrace != 0 {
+		t.Fatalf("layer %s: traces %g and %g behind a Sign, want 0", first, tab.Layers[0].HessianTrace, tab.Layers[0].FisherTrace)
+	}
+	if tab.Layers[1].FisherTrace == 0 {
+		t.Fatalf("layer %s: Fisher trace 0", second)
+	}
+	var notes []string
+	for _, n := range tab.Notes {
+		if strings.Contains(n, "no gradient reaches") {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], fmt.Sprintf("%q", first)) {
+		t.Fatalf("notes %q: want one gradient note, about %s", tab.Notes, first)
 	}
 }

@@ -99,6 +99,29 @@ type Table struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// gradientFree returns a note for each layer whose gradient-based measures
+// (Hutchinson trace and Fisher trace, those measured) are all exactly 0:
+// no gradient reaches its weights on the subset, as when a Sign, a
+// comparison or another piecewise-constant op lies between the layer and
+// the loss. Its Ω is then 0 whatever its bits, and only measured accuracy
+// (the perturbation measure, the search's trials) prices it.
+func (t *Table) gradientFree() []string {
+	hutch, fisher := t.Has(Hutchinson), t.Has(Fisher)
+	if !hutch && !fisher {
+		return nil
+	}
+	var notes []string
+	for _, l := range t.Layers {
+		if (hutch && (l.HessianTrace != 0 || l.HessianTraceStderr != 0)) || (fisher && l.FisherTrace != 0) {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("layer %q: no gradient reaches its weights on this subset "+
+			"(a Sign, a comparison or another piecewise-constant op between it and the loss), so its Hessian and Fisher "+
+			"traces and Ω are 0 at every bitwidth; the search prices it by measured accuracy only", l.Name))
+	}
+	return notes
+}
+
 // Has reports whether the table holds the given measure.
 func (t *Table) Has(method string) bool { return slices.Contains(t.Settings.Methods, method) }
 
