@@ -172,6 +172,9 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 		if cached {
 			r.logf("sensitivity table loaded from the study database")
 		}
+		for _, n := range t.Notes {
+			r.logf("sensitivity: %s", n)
+		}
 		table = t
 		for l, d := range t.HessianDiag {
 			if d != nil {
