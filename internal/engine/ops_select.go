@@ -9,29 +9,15 @@ import (
 // does not (ONNX's booleans, held as numbers). It has no gradient.
 type compareStep[T Float] struct {
 	stepIO
-	op     string
-	ia, ib []int // per output, the element of each input it reads
+	holds  func(u, v T) bool // the comparison, chosen when planned
+	ia, ib []int             // per output, the element of each input it reads
 }
 
 func (s *compareStep[T]) forward(st *state[T]) {
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	for i := range y {
-		u, v := a[s.ia[i]], b[s.ib[i]]
-		var holds bool
-		switch s.op {
-		case "Greater":
-			holds = u > v
-		case "Less":
-			holds = u < v
-		case "GreaterOrEqual":
-			holds = u >= v
-		case "LessOrEqual":
-			holds = u <= v
-		default: // Equal
-			holds = u == v
-		}
 		y[i] = 0
-		if holds {
+		if s.holds(a[s.ia[i]], b[s.ib[i]]) {
 			y[i] = 1
 		}
 	}
@@ -49,7 +35,14 @@ func (c *compiler[T]) compare() (stepper[T], [][]int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &compareStep[T]{op: c.node.Op, ia: broadcastIndex(c.shape(0), y), ib: broadcastIndex(c.shape(1), y)}, [][]int{y}, nil
+	holds := map[string]func(u, v T) bool{
+		"Greater":        func(u, v T) bool { return u > v },
+		"Less":           func(u, v T) bool { return u < v },
+		"GreaterOrEqual": func(u, v T) bool { return u >= v },
+		"LessOrEqual":    func(u, v T) bool { return u <= v },
+		"Equal":          func(u, v T) bool { return u == v },
+	}[c.node.Op]
+	return &compareStep[T]{holds: holds, ia: broadcastIndex(c.shape(0), y), ib: broadcastIndex(c.shape(1), y)}, [][]int{y}, nil
 }
 
 // whereStep is Where on activations, with broadcasting: y = a where the
