@@ -545,6 +545,52 @@ class TinyViT(nn.Module):
         return self.head(x[:, 0])
 
 
+class StatsTile(nn.Module):
+    """Per-channel statistics a user writes by hand: torch.std and torch.var
+    (the element count as ReduceProd of the input's Shape, folded when
+    planned), torch.logsumexp (ReduceLogSumExp), torch.cumsum forwards and
+    on a flipped tensor (CumSum, Slice with step -1), x.repeat (Tile)."""
+    in_shape = (2, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 6, 3, padding=1)
+        self.head = nn.Linear(6 + 1 + 6 + 6 + 6 + 12, 10)
+
+    def forward(self, x):
+        h = F.relu(self.conv(x))
+        m = h.mean((2, 3))
+        feats = [h.std((2, 3)), h.var(1).mean((1, 2)).unsqueeze(1),
+                 torch.logsumexp(h.flatten(2), 2) - 4, torch.cumsum(m, 1) * 0.3,
+                 torch.cumsum(m.flip(1), 1) * 0.3, m.repeat(1, 2)]
+        return self.head(torch.cat(feats, 1))
+
+
+class Resample(nn.Module):
+    """Upsampling and resampling: nn.PixelShuffle (DepthToSpace, CRD),
+    F.interpolate bilinear down by half (half_pixel) and to a size with
+    align_corners and without (Resize linear), nearest up by 2 and to a
+    size (asymmetric, floor). ('nearest-exact' does not export in torch
+    1.13.)"""
+    in_shape = (2, 6, 6)
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 8, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv2 = nn.Conv2d(2, 4, 3, stride=4)
+        self.head = nn.Linear(72 + 50 + 98 + 144 + 162, 10)
+
+    def forward(self, x):
+        h = self.shuffle(torch.tanh(self.conv1(x)))  # 2 x 12 x 12
+        feats = [F.interpolate(h, scale_factor=0.5, mode="bilinear", align_corners=False),
+                 F.interpolate(h, size=(5, 5), mode="bilinear", align_corners=True),
+                 F.interpolate(h, size=(7, 7), mode="nearest"),
+                 self.conv2(F.interpolate(h, scale_factor=2, mode="nearest")),
+                 F.interpolate(h, size=(9, 9), mode="bilinear", align_corners=False)]
+        return self.head(torch.cat([f.flatten(1) for f in feats], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -856,6 +902,9 @@ def main():
         ("where_masks_op13", WhereMasks, 13, "logits", "the same at opset 13: GreaterOrEqual"),
         ("sign_head", SignHead, 13, "logits", "Linear, Sign, Linear on 784 inputs: the first layer gets no gradient"),
         ("conv1d", Conv1dNet, 13, "logits", "Conv1d (grouped, strided, dilated), MaxPool1d ceil_mode, AvgPool1d with padding, Pad on the length"),
+        ("stats_tile", StatsTile, 13, "logits", "torch.std/var (ReduceProd of a Shape), logsumexp, cumsum (and of a flip), repeat (Tile)"),
+        ("resample_op11", Resample, 11, "logits", "PixelShuffle (DepthToSpace CRD), F.interpolate bilinear/nearest, scales and sizes, at opset 11"),
+        ("resample_op13", Resample, 13, "logits", "the same at opset 13"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

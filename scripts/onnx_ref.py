@@ -163,6 +163,63 @@ def _reduce_axes(ins, a, x):
     return tuple(v + x.ndim if v < 0 else v for v in axes)
 
 
+def _resize(x, ins, a, opset):
+    """Resize, nearest or linear, separably axis by axis (the ONNX
+    reference's order of operations), edge-clamped."""
+    if opset < 11:
+        scales, sizes, coord = np.asarray(ins[1], np.float64), None, "asymmetric"
+    else:
+        scales = ins[2] if len(ins) > 2 and ins[2] is not None and ins[2].size else None
+        sizes = ins[3] if len(ins) > 3 and ins[3] is not None and ins[3].size else None
+        coord = _s(a.get("coordinate_transformation_mode", b"half_pixel"))
+    mode = _s(a.get("mode", b"nearest"))
+    nearest = _s(a.get("nearest_mode", b"round_prefer_floor"))
+    y = x.astype(np.float64)
+    for d in range(x.ndim):
+        n_in = x.shape[d]
+        if sizes is not None:
+            n_out = int(sizes[d])
+            sc = n_out / n_in
+        else:
+            sc = float(scales[d])
+            n_out = int(np.floor(n_in * sc))
+        o = np.arange(n_out, dtype=np.float64)
+        if coord == "half_pixel":
+            xo = (o + 0.5) / sc - 0.5
+        elif coord == "pytorch_half_pixel":
+            xo = (o + 0.5) / sc - 0.5 if n_out > 1 else np.zeros_like(o)
+        elif coord == "align_corners":
+            xo = o * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros_like(o)
+        elif coord == "asymmetric":
+            xo = o / sc
+        elif coord == "tf_half_pixel_for_nn":
+            xo = (o + 0.5) / sc
+        else:
+            raise NotImplementedError(coord)
+        if mode == "nearest":
+            frac = xo - np.floor(xo)
+            if nearest == "floor":
+                idx = np.floor(xo)
+            elif nearest == "ceil":
+                idx = np.ceil(xo)
+            elif nearest == "round_prefer_ceil":
+                idx = np.where(frac == 0.5, np.ceil(xo), np.round(xo))
+            else:
+                idx = np.where(frac == 0.5, np.floor(xo), np.round(xo))
+            idx = np.clip(idx.astype(np.int64), 0, n_in - 1)
+            y = np.take(y, idx, axis=d)
+        else:
+            lo = np.floor(xo)
+            f = xo - lo
+            i0 = np.clip(lo.astype(np.int64), 0, n_in - 1)
+            i1 = np.clip(lo.astype(np.int64) + 1, 0, n_in - 1)
+            shp = [1] * x.ndim
+            shp[d] = -1
+            f = f.reshape(shp)
+            y = np.take(y, i0, axis=d) * (1 - f) + np.take(y, i1, axis=d) * f
+    return y.astype(x.dtype)
+
+
 def _bcast_int(v):
     return [int(t) for t in np.asarray(v).reshape(-1)]
 
@@ -233,15 +290,41 @@ def run_node(node, vals, opset):
         for t in ins[1:]:
             y = f(y, t)
         return [y.astype(x.dtype)]
-    if op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare"):
+    if op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+              "ReduceLogSumExp", "ReduceProd"):
         axes = _reduce_axes(ins, a, x)
         if axes == ():
             return [x]
         f = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min,
              "ReduceL1": lambda v, **k: np.sum(np.abs(v), **k),
              "ReduceL2": lambda v, **k: np.sqrt(np.sum(v * v, **k)),
-             "ReduceSumSquare": lambda v, **k: np.sum(v * v, **k)}[op]
+             "ReduceSumSquare": lambda v, **k: np.sum(v * v, **k),
+             "ReduceLogSumExp": lambda v, **k: np.log(np.sum(np.exp(v), **k)),
+             "ReduceProd": np.prod}[op]
         return [f(x.astype(np.float64), axis=axes, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)]
+    if op == "CumSum":
+        ax = _bcast_int(ins[1])[0]
+        v = np.flip(x, ax) if a.get("reverse", 0) else x
+        y = np.cumsum(v.astype(np.float64), axis=ax)
+        if a.get("exclusive", 0):
+            y = y - v
+        y = np.flip(y, ax) if a.get("reverse", 0) else y
+        return [y.astype(x.dtype)]
+    if op == "Tile":
+        return [np.tile(x, _bcast_int(ins[1]))]
+    if op in ("DepthToSpace", "SpaceToDepth"):
+        b = a["blocksize"]
+        n, c, h, w = x.shape
+        if op == "SpaceToDepth":
+            t = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+            return [t.reshape(n, c * b * b, h // b, w // b)]
+        if _s(a.get("mode", b"DCR")) == "CRD":
+            t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+        else:
+            t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+        return [t.reshape(n, c // (b * b), h * b, w * b)]
+    if op == "Resize":
+        return [_resize(x, ins, a, opset)]
     if op == "GlobalMaxPool":
         return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
     if op == "InstanceNormalization":

@@ -248,6 +248,8 @@ func foldConst(n *graph.Node, in []*graph.Tensor, opset int64) (*graph.Tensor, b
 		return t, true, nil
 	case "Equal", "Expand", "Where", "Range":
 		return foldMisc(n.Op, in)
+	case "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin":
+		return foldReduce(n, in)
 	case "Transpose":
 		perm := n.AttrInts("perm")
 		m, sh, err := transposeMap(x.Shape, perm)
@@ -672,4 +674,110 @@ func foldMisc(op string, in []*graph.Tensor) (*graph.Tensor, bool, error) {
 		return t, true, nil
 	}
 	return nil, false, nil
+}
+
+// foldReduce evaluates ReduceProd, ReduceSum, ReduceMean, ReduceMax or
+// ReduceMin of a constant (torch.std and torch.var export the count of
+// the reduced elements as ReduceProd of the input's Shape): axes from the
+// attribute or input 1, any of them, keepdims and noop_with_empty_axes.
+// Integers stay integers (a mean of integers truncates toward zero).
+func foldReduce(n *graph.Node, in []*graph.Tensor) (*graph.Tensor, bool, error) {
+	x := in[0]
+	axes := n.AttrInts("axes")
+	if axes == nil && len(in) > 1 {
+		if in[1] == nil {
+			return nil, false, nil
+		}
+		axes = in[1].Ints()
+	}
+	r := len(x.Shape)
+	reduced := make([]bool, r)
+	if len(axes) == 0 {
+		if n.AttrInt("noop_with_empty_axes", 0) != 0 {
+			return x.Clone(), true, nil
+		}
+		for i := range reduced {
+			reduced[i] = true
+		}
+	}
+	for _, a := range axes {
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return nil, false, err
+		}
+		reduced[ax] = true
+	}
+	keep := n.AttrInt("keepdims", 1) != 0
+	var shape, kept []int // the output's shape, and its shape with every axis kept
+	for i, d := range x.Shape {
+		switch {
+		case !reduced[i]:
+			shape = append(shape, d)
+			kept = append(kept, d)
+		case keep:
+			shape = append(shape, 1)
+			kept = append(kept, 1)
+		default:
+			kept = append(kept, 1)
+		}
+	}
+	if shape == nil {
+		shape = []int{}
+	}
+	size := graph.NumElements(shape)
+	if x.Len() == 0 && (n.Op == "ReduceMax" || n.Op == "ReduceMin" || n.Op == "ReduceMean") {
+		return nil, false, fmt.Errorf("%s over no elements has no value: %w", n.Op, ErrShape)
+	}
+	acc := make([]float64, size)
+	count := make([]int, size)
+	first := make([]bool, size)
+	for i := range acc {
+		first[i] = true
+		if n.Op == "ReduceProd" {
+			acc[i] = 1
+		}
+	}
+	vals := x.Floats()
+	coord := make([]int, r)
+	ks := strides(kept)
+	for _, v := range vals {
+		o := 0
+		for d, c := range coord {
+			if !reduced[d] {
+				o += c * ks[d]
+			}
+		}
+		switch n.Op {
+		case "ReduceProd":
+			acc[o] *= v
+		case "ReduceSum", "ReduceMean":
+			acc[o] += v
+		case "ReduceMax":
+			if first[o] || v > acc[o] {
+				acc[o] = v
+			}
+		case "ReduceMin":
+			if first[o] || v < acc[o] {
+				acc[o] = v
+			}
+		}
+		first[o] = false
+		count[o]++
+		advance(coord, x.Shape)
+	}
+	if n.Op == "ReduceMean" {
+		for i := range acc {
+			acc[i] /= float64(count[i])
+		}
+	}
+	t := &graph.Tensor{DType: x.DType, Shape: shape}
+	if x.DType.IsFloat() {
+		t.Float = acc
+	} else {
+		t.Int = make([]int64, size)
+		for i, v := range acc {
+			t.Int[i] = int64(v)
+		}
+	}
+	return t, true, nil
 }

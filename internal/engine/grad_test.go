@@ -47,6 +47,12 @@ func (b *builder) ints(v ...int64) string {
 	return n
 }
 
+func (b *builder) floats(v ...float64) string {
+	n := b.name("f")
+	b.g.Init[n] = &graph.Tensor{Name: n, DType: graph.Float32, Shape: []int{len(v)}, Float: v}
+	return n
+}
+
 func (b *builder) scalar(v float64) string {
 	n := b.name("s")
 	b.g.Init[n] = &graph.Tensor{Name: n, DType: graph.Float32, Shape: []int{}, Float: []float64{v}}
@@ -250,6 +256,34 @@ func gradCases() []gradCase {
 			s := b.node("Softmax", map[string]graph.Attr{"axis": intAttr(1)}, x)
 			l := b.node("LogSoftmax", nil, x)
 			return b.node("Add", nil, b.node("Mul", nil, s, b.scalar(3)), l)
+		}},
+		{"space-depth-tile-scan", []int{2, 4, 6}, func(b *builder, x string) string {
+			c := b.node("Conv", nil, x, b.init([]int{8, 2, 1, 1}, 0.5))
+			s2d := b.node("SpaceToDepth", map[string]graph.Attr{"blocksize": intAttr(2)}, c) // 32 × 2 × 3
+			d2s := b.node("DepthToSpace", map[string]graph.Attr{"blocksize": intAttr(2)}, s2d)
+			crd := b.node("DepthToSpace", map[string]graph.Attr{"blocksize": intAttr(2), "mode": strAttr("CRD")}, s2d)
+			cat := b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, d2s, crd) // 16 × 4 × 6
+			lse := b.node("ReduceLogSumExp", map[string]graph.Attr{"axes": ints(2, 3)}, cat)
+			scan := b.node("CumSum", map[string]graph.Attr{"exclusive": intAttr(1), "reverse": intAttr(1)}, lse, b.ints(1))
+			return b.node("Tile", nil, b.node("Add", nil, scan, b.node("CumSum", nil, lse, b.ints(-3))), b.ints(1, 2, 1, 3))
+		}},
+		{"resize", []int{2, 5, 4}, func(b *builder, x string) string {
+			c := b.node("Conv", nil, x, b.init([]int{3, 2, 1, 1}, 0.5))
+			// sizes as F.interpolate(size=...) exports them: the input's
+			// batch and channels, then the new height and width.
+			nc := b.node("Slice", nil, b.node("Shape", nil, c), b.ints(0), b.ints(2))
+			f := func(mode, coord, nearest string, h, w int64) string {
+				a := map[string]graph.Attr{"mode": strAttr(mode), "coordinate_transformation_mode": strAttr(coord), "nearest_mode": strAttr(nearest)}
+				sizes := b.node("Concat", map[string]graph.Attr{"axis": intAttr(0)}, nc, b.ints(h, w))
+				return b.node("Flatten", nil, b.node("Resize", a, c, "", "", sizes))
+			}
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)},
+				f("linear", "half_pixel", "", 7, 6),
+				f("linear", "pytorch_half_pixel", "", 2, 1),
+				f("linear", "align_corners", "", 3, 9),
+				f("nearest", "asymmetric", "round_prefer_ceil", 8, 3),
+				f("nearest", "half_pixel", "round_prefer_floor", 3, 7),
+				f("nearest", "tf_half_pixel_for_nn", "ceil", 6, 4))
 		}},
 	}
 }

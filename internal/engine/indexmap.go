@@ -7,7 +7,8 @@ import (
 	"mpq/internal/graph"
 )
 
-// Transpose, Pad and Slice move elements without arithmetic: they are planned
+// Transpose, Pad, Slice, Gather, Expand, Tile, DepthToSpace and
+// SpaceToDepth move elements without arithmetic: they are planned
 // as an index map (out[i] = in[map[i]], or a constant where map[i] < 0), and
 // their backward pass scatters through the same map.
 
@@ -356,6 +357,14 @@ func (c *compiler[T]) gatherMap() (stepper[T], [][]int, error) {
 		if axis, err = normAxis(n.AttrInt("axis", 0), len(x)); err == nil {
 			m, y, err = gatherIndexMap(x, axis, t.Ints(), t.Shape)
 		}
+	case "Tile":
+		t := c.constIn(1)
+		if t == nil {
+			return nil, nil, fmt.Errorf("Tile with repeats computed from data is not supported")
+		}
+		m, y, err = tileMap(x, t.Ints())
+	case "DepthToSpace", "SpaceToDepth":
+		m, y, err = depthSpaceMap(n.Op, x, n.AttrInt("blocksize", 0), n.AttrString("mode", "DCR"))
 	case "Pad":
 		mode := n.AttrString("mode", "constant")
 		if mode != "constant" && mode != "reflect" && mode != "edge" {
@@ -393,4 +402,73 @@ func (c *compiler[T]) gatherMap() (stepper[T], [][]int, error) {
 		return nil, nil, err
 	}
 	return &mapStep[T]{m: m, runs: runsOf(m), fill: fill}, [][]int{y}, nil
+}
+
+// tileMap is Tile: x repeated repeats[d] times along each axis d.
+func tileMap(x []int, repeats []int64) ([]int, []int, error) {
+	if len(repeats) != len(x) {
+		return nil, nil, fmt.Errorf("Tile repeats %v do not fit rank %d: %w", repeats, len(x), ErrShape)
+	}
+	y := make([]int, len(x))
+	for d, r := range repeats {
+		if r < 0 || r > 1<<20 {
+			return nil, nil, fmt.Errorf("Tile repeats %v: want non-negative counts: %w", repeats, ErrShape)
+		}
+		y[d] = x[d] * int(r)
+	}
+	if err := checkShape(y); err != nil {
+		return nil, nil, fmt.Errorf("Tile: %w", err)
+	}
+	in := strides(x)
+	m := make([]int, graph.NumElements(y))
+	coord := make([]int, len(y))
+	for i := range m {
+		off := 0
+		for d, c := range coord {
+			off += (c % x[d]) * in[d]
+		}
+		m[i] = off
+		advance(coord, y)
+	}
+	return m, y, nil
+}
+
+// depthSpaceMap is DepthToSpace (nn.PixelShuffle exports mode CRD; DCR is
+// the default) or SpaceToDepth on an N×C×H×W input with block size b:
+// each is a reshape to six dimensions, a transpose and a reshape back, so
+// its index map is the transpose's over the six-dimensional view.
+func depthSpaceMap(op string, x []int, b64 int64, mode string) ([]int, []int, error) {
+	if len(x) != 4 {
+		return nil, nil, fmt.Errorf("%s needs an N×C×H×W input, not %s: %w", op, graph.ShapeString(x), ErrShape)
+	}
+	if b64 < 1 || b64 > 1<<10 {
+		return nil, nil, fmt.Errorf("%s blocksize %d: want a positive block size: %w", op, b64, ErrShape)
+	}
+	n, c, h, w, b := x[0], x[1], x[2], x[3], int(b64)
+	var view []int
+	var perm []int64
+	var y []int
+	switch {
+	case op == "SpaceToDepth":
+		if h%b != 0 || w%b != 0 {
+			return nil, nil, fmt.Errorf("SpaceToDepth of %s: height and width must be multiples of the block size %d: %w", graph.ShapeString(x), b, ErrShape)
+		}
+		view, perm = []int{n, c, h / b, b, w / b, b}, []int64{0, 3, 5, 1, 2, 4}
+		y = []int{n, c * b * b, h / b, w / b}
+	case c%(b*b) != 0:
+		return nil, nil, fmt.Errorf("DepthToSpace of %s: the channels must be a multiple of the block size %d squared: %w", graph.ShapeString(x), b, ErrShape)
+	case mode == "DCR":
+		view, perm = []int{n, b, b, c / (b * b), h, w}, []int64{0, 3, 4, 1, 5, 2}
+		y = []int{n, c / (b * b), h * b, w * b}
+	case mode == "CRD":
+		view, perm = []int{n, c / (b * b), b, b, h, w}, []int64{0, 1, 4, 2, 5, 3}
+		y = []int{n, c / (b * b), h * b, w * b}
+	default:
+		return nil, nil, fmt.Errorf("DepthToSpace mode %q is not supported (DCR, CRD)", mode)
+	}
+	m, _, err := transposeMap(view, perm)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, y, nil
 }

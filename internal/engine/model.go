@@ -19,14 +19,15 @@ var ErrShape = errors.New("shape mismatch")
 // supportedOps lists every default-domain operator the engine runs.
 var supportedOps = []string{
 	"Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "ConstantOfShape",
-	"Conv", "DequantizeLinear", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather",
-	"Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid",
-	"HardSwish", "Identity", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less",
-	"LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "Not",
-	"PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
-	"ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid",
-	"Sign", "Slice", "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
-	"ThresholdedRelu", "Transpose", "Unsqueeze", "Where",
+	"Conv", "CumSum", "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp",
+	"Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater",
+	"GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization",
+	"LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul",
+	"Neg", "Not", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2",
+	"ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",
+	"Relu", "Reshape", "Resize", "Selu", "Shape", "Sigmoid", "Sign", "Slice", "Softmax", "Softplus", "Softsign",
+	"SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu", "Tile", "Transpose",
+	"Unsqueeze", "Where",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.

@@ -20,7 +20,8 @@ type reduceStep[T Float] struct {
 	// extreme is +1 for ReduceMax, −1 for ReduceMin, 0 for the sums.
 	extreme int
 	// norm is '1' for ReduceL1 (Σ|x|), '2' for ReduceL2 (√Σx², as
-	// F.normalize exports), 's' for ReduceSumSquare (Σx²), 0 otherwise.
+	// F.normalize exports), 's' for ReduceSumSquare (Σx²), 'e' for
+	// ReduceLogSumExp (log Σ eˣ, torch.logsumexp), 0 otherwise.
 	norm byte
 }
 
@@ -59,6 +60,14 @@ func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
 				}
 			}
 			y[j] = m
+		}
+		return
+	}
+	if s.norm == 'e' {
+		for j := lo; j < hi; j++ {
+			o, in := j/s.inner, j%s.inner
+			base := o*s.n*s.inner + in
+			y[j] = T(logSumExp(x, base, s.n, s.inner))
 		}
 		return
 	}
@@ -109,6 +118,19 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 		}
 		return
 	}
+	if s.norm == 'e' {
+		// ∂/∂xₖ log Σ eˣ = e^(xₖ − y): the softmax of the reduced inputs.
+		for j := lo; j < hi; j++ {
+			o, in := j/s.inner, j%s.inner
+			base := o*s.n*s.inner + in
+			g, yj := float64(gy[j]), float64(y[j])
+			for k := 0; k < s.n; k++ {
+				i := base + k*s.inner
+				gx[i] += T(g * math.Exp(float64(x[i])-yj))
+			}
+		}
+		return
+	}
 	if s.norm != 0 {
 		for j := lo; j < hi; j++ {
 			o, in := j/s.inner, j%s.inner
@@ -149,8 +171,30 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 	}
 }
 
+// logSumExp is log Σₖ e^x[base+k·stride] over n values, in float64 and
+// shifted by their maximum so that no term overflows; +Inf or NaN where
+// the maximum is.
+func logSumExp[T Float](x []T, base, n, stride int) float64 {
+	m := math.Inf(-1)
+	for k := 0; k < n; k++ {
+		v := float64(x[base+k*stride])
+		if v != v {
+			return v
+		}
+		m = max(m, v)
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	sum := 0.0
+	for k := 0; k < n; k++ {
+		sum += math.Exp(float64(x[base+k*stride]) - m)
+	}
+	return m + math.Log(sum)
+}
+
 // reduce plans ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceL1,
-// ReduceL2 or ReduceSumSquare: constant
+// ReduceL2, ReduceSumSquare or ReduceLogSumExp: constant
 // axes from the attribute (ReduceSum before opset 13, the others before 18)
 // or input 1, keepdims, noop_with_empty_axes (opset 18).
 func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
@@ -199,8 +243,10 @@ func (c *compiler[T]) reduce() (stepper[T], [][]int, error) {
 		s.norm = '2'
 	case "ReduceSumSquare":
 		s.norm = 's'
+	case "ReduceLogSumExp":
+		s.norm = 'e'
 	}
-	if s.n == 0 && s.extreme != 0 {
+	if s.n == 0 && (s.extreme != 0 || s.norm == 'e') {
 		return nil, nil, fmt.Errorf("%s over an empty axis of %s has no value: %w", n.Op, graph.ShapeString(x), ErrShape)
 	}
 	var y []int

@@ -67,6 +67,27 @@ func TestPlanErrors(t *testing.T) {
 		{"max-three-inputs", []int{4}, func(b *builder, x string) string {
 			return b.node("Max", nil, x, x, x)
 		}, "Max with 3 inputs"},
+		{"resize-cubic", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("Resize", map[string]graph.Attr{"mode": strAttr("cubic")}, x, "", b.floats(1, 1, 2, 2))
+		}, `Resize mode "cubic" is not supported`},
+		{"resize-sizes-from-data", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("Resize", nil, x, "", "", b.node("Relu", nil, x))
+		}, "constant scales or sizes"},
+		{"resize-crop", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("Resize", map[string]graph.Attr{"coordinate_transformation_mode": strAttr("tf_crop_and_resize")}, x, "", b.floats(1, 1, 2, 2))
+		}, `"tf_crop_and_resize" is not supported`},
+		{"tile-repeats-rank", []int{2, 3}, func(b *builder, x string) string {
+			return b.node("Tile", nil, x, b.ints(2, 2))
+		}, "do not fit rank 3"},
+		{"depth-to-space-channels", []int{6, 2, 2}, func(b *builder, x string) string {
+			return b.node("DepthToSpace", map[string]graph.Attr{"blocksize": intAttr(2)}, x)
+		}, "multiple of the block size 2 squared"},
+		{"cumsum-axis-from-data", []int{3}, func(b *builder, x string) string {
+			return b.node("CumSum", nil, x, b.node("Shape", nil, b.node("Relu", nil, x)))
+		}, "constant scalar axis"},
+		{"reduceprod-activations", []int{3}, func(b *builder, x string) string {
+			return b.node("ReduceProd", nil, x)
+		}, "ReduceProd on activations is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBuilder(tc.in)
@@ -231,4 +252,89 @@ func TestBatchDependentConstant(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestResampleValues checks Resize's nearest rounding rules at ties, linear
+// interpolation with align_corners, the opset-10 form (scales as input 1)
+// and SpaceToDepth's element order against values worked out by hand.
+func TestResampleValues(t *testing.T) {
+	x := []float64{10, 20, 30, 40}
+	for _, tc := range []struct {
+		name  string
+		opset int64
+		build func(b *builder) string
+		want  []float64
+	}{
+		{"nearest-prefer-floor", 13, func(b *builder) string {
+			a := map[string]graph.Attr{"coordinate_transformation_mode": strAttr("asymmetric")}
+			return b.node("Resize", a, "x", "", b.floats(1, 2))
+		}, []float64{10, 10, 20, 20, 30, 30, 40, 40}},
+		{"nearest-prefer-ceil", 13, func(b *builder) string {
+			a := map[string]graph.Attr{"coordinate_transformation_mode": strAttr("asymmetric"), "nearest_mode": strAttr("round_prefer_ceil")}
+			return b.node("Resize", a, "x", "", b.floats(1, 2))
+		}, []float64{10, 20, 20, 30, 30, 40, 40, 40}},
+		{"nearest-floor-fraction", 13, func(b *builder) string {
+			a := map[string]graph.Attr{"coordinate_transformation_mode": strAttr("asymmetric"), "nearest_mode": strAttr("floor")}
+			return b.node("Resize", a, "x", "", b.floats(1, 1.5))
+		}, []float64{10, 10, 20, 30, 30, 40}},
+		{"linear-align-corners", 11, func(b *builder) string {
+			a := map[string]graph.Attr{"mode": strAttr("linear"), "coordinate_transformation_mode": strAttr("align_corners")}
+			return b.node("Resize", a, "x", b.floats(), b.floats(1, 1.75))
+		}, []float64{10, 15, 20, 25, 30, 35, 40}},
+		{"linear-half-pixel-edges", 13, func(b *builder) string {
+			a := map[string]graph.Attr{"mode": strAttr("linear")}
+			return b.node("Resize", a, "x", "", b.floats(1, 2))
+		}, []float64{10, 12.5, 17.5, 22.5, 27.5, 32.5, 37.5, 40}},
+		{"opset10-scales", 10, func(b *builder) string {
+			return b.node("Resize", nil, "x", b.floats(1, 0.5))
+		}, []float64{10, 30}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder([]int{4})
+			b.g.Opset = tc.opset
+			m, err := New(b.finish(tc.build(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := NewSession[float64](m).Forward(x, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("space-to-depth", func(t *testing.T) {
+		const c, h, w, bs = 2, 4, 6, 2
+		b := newBuilder([]int{c, h, w})
+		m, err := New(b.finish(b.node("SpaceToDepth", map[string]graph.Attr{"blocksize": intAttr(bs)}, "x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := make([]float64, c*h*w)
+		for i := range in {
+			in[i] = float64(i)
+		}
+		got, err := NewSession[float64](m).Forward(in, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// y[(bh·b + bw)·C + ch, i, j] = x[ch, i·b + bh, j·b + bw]
+		for bh := range bs {
+			for bw := range bs {
+				for ch := range c {
+					for i := range h / bs {
+						for j := range w / bs {
+							y := got[(((bh*bs+bw)*c+ch)*(h/bs)+i)*(w/bs)+j]
+							if want := in[(ch*h+i*bs+bh)*w+j*bs+bw]; y != want {
+								t.Fatalf("block (%d,%d) channel %d at (%d,%d) = %v, want %v", bh, bw, ch, i, j, y, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
 }

@@ -427,7 +427,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		}
 		c.aliasOf = c.ins[0]
 		return nil, [][]int{y}, nil
-	case "Transpose", "Pad", "Slice", "Gather", "Expand":
+	case "Transpose", "Pad", "Slice", "Gather", "Expand", "Tile", "DepthToSpace", "SpaceToDepth":
 		return c.gatherMap()
 	case "Concat":
 		return c.concat()
@@ -441,7 +441,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.batchNorm()
 	case "LayerNormalization":
 		return c.layerNorm()
-	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare":
+	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp":
 		return c.reduce()
 	case "GlobalMaxPool":
 		return c.globalMaxPool()
@@ -455,7 +455,11 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.compare()
 	case "Where":
 		return c.where()
-	case "ConstantOfShape", "Range":
+	case "Resize":
+		return c.resize()
+	case "CumSum":
+		return c.cumSum()
+	case "ConstantOfShape", "Range", "ReduceProd":
 		return nil, nil, fmt.Errorf("%s on activations is not supported (only in shape computations)", n.Op)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnsupported, n.Op)

@@ -29,7 +29,8 @@ func sameFrom11To13(op string) bool {
 		"InstanceNormalization", "LeakyRelu", "Less", "Log", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg",
 		"Not", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
 		"ReduceMean", "ReduceMin", "ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Sign",
-		"Slice", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where":
+		"Slice", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where",
+		"CumSum", "DepthToSpace", "ReduceLogSumExp", "ReduceProd", "Resize", "SpaceToDepth", "Tile":
 		return true
 	}
 	return false
