@@ -18,7 +18,8 @@ Mish and SELU with 3x3 pooling, GroupNorm and InstanceNorm with a
 torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
-classifier, torch.sign), other opsets
+classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
+pooling with Tile and CumSum), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -358,6 +359,47 @@ class SignMLP(nn.Module):
         return self.b(torch.sign(self.a(x.flatten(1))))
 
 
+class Upsample(nn.Module):
+    """Resampling inside the network: the input resized to 32x32 with
+    F.interpolate (bilinear), strided convolutions, nn.PixelShuffle
+    (DepthToSpace) back up and a nearest-neighbour downsample."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 16, 3, stride=2, padding=1)
+        self.b = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.c = nn.Conv2d(8, 24, 3, padding=1)
+        self.fc = nn.Linear(24 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+        h = self.shuffle(F.relu(self.b(F.relu(self.a(x)))))  # 8 x 16 x 16
+        h = F.interpolate(F.relu(self.c(h)), scale_factor=0.5, mode="nearest")
+        return self.fc(h.flatten(1))
+
+
+class StatsPool(nn.Module):
+    """Statistics pooling: per-channel mean, torch.std (ReduceProd of a
+    Shape) and torch.logsumexp over the spatial positions, concatenated,
+    x.repeat (Tile) of the mean and its cumulative sum over the channels
+    (CumSum)."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 16, 3, stride=2)
+        self.b = nn.Conv2d(16, 32, 3, stride=2)
+        self.fc = nn.Linear(32 * 5, 10)
+
+    def forward(self, x):
+        h = F.relu(self.b(F.relu(self.a(x)))).flatten(2)  # 32 x 36
+        m = h.mean(2)
+        f = torch.cat([m.repeat(1, 2), h.std(2), torch.logsumexp(h, 2) - 4, 0.1 * torch.cumsum(m, 1)], 1)
+        return self.fc(f)
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -376,6 +418,8 @@ MODELS = {
     "where_act": (WhereAct, 23, 1, 13, {}),
     "cosine": (Cosine, 24, 1, 13, {}),
     "sign_mlp": (SignMLP, 25, 1, 13, {}),
+    "upsample": (Upsample, 26, 1, 11, {}),
+    "stats_pool": (StatsPool, 27, 3, 13, {}),
 }
 
 

@@ -913,6 +913,104 @@ class OnnxModule(nn.Module):
     def _op_Tile(self, node, a, consts, layer):
         return lambda ins: [ins[0].repeat(_ints(ins[1]))]
 
+    def _op_CumSum(self, node, a, consts, layer):
+        excl, rev = a.get("exclusive", 0), a.get("reverse", 0)
+
+        def fn(ins):
+            x, ax = ins[0], _ints(ins[1])[0]
+            v = x.flip(ax) if rev else x
+            y = v.cumsum(ax)
+            if excl:
+                y = y - v
+            return [y.flip(ax) if rev else y]
+        return fn
+
+    def _op_ReduceLogSumExp(self, node, a, consts, layer):
+        return self._reduce(a, lambda x, ax, k: torch.logsumexp(x, dim=ax, keepdim=k), self.opset >= 18)
+
+    def _op_DepthToSpace(self, node, a, consts, layer):
+        b, mode = a["blocksize"], a.get("mode", b"DCR")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+
+        def fn(ins):
+            x = ins[0]
+            n, c, h, w = x.shape
+            if mode == "CRD":
+                t = x.reshape(n, c // (b * b), b, b, h, w).permute(0, 1, 4, 2, 5, 3)
+            else:
+                t = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+            return [t.reshape(n, c // (b * b), h * b, w * b)]
+        return fn
+
+    def _op_SpaceToDepth(self, node, a, consts, layer):
+        b = a["blocksize"]
+
+        def fn(ins):
+            x = ins[0]
+            n, c, h, w = x.shape
+            t = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+            return [t.reshape(n, c * b * b, h // b, w // b)]
+        return fn
+
+    def _op_Resize(self, node, a, consts, layer):
+        """Resize nearest or linear, axis by axis, inputs clamped to the edge."""
+        dec = lambda v, d: (v.decode() if isinstance(v, bytes) else v) if v is not None else d  # noqa: E731
+        mode = dec(a.get("mode"), "nearest")
+        coord = dec(a.get("coordinate_transformation_mode"), "half_pixel")
+        nearest = dec(a.get("nearest_mode"), "round_prefer_floor")
+        if mode not in ("nearest", "linear"):
+            raise NotImplementedError("Resize mode %s" % mode)
+        opset = self.opset
+
+        def fn(ins):
+            x = ins[0]
+            if opset < 11:
+                scales, sizes, cm = [float(v) for v in ins[1].reshape(-1)], None, "asymmetric"
+            else:
+                scales = ins[2] if len(ins) > 2 and ins[2] is not None and ins[2].numel() else None
+                sizes = ins[3] if len(ins) > 3 and ins[3] is not None and ins[3].numel() else None
+                scales = [float(v) for v in scales.reshape(-1)] if scales is not None else None
+                cm = coord
+            y = x
+            for d in range(x.dim()):
+                n_in = x.shape[d]
+                if sizes is not None:
+                    n_out = int(sizes.reshape(-1)[d])
+                    sc = n_out / n_in
+                else:
+                    sc = scales[d]
+                    n_out = int(math.floor(n_in * sc))
+                o = torch.arange(n_out, dtype=torch.float64)
+                if cm == "half_pixel":
+                    xo = (o + 0.5) / sc - 0.5
+                elif cm == "pytorch_half_pixel":
+                    xo = (o + 0.5) / sc - 0.5 if n_out > 1 else torch.zeros_like(o)
+                elif cm == "align_corners":
+                    xo = o * (n_in - 1) / (n_out - 1) if n_out > 1 else torch.zeros_like(o)
+                elif cm == "asymmetric":
+                    xo = o / sc
+                elif cm == "tf_half_pixel_for_nn":
+                    xo = (o + 0.5) / sc
+                else:
+                    raise NotImplementedError("Resize coordinate_transformation_mode %s" % cm)
+                lo = torch.floor(xo)
+                if mode == "nearest":
+                    tie = (xo - lo) == 0.5
+                    idx = {"floor": lo, "ceil": torch.ceil(xo),
+                           "round_prefer_ceil": torch.where(tie, torch.ceil(xo), torch.round(xo)),
+                           "round_prefer_floor": torch.where(tie, lo, torch.round(xo))}[nearest]
+                    y = y.index_select(d, idx.long().clamp(0, n_in - 1))
+                    continue
+                f = (xo - lo).to(x.dtype)
+                i0 = lo.long().clamp(0, n_in - 1)
+                i1 = (lo.long() + 1).clamp(0, n_in - 1)
+                shp = [1] * x.dim()
+                shp[d] = -1
+                f = f.reshape(shp)
+                y = y.index_select(d, i0) * (1 - f) + y.index_select(d, i1) * f
+            return [y]
+        return fn
+
     def _op_Range(self, node, a, consts, layer):
         def fn(ins):
             dt = ins[0].dtype
