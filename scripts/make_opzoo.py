@@ -591,6 +591,29 @@ class Resample(nn.Module):
         return self.head(torch.cat([f.flatten(1) for f in feats], 1))
 
 
+class EinsumNet(nn.Module):
+    """torch.einsum as hand-written attention and layers use it: scores
+    'bid,bjd->bij', mixing 'bij,bjd->bid', a batched projection with an
+    ellipsis and a parameter '...d,de->...e', a transpose-sum 'bid->bd',
+    and an implicit output 'bi,bi'."""
+    in_shape = (6, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+        self.k = nn.Linear(8, 8)
+        self.proj = nn.Parameter(torch.randn(8, 5) * 0.3)
+        self.head = nn.Linear(5 * 6 + 8 + 6, 10)
+
+    def forward(self, x):
+        a = torch.einsum("bid,bjd->bij", self.q(x), self.k(x)).softmax(-1)
+        h = torch.einsum("bij,bjd->bid", a, x)
+        p = torch.einsum("...d,de->...e", h, self.proj)
+        s = torch.einsum("bid->bd", h)
+        d = torch.einsum("bi,bi->bi", x.mean(2), h.mean(2))
+        return self.head(torch.cat([p.flatten(1), s, d], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -905,6 +928,7 @@ def main():
         ("stats_tile", StatsTile, 13, "logits", "torch.std/var (ReduceProd of a Shape), logsumexp, cumsum (and of a flip), repeat (Tile)"),
         ("resample_op11", Resample, 11, "logits", "PixelShuffle (DepthToSpace CRD), F.interpolate bilinear/nearest, scales and sizes, at opset 11"),
         ("resample_op13", Resample, 13, "logits", "the same at opset 13"),
+        ("einsum", EinsumNet, 13, "logits", "torch.einsum: attention scores and mixing, ellipsis with a parameter, a sum, elementwise"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

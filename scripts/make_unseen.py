@@ -19,7 +19,7 @@ torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
-pooling with Tile and CumSum), other opsets
+pooling with Tile and CumSum, attention in torch.einsum), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -400,6 +400,27 @@ class StatsPool(nn.Module):
         return self.fc(f)
 
 
+class EinsumAttn(nn.Module):
+    """The image's 28 rows as tokens through a hand-written self-attention
+    in torch.einsum ('bid,bjd->bij', 'bij,bjd->bid'), a residual MLP and
+    mean pooling."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.embed = nn.Linear(28, d)
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, d))
+        self.head = nn.Linear(d, 10)
+
+    def forward(self, x):
+        h = self.embed(x.flatten(1, 2))  # B x 28 x d
+        a = torch.einsum("bid,bjd->bij", self.q(h), self.k(h)).div(h.shape[-1] ** 0.5).softmax(-1)
+        h = h + torch.einsum("bij,bjd->bid", a, self.v(h))
+        h = h + self.mlp(h)
+        return self.head(h.mean(1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -420,6 +441,7 @@ MODELS = {
     "sign_mlp": (SignMLP, 25, 1, 13, {}),
     "upsample": (Upsample, 26, 1, 11, {}),
     "stats_pool": (StatsPool, 27, 3, 13, {}),
+    "einsum_attn": (EinsumAttn, 28, 5, 13, {}),
 }
 
 

@@ -310,6 +310,8 @@ def run_node(node, vals, opset):
             y = y - v
         y = np.flip(y, ax) if a.get("reverse", 0) else y
         return [y.astype(x.dtype)]
+    if op == "Einsum":
+        return [np.einsum(_s(a["equation"]), *[v.astype(np.float64) for v in ins]).astype(x.dtype)]
     if op == "Tile":
         return [np.tile(x, _bcast_int(ins[1]))]
     if op in ("DepthToSpace", "SpaceToDepth"):

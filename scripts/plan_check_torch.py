@@ -86,7 +86,7 @@ def layer_costs(onnx_path, module):
     import onnx_ref
     model = onnx.load(onnx_path)
     out_of = {(n.name or n.input[1]): n.output[0] for n in model.graph.node}
-    wanted = [out_of[l.name] for l in module.layers if l.op == "Conv"]
+    wanted = [out_of[l.name] for l in module.layers]
     known = {o.name for o in model.graph.output}
     for name in wanted:
         if name not in known:
@@ -97,11 +97,11 @@ def layer_costs(onnx_path, module):
     costs = {}
     for l in module.layers:
         params = l.weight.numel()
+        out = vals[out_of[l.name]].shape
         if l.op == "Conv":
-            out = vals[out_of[l.name]].shape
             macs = params * int(np.prod(out[2:]))
-        else:
-            macs = params
+        else:  # each row of a MatMul's batch x ... x rows x features output
+            macs = params * int(np.prod(out[1:-1]))
         costs[l.name] = (params, macs)
     return costs
 

@@ -913,6 +913,11 @@ class OnnxModule(nn.Module):
     def _op_Tile(self, node, a, consts, layer):
         return lambda ins: [ins[0].repeat(_ints(ins[1]))]
 
+    def _op_Einsum(self, node, a, consts, layer):
+        eq = a["equation"]
+        eq = eq.decode() if isinstance(eq, bytes) else eq
+        return lambda ins: [torch.einsum(eq, *ins)]
+
     def _op_CumSum(self, node, a, consts, layer):
         excl, rev = a.get("exclusive", 0), a.get("reverse", 0)
 

@@ -267,6 +267,17 @@ func gradCases() []gradCase {
 			scan := b.node("CumSum", map[string]graph.Attr{"exclusive": intAttr(1), "reverse": intAttr(1)}, lse, b.ints(1))
 			return b.node("Tile", nil, b.node("Add", nil, scan, b.node("CumSum", nil, lse, b.ints(-3))), b.ints(1, 2, 1, 3))
 		}},
+		{"einsum", []int{3, 4}, func(b *builder, x string) string {
+			eq := func(e string) map[string]graph.Attr { return map[string]graph.Attr{"equation": strAttr(e)} }
+			q := b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))
+			att := b.node("Einsum", eq("bid,bjd->bij"), q, b.node("Tanh", nil, q)) // N × 3 × 3
+			mix := b.node("Einsum", eq("bij , bjd -> bdi"), att, x)                 // N × 4 × 3
+			lin := b.node("Einsum", eq("...ij,jk"), mix, b.init([]int{3, 2}, 0.5))  // N × 4 × 2, implicit output
+			sum := b.node("Einsum", eq("bdi->bi"), mix)                             // N × 3
+			inner := b.node("Einsum", eq("bij,bjk->bi"), att, q)                    // k summed in one operand
+			bc := b.node("Einsum", eq("...d,...d->..."), x, b.init([]int{1, 4}, 0.5))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, b.node("Flatten", nil, lin), sum, inner, bc)
+		}},
 		{"resize", []int{2, 5, 4}, func(b *builder, x string) string {
 			c := b.node("Conv", nil, x, b.init([]int{3, 2, 1, 1}, 0.5))
 			// sizes as F.interpolate(size=...) exports them: the input's

@@ -457,6 +457,8 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.where()
 	case "Resize":
 		return c.resize()
+	case "Einsum":
+		return c.einsum()
 	case "CumSum":
 		return c.cumSum()
 	case "ConstantOfShape", "Range", "ReduceProd":
