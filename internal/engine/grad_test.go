@@ -271,10 +271,10 @@ func gradCases() []gradCase {
 			eq := func(e string) map[string]graph.Attr { return map[string]graph.Attr{"equation": strAttr(e)} }
 			q := b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))
 			att := b.node("Einsum", eq("bid,bjd->bij"), q, b.node("Tanh", nil, q)) // N × 3 × 3
-			mix := b.node("Einsum", eq("bij , bjd -> bdi"), att, x)                 // N × 4 × 3
-			lin := b.node("Einsum", eq("...ij,jk"), mix, b.init([]int{3, 2}, 0.5))  // N × 4 × 2, implicit output
-			sum := b.node("Einsum", eq("bdi->bi"), mix)                             // N × 3
-			inner := b.node("Einsum", eq("bij,bjk->bi"), att, q)                    // k summed in one operand
+			mix := b.node("Einsum", eq("bij , bjd -> bdi"), att, x)                // N × 4 × 3
+			lin := b.node("Einsum", eq("...ij,jk"), mix, b.init([]int{3, 2}, 0.5)) // N × 4 × 2, implicit output
+			sum := b.node("Einsum", eq("bdi->bi"), mix)                            // N × 3
+			inner := b.node("Einsum", eq("bij,bjk->bi"), att, q)                   // k summed in one operand
 			bc := b.node("Einsum", eq("...d,...d->..."), x, b.init([]int{1, 4}, 0.5))
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, b.node("Flatten", nil, lin), sum, inner, bc)
 		}},
