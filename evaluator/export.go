@@ -110,10 +110,8 @@ func inputCalibration(m *engine.Model, calib *Calibration, l int, s LayerSpec) (
 func uniformCodes(m *engine.Model, l, bits int, w []float32) ([]int8, []float64, error) {
 	layer := m.Layers[l]
 	src := m.Graph.Init[layer.Weight].Floats()
-	rows, cols := 0, 0
-	if layer.ChannelAxis == 1 {
-		rows, cols = layer.Shape[0], layer.Shape[1]
-		src = transposed(src, rows, cols)
+	if layer.ChannelAxis != 0 {
+		src = quant.ChannelMajor(src, layer.Shape, layer.ChannelAxis)
 	}
 	scales := make([]float64, layer.Channels)
 	quant.UniformScales(src, layer.Channels, bits, scales)
@@ -125,21 +123,13 @@ func uniformCodes(m *engine.Model, l, bits int, w []float32) ([]int8, []float64,
 	cm := make([]int16, len(src)) // channel-major
 	quant.UniformCodes(cm, src, layer.Channels, bits, scales)
 	codes := cm
-	if layer.ChannelAxis == 1 {
+	if layer.ChannelAxis != 0 {
 		codes = make([]int16, len(cm))
-		for c := 0; c < cols; c++ {
-			for r := 0; r < rows; r++ {
-				codes[r*cols+c] = cm[c*rows+r]
-			}
-		}
+		quant.FromChannelMajor(codes, cm, layer.Shape, layer.ChannelAxis)
 	}
-	per := len(codes) / layer.Channels
 	lim := int16(1<<(bits-1) - 1)
 	for i, q := range codes {
-		c := i / per
-		if layer.ChannelAxis == 1 {
-			c = i % cols
-		}
+		c := quant.ChannelOf(i, layer.Shape, layer.ChannelAxis)
 		if v := float32(float64(q) * scales[c]); v != w[i] {
 			return nil, nil, fmt.Errorf("evaluator: layer %q: integer code %d × scale %v = %v, but evaluation uses %v for weight %d; the uniform quantizer and its codes disagree (a bug in mpq)", layer.Name, q, scales[c], v, w[i], i)
 		}
@@ -155,17 +145,6 @@ func uniformCodes(m *engine.Model, l, bits int, w []float32) ([]int8, []float64,
 		out[i] = int8(q)
 	}
 	return out, scales, nil
-}
-
-// transposed returns the cols×rows transpose of the rows×cols matrix a.
-func transposed(a []float64, rows, cols int) []float64 {
-	t := make([]float64, len(a))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			t[c*rows+r] = a[r*cols+c]
-		}
-	}
-	return t
 }
 
 // Logits applies plan p and returns the logits (n × classes, a copy) of the

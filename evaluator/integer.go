@@ -77,8 +77,9 @@ func (e *Evaluator) applyInteger(p Plan) error {
 			w, err := e.weights.integerWeights(l, bits)
 			switch {
 			case errors.Is(err, engine.ErrNotInteger):
-				// The layer's op reads its input in a layout the integer
-				// kernels do not take: it stays in floating point.
+				// The integer kernels do not run the layer's op as it is
+				// written (a Gemm with transA, a ConvTranspose): it stays
+				// in floating point, its input and weight fake-quantized.
 			case err != nil:
 				return err
 			default:
@@ -109,17 +110,19 @@ func (c *WeightCache) integerWeights(l int, bits int) (*engine.IntegerWeights, e
 	}
 	layer := c.model.Layers[l]
 	w := c.model.Graph.Init[layer.Weight].Floats()
-	rows, cols := layer.Channels, layer.Params/layer.Channels
+	rows := layer.Channels
 	wcm := w
-	if layer.ChannelAxis == 1 {
-		wcm = transpose(w, cols, rows)
+	if layer.ChannelAxis != 0 {
+		wcm = quant.ChannelMajor(w, layer.Shape, layer.ChannelAxis)
 	}
 	scales := make([]float64, rows)
 	quant.UniformScales(wcm, rows, bits, scales)
 	codes := make([]int8, len(w))
 	quant.UniformCodes(codes, wcm, rows, bits, scales)
-	if layer.ChannelAxis == 1 {
-		codes = transpose(codes, rows, cols)
+	if layer.ChannelAxis != 0 {
+		cm := codes
+		codes = make([]int8, len(cm))
+		quant.FromChannelMajor(codes, cm, layer.Shape, layer.ChannelAxis)
 	}
 	iw, err := engine.NewIntegerWeights(c.model, l, codes, scales)
 	if err != nil {
@@ -129,15 +132,4 @@ func (c *WeightCache) integerWeights(l int, bits int) (*engine.IntegerWeights, e
 	c.ints[k] = iw
 	c.mu.Unlock()
 	return iw, nil
-}
-
-// transpose returns the cols×rows transpose of the rows×cols matrix a.
-func transpose[E any](a []E, rows, cols int) []E {
-	t := make([]E, len(a))
-	for r := range rows {
-		for c := range cols {
-			t[c*rows+r] = a[r*cols+c]
-		}
-	}
-	return t
 }

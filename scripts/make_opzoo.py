@@ -614,6 +614,27 @@ class EinsumNet(nn.Module):
         return self.head(torch.cat([p.flatten(1), s, d], 1))
 
 
+class ConvTransposeNet(nn.Module):
+    """nn.ConvTranspose2d as decoders and upsampling heads use it: stride 2
+    with padding and output_padding, grouped without bias, dilated with an
+    asymmetric stride, and nn.ConvTranspose1d."""
+    in_shape = (4, 5, 5)
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)  # 10 x 10
+        self.grouped = nn.ConvTranspose2d(6, 4, 2, stride=2, groups=2, bias=False)  # 20 x 20
+        self.dil = nn.ConvTranspose2d(4, 3, (3, 2), stride=(1, 2), dilation=(2, 1), padding=(1, 0))
+        self.seq = nn.ConvTranspose1d(4, 2, 4, stride=3, padding=1, output_padding=2)
+        self.head = nn.Linear(3 + 2, 10)
+
+    def forward(self, x):
+        h = self.grouped(torch.relu(self.up(x)))
+        a = self.dil(torch.tanh(h)).mean((2, 3))
+        b = self.seq(x.mean(3)).mean(2)
+        return self.head(torch.cat([a, b], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -711,7 +732,7 @@ def weight_grads(model, onnx_model, x, labels):
     inits = {t.name: numpy_helper.to_array(t) for t in onnx_model.graph.initializer}
     names = []
     for n in onnx_model.graph.node:
-        if n.op_type in ("Conv", "Gemm") and len(n.input) > 1 and n.input[1] in inits:
+        if n.op_type in ("Conv", "ConvTranspose", "Gemm") and len(n.input) > 1 and n.input[1] in inits:
             names.append(n.input[1])
         elif n.op_type == "MatMul":
             names += [i for i in n.input if i in inits]
@@ -929,6 +950,7 @@ def main():
         ("resample_op11", Resample, 11, "logits", "PixelShuffle (DepthToSpace CRD), F.interpolate bilinear/nearest, scales and sizes, at opset 11"),
         ("resample_op13", Resample, 13, "logits", "the same at opset 13"),
         ("einsum", EinsumNet, 13, "logits", "torch.einsum: attention scores and mixing, ellipsis with a parameter, a sum, elementwise"),
+        ("conv_transpose", ConvTransposeNet, 13, "logits", "ConvTranspose 2-D (output_padding, groups, dilation, asymmetric stride) and 1-D"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

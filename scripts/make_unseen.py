@@ -19,7 +19,7 @@ torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
-pooling with Tile and CumSum, attention in torch.einsum), other opsets
+pooling with Tile and CumSum, attention in torch.einsum, ConvTranspose2d decoders), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -421,6 +421,30 @@ class EinsumAttn(nn.Module):
         return self.head(h.mean(1))
 
 
+class Hourglass(nn.Module):
+    """An encoder-decoder classifier: strided convolutions down to 7x7,
+    nn.ConvTranspose2d back up to 14x14 (stride 2, output_padding) with a
+    BatchNorm after it (kept: the exporter folds BatchNorm into Conv only),
+    a skip connection, a grouped ConvTranspose, and a strided head."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.d1 = nn.Conv2d(1, 16, 3, stride=2, padding=1)  # 14
+        self.d2 = nn.Conv2d(16, 32, 3, stride=2, padding=1)  # 7
+        self.u1 = nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)  # 14
+        self.bn = nn.BatchNorm2d(16)
+        self.u2 = nn.ConvTranspose2d(16, 16, 2, stride=1, groups=4)  # 15
+        self.head = nn.Conv2d(16, 32, 3, stride=2)  # 7
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        s = F.relu(self.d1(x))
+        h = F.relu(self.bn(self.u1(F.relu(self.d2(s)))) + s)
+        h = F.relu(self.head(F.relu(self.u2(h))))
+        return self.fc(h.mean((2, 3)))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -442,6 +466,7 @@ MODELS = {
     "upsample": (Upsample, 26, 1, 11, {}),
     "stats_pool": (StatsPool, 27, 3, 13, {}),
     "einsum_attn": (EinsumAttn, 28, 5, 13, {}),
+    "hourglass": (Hourglass, 29, 3, 13, {}),
 }
 
 

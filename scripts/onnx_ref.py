@@ -78,6 +78,38 @@ def _conv(x, w, b, a):
     return out.astype(np.float32)
 
 
+def _conv_transpose(x, w, b, a):
+    """ConvTranspose by scattering each input pixel's kernel-weighted copy."""
+    if x.ndim == 3:
+        la = dict(_lift_1d(a))
+        if "output_padding" in a:
+            la["output_padding"] = [0] + list(a["output_padding"])
+        return _conv_transpose(x[:, :, None, :], w[:, :, None, :], b, la)[:, :, 0, :]
+    n, c, h, wd = x.shape
+    _, mg, kh, kw = w.shape
+    group = a.get("group", 1)
+    st = a.get("strides", [1, 1])
+    dl = a.get("dilations", [1, 1])
+    p = a.get("pads", [0, 0, 0, 0])
+    op = a.get("output_padding", [0, 0])
+    full_h = (h - 1) * st[0] + (kh - 1) * dl[0] + 1 + op[0]
+    full_w = (wd - 1) * st[1] + (kw - 1) * dl[1] + 1 + op[1]
+    out = np.zeros((n, mg * group, full_h, full_w))
+    cg = c // group
+    for g in range(group):
+        xs = x[:, g * cg:(g + 1) * cg].astype(np.float64)
+        ws = w[g * cg:(g + 1) * cg].astype(np.float64)
+        for i in range(kh):
+            for j in range(kw):
+                contrib = np.einsum("nchw,cm->nmhw", xs, ws[:, :, i, j])
+                out[:, g * mg:(g + 1) * mg, i * dl[0]:i * dl[0] + st[0] * (h - 1) + 1:st[0],
+                    j * dl[1]:j * dl[1] + st[1] * (wd - 1) + 1:st[1]] += contrib
+    out = out[:, :, p[0]:full_h - p[2], p[1]:full_w - p[3]]
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1)
+    return out.astype(np.float32)
+
+
 def _pool(x, a, kind):
     if x.ndim == 3:  # MaxPool1d/AvgPool1d as 2-D pooling over height 1
         return _pool(x[:, :, None, :], _lift_1d(a), kind)[:, :, 0, :]
@@ -310,6 +342,8 @@ def run_node(node, vals, opset):
             y = y - v
         y = np.flip(y, ax) if a.get("reverse", 0) else y
         return [y.astype(x.dtype)]
+    if op == "ConvTranspose":
+        return [_conv_transpose(x, ins[1], ins[2] if len(ins) > 2 else None, a)]
     if op == "Einsum":
         return [np.einsum(_s(a["equation"]), *[v.astype(np.float64) for v in ins]).astype(x.dtype)]
     if op == "Tile":

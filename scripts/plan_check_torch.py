@@ -86,7 +86,8 @@ def layer_costs(onnx_path, module):
     import onnx_ref
     model = onnx.load(onnx_path)
     out_of = {(n.name or n.input[1]): n.output[0] for n in model.graph.node}
-    wanted = [out_of[l.name] for l in module.layers]
+    in_of = {(n.name or n.input[1]): n.input[0] for n in model.graph.node if n.input}
+    wanted = [out_of[l.name] for l in module.layers] + [in_of[l.name] for l in module.layers]
     known = {o.name for o in model.graph.output}
     for name in wanted:
         if name not in known:
@@ -100,6 +101,8 @@ def layer_costs(onnx_path, module):
         out = vals[out_of[l.name]].shape
         if l.op == "Conv":
             macs = params * int(np.prod(out[2:]))
+        elif l.op == "ConvTranspose":  # each input position meets every weight
+            macs = params * int(np.prod(vals[in_of[l.name]].shape[2:]))
         else:  # each row of a MatMul's batch x ... x rows x features output
             macs = params * int(np.prod(out[1:-1]))
         costs[l.name] = (params, macs)

@@ -313,7 +313,7 @@ class OnnxModule(nn.Module):
     def _layer(self, node, consts):
         """(name, op, weight in [out, in...] layout) if node is a quantizable layer."""
         op = node.op_type
-        if op not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+        if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul") or len(node.input) < 2:
             return None
         w = consts.get(node.input[1])
         if w is None or not w.is_floating_point():
@@ -321,6 +321,8 @@ class OnnxModule(nn.Module):
         name = node.name or node.input[1]
         if op == "Conv":
             return name, op, w
+        if op == "ConvTranspose":  # C_in x C_out/group x k -> output channels first
+            return name, op, w.transpose(0, 1)
         if w.dim() != 2:
             return None
         if op == "Gemm":
@@ -437,6 +439,27 @@ class OnnxModule(nn.Module):
                 return self._wrap_layer(layer, lambda x, w, ins: compute(x, w, ins[2]))
             bias = consts.get(bname) if bname else None
             return self._wrap_layer(layer, lambda x, w, ins: compute(x, w, bias))
+        return lambda ins: [compute(ins[0], ins[1], ins[2] if len(ins) > 2 else None)]
+
+    def _op_ConvTranspose(self, node, a, consts, layer):
+        if a.get("output_shape") or _s(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            raise NotImplementedError("ConvTranspose output_shape / auto_pad")
+        group = a.get("group", 1)
+        tconv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+        def compute(x, w, b):  # w: C_in x C_out/group x k, as in the file
+            n = w.dim() - 2
+            st, dl = a.get("strides") or [1] * n, a.get("dilations") or [1] * n
+            p = a.get("pads") or [0] * (2 * n)
+            op = a.get("output_padding") or [0] * n
+            y = tconv[n](x, w, b, st, 0, op, group, dl)
+            idx = [slice(None), slice(None)] + [slice(p[i], y.shape[2 + i] - p[i + n]) for i in range(n)]
+            return y[tuple(idx)]
+
+        bname = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if layer is not None:
+            bias = consts.get(bname) if bname else None
+            return self._wrap_layer(layer, lambda x, w, ins: compute(x, w.transpose(0, 1), bias if bias is not None or not bname else ins[2]))
         return lambda ins: [compute(ins[0], ins[1], ins[2] if len(ins) > 2 else None)]
 
     def _op_Gemm(self, node, a, consts, layer):

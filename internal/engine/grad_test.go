@@ -267,6 +267,16 @@ func gradCases() []gradCase {
 			scan := b.node("CumSum", map[string]graph.Attr{"exclusive": intAttr(1), "reverse": intAttr(1)}, lse, b.ints(1))
 			return b.node("Tile", nil, b.node("Add", nil, scan, b.node("CumSum", nil, lse, b.ints(-3))), b.ints(1, 2, 1, 3))
 		}},
+		{"conv-transpose", []int{4, 3, 4}, func(b *builder, x string) string {
+			a := map[string]graph.Attr{"strides": ints(2, 3), "pads": ints(1, 0, 0, 2), "output_padding": ints(1, 2), "dilations": ints(1, 2)}
+			y := b.node("ConvTranspose", a, x, b.init([]int{4, 3, 3, 2}, 0.5), b.init([]int{3}, 0.1))
+			grouped := b.node("ConvTranspose", map[string]graph.Attr{"group": intAttr(2), "strides": ints(2, 2)}, x, b.init([]int{4, 1, 2, 2}, 0.5))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, b.node("Flatten", nil, y), b.node("Flatten", nil, grouped))
+		}},
+		{"conv-transpose-1d", []int{3, 5}, func(b *builder, x string) string {
+			a := map[string]graph.Attr{"strides": ints(2), "pads": ints(1, 0), "output_padding": ints(1)}
+			return b.node("ConvTranspose", a, x, b.init([]int{3, 2, 3}, 0.5), b.init([]int{2}, 0.1))
+		}},
 		{"einsum", []int{3, 4}, func(b *builder, x string) string {
 			eq := func(e string) map[string]graph.Attr { return map[string]graph.Attr{"equation": strAttr(e)} }
 			q := b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))

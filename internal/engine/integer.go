@@ -39,6 +39,9 @@ func NewIntegerWeights(m *Model, l int, codes []int8, scales []float64) (*Intege
 	if node.Op == "Gemm" && node.AttrInt("transA", 0) != 0 {
 		return nil, fmt.Errorf("layer %q: Gemm with transA: %w", layer.Name, ErrNotInteger)
 	}
+	if node.Op == "ConvTranspose" {
+		return nil, fmt.Errorf("layer %q: ConvTranspose: %w", layer.Name, ErrNotInteger)
+	}
 	rows := layer.Channels
 	k := layer.Params / rows
 	if k > kernel.QMaxDepth {

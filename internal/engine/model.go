@@ -19,7 +19,7 @@ var ErrShape = errors.New("shape mismatch")
 // supportedOps lists every default-domain operator the engine runs.
 var supportedOps = []string{
 	"Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "ConstantOfShape",
-	"Conv", "CumSum", "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp",
+	"Conv", "ConvTranspose", "CumSum", "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp",
 	"Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater",
 	"GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization",
 	"LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul",
@@ -33,8 +33,8 @@ var supportedOps = []string{
 // SupportedOps returns the operators the engine runs, sorted.
 func SupportedOps() []string { return slices.Clone(supportedOps) }
 
-// Layer is one quantizable layer: a Conv, Gemm or MatMul whose weight is a
-// constant tensor.
+// Layer is one quantizable layer: a Conv, ConvTranspose, Gemm or MatMul
+// whose weight is a constant tensor.
 type Layer struct {
 	Name   string // the ONNX node name, or the weight initializer's name when the node has none
 	Op     string
@@ -46,7 +46,8 @@ type Layer struct {
 
 	// Channels is the number of output channels; ChannelAxis the weight axis
 	// that indexes them (0 for Conv and for Gemm with transB=1, 1 for Gemm
-	// with transB=0 and for MatMul).
+	// with transB=0, for MatMul and for ConvTranspose, whose weight is
+	// C_in × C_out/group × kernel).
 	Channels    int
 	ChannelAxis int
 	Bias        string // bias initializer name, "" if none
@@ -159,6 +160,9 @@ func New(g *graph.Graph) (*Model, error) {
 		case "Conv":
 			// MACs = output elements × (C/group × kh × kw)
 			l.MACs = int64(graph.NumElements(ys)) * int64(graph.NumElements(l.Shape[1:]))
+		case "ConvTranspose":
+			// Each input element meets M/group × kh × kw weights.
+			l.MACs = int64(graph.NumElements(p.shapes[n.Inputs[0]])) * int64(graph.NumElements(l.Shape[1:]))
 		default:
 			k := l.Shape[0]
 			if l.ChannelAxis == 0 {
@@ -226,7 +230,7 @@ func (m *Model) inventory() error {
 		}
 	}
 	for i, n := range g.Nodes {
-		if n.Op != "Conv" && n.Op != "Gemm" && n.Op != "MatMul" {
+		if n.Op != "Conv" && n.Op != "ConvTranspose" && n.Op != "Gemm" && n.Op != "MatMul" {
 			continue
 		}
 		wname := n.Input(1)
@@ -244,6 +248,14 @@ func (m *Model) inventory() error {
 				return fmt.Errorf("onnx: node %q (Conv): weight %q has shape %s; mpq runs 1-D and 2-D convolutions only", n.Label(), wname, graph.ShapeString(w.Shape))
 			}
 			l.ChannelAxis = 0
+		case "ConvTranspose":
+			if len(w.Shape) != 3 && len(w.Shape) != 4 {
+				return fmt.Errorf("onnx: node %q (ConvTranspose): weight %q has shape %s; mpq runs 1-D and 2-D transposed convolutions only", n.Label(), wname, graph.ShapeString(w.Shape))
+			}
+			// C_in × C_out/group × kernel: per output channel is axis 1
+			// (shared by the groups), as ONNX's per-axis DequantizeLinear
+			// and PyTorch's ConvTranspose observers take it.
+			l.ChannelAxis = 1
 		case "Gemm":
 			if len(w.Shape) != 2 {
 				return fmt.Errorf("onnx: node %q (Gemm): weight %q has shape %s, want 2-D", n.Label(), wname, graph.ShapeString(w.Shape))

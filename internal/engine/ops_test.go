@@ -85,6 +85,27 @@ func TestPlanErrors(t *testing.T) {
 		{"cumsum-axis-from-data", []int{3}, func(b *builder, x string) string {
 			return b.node("CumSum", nil, x, b.node("Shape", nil, b.node("Relu", nil, x)))
 		}, "constant scalar axis"},
+		{"convtranspose-output-padding", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("ConvTranspose", map[string]graph.Attr{"strides": ints(2, 2), "output_padding": ints(2, 0)}, x, b.init([]int{2, 1, 3, 3}, 1))
+		}, "must be smaller than the stride"},
+		{"convtranspose-channels", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("ConvTranspose", nil, x, b.init([]int{3, 1, 3, 3}, 1))
+		}, "does not fit ConvTranspose weight"},
+		{"convtranspose-output-shape", []int{2, 3, 3}, func(b *builder, x string) string {
+			return b.node("ConvTranspose", map[string]graph.Attr{"output_shape": ints(5, 5)}, x, b.init([]int{2, 1, 3, 3}, 1))
+		}, "output_shape is not supported"},
+		{"einsum-diagonal", []int{3, 3}, func(b *builder, x string) string {
+			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bii->bi")}, x)
+		}, "appears twice in one term"},
+		{"einsum-rank", []int{3, 3}, func(b *builder, x string) string {
+			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bi->b")}, x)
+		}, "has 2 subscripts for an operand of rank 3"},
+		{"einsum-sizes", []int{3, 4}, func(b *builder, x string) string {
+			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bij,jk->bik")}, x, b.init([]int{3, 2}, 1))
+		}, "'j' is 4 in one operand and 3 in another"},
+		{"einsum-three-operands", []int{3}, func(b *builder, x string) string {
+			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bi,bi,bi->bi")}, x, x, x)
+		}, "Einsum with 3 operands"},
 		{"reduceprod-activations", []int{3}, func(b *builder, x string) string {
 			return b.node("ReduceProd", nil, x)
 		}, "ReduceProd on activations is not supported"},

@@ -363,6 +363,8 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 	switch n.Op {
 	case "Conv":
 		return c.conv()
+	case "ConvTranspose":
+		return c.convTranspose()
 	case "Gemm":
 		return c.gemm()
 	case "MatMul":

@@ -67,6 +67,32 @@ func ConvBackward[T Float](t *Team, g Conv2D, n int, x, w, dy, dx, dw, db []T, w
 	}
 }
 
+// ConvBackwardData computes only dx = ∂L/∂x of ConvBackward (n × C × H ×
+// W, overwritten) from dy: the transposed convolution of dy by w, which is
+// also the forward pass of a ConvTranspose whose input is dy. It reads no
+// input image.
+func ConvBackwardData[T Float](t *Team, g Conv2D, n int, w, dy, dx []T, work []*ConvWork[T]) {
+	const op = "ConvBackwardData"
+	workers := checkConvArgs(op, t, g, n, work)
+	d := g.dims()
+	checkLen(op, "w", w, g.M*d.k, false)
+	checkLen(op, "dy", dy, n*g.M*d.p, false)
+	checkLen(op, "dx", dx, n*g.C*d.hw, false)
+	if n == 0 {
+		return
+	}
+	job := teamJob[convBackJob[T]](t, slotConvBackward)
+	*job = convBackJob[T]{g: g, d: d, w: w, dy: dy, dx: dx, work: work}
+	if g.depthwise() {
+		job.depthwise = true
+		parallelFor(t, n*g.C, 1+(1<<14)/(d.p*g.KH*g.KW), workers, job)
+	} else {
+		job.padded = usePaddedBackward(g)
+		parallelFor(t, n, 1, workers, job)
+	}
+	*job = convBackJob[T]{}
+}
+
 // convBackJob is the Ranger of ConvBackward over images, or over (image,
 // channel) planes of a depthwise convolution.
 type convBackJob[T Float] struct {
@@ -119,11 +145,10 @@ func convBackwardImages[T Float](g Conv2D, d convDims, x, w, dy, dx []T, needW, 
 	startGrads(wk, g.M*d.k, g.M, needW, needB)
 	pointwise := g.pointwise()
 	for img := lo; img < hi; img++ {
-		xi := x[img*g.C*d.hw : (img+1)*g.C*d.hw]
 		dyi := dy[img*g.M*d.p : (img+1)*g.M*d.p]
 		var col, dcol []T
 		if needW {
-			col = columns(g, d, xi, nil, wk)
+			col = columns(g, d, x[img*g.C*d.hw:(img+1)*g.C*d.hw], nil, wk)
 		}
 		if dx != nil {
 			if pointwise {
