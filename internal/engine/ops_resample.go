@@ -20,6 +20,22 @@ type resizeStep[T Float] struct {
 	inB, outB int // block sizes of input and output
 	off, idx  []int32
 	w         []T
+	// sep, when set, replaces the tap lists of a block of one or two axes
+	// (a 1-D or 2-D spatial resize) by separable per-axis tables: output
+	// (i, j) of a plane is Σ h[i]ₐ·w[j]_b·x(hIdx[i]ₐ, wIdx[j]_b) over a, b ∈
+	// {0, 1}, a missing second tap having weight 0.
+	sep *sepTaps[T]
+}
+
+// sepTaps are the two-tap tables of a separable 2-D resize: per output
+// row, two input rows and their weights; per output column, two input
+// columns and theirs. inW is the input's row length.
+type sepTaps[T Float] struct {
+	inW, outH, outW int
+	h0, h1, w0, w1  []int32
+	hw0, hw1        []T
+	ww0, ww1        []T
+	nearest         bool // every second weight is 0: copy instead
 }
 
 func (s *resizeStep[T]) forward(st *state[T]) {
@@ -36,10 +52,34 @@ func (s *resizeStep[T]) backward(st *state[T]) {
 	st.parallel(len(y)/max(s.outB, 1), s.chunk(), ewJob[T]{kind: ewBackward, k: s, a: x, b: y, c: gy, y: gx})
 }
 
-func (s *resizeStep[T]) chunk() int { return max(1, (1<<14)/max(len(s.idx), 1)) }
+// chunk is the least number of planes worth a range of their own.
+func (s *resizeStep[T]) chunk() int { return max(1, (1<<14)/max(len(s.idx), s.outB, 1)) }
 
 // forwardRange computes the planes [lo, hi).
 func (s *resizeStep[T]) forwardRange(x, y []T, lo, hi int) {
+	if t := s.sep; t != nil {
+		for p := lo; p < hi; p++ {
+			xs, ys := x[p*s.inB:(p+1)*s.inB], y[p*s.outB:(p+1)*s.outB]
+			for i := range t.outH {
+				row := ys[i*t.outW : (i+1)*t.outW]
+				r0 := xs[int(t.h0[i])*t.inW : (int(t.h0[i])+1)*t.inW]
+				if t.nearest {
+					for j := range row {
+						row[j] = r0[t.w0[j]]
+					}
+					continue
+				}
+				r1 := xs[int(t.h1[i])*t.inW : (int(t.h1[i])+1)*t.inW]
+				a0, a1 := t.hw0[i], t.hw1[i]
+				for j := range row {
+					j0, j1 := t.w0[j], t.w1[j]
+					b0, b1 := t.ww0[j], t.ww1[j]
+					row[j] = a0*(b0*r0[j0]+b1*r0[j1]) + a1*(b0*r1[j0]+b1*r1[j1])
+				}
+			}
+		}
+		return
+	}
 	for p := lo; p < hi; p++ {
 		xs, ys := x[p*s.inB:(p+1)*s.inB], y[p*s.outB:(p+1)*s.outB]
 		for j := range ys {
@@ -56,6 +96,32 @@ func (s *resizeStep[T]) forwardRange(x, y []T, lo, hi int) {
 // gradient goes back to the inputs it read, by their weights. Planes
 // touch disjoint inputs, so ranges run in parallel.
 func (s *resizeStep[T]) backwardRange(_, _, gy, gx []T, lo, hi int) {
+	if t := s.sep; t != nil {
+		for p := lo; p < hi; p++ {
+			gxs, gys := gx[p*s.inB:(p+1)*s.inB], gy[p*s.outB:(p+1)*s.outB]
+			for i := range t.outH {
+				row := gys[i*t.outW : (i+1)*t.outW]
+				r0 := gxs[int(t.h0[i])*t.inW : (int(t.h0[i])+1)*t.inW]
+				if t.nearest {
+					for j, g := range row {
+						r0[t.w0[j]] += g
+					}
+					continue
+				}
+				r1 := gxs[int(t.h1[i])*t.inW : (int(t.h1[i])+1)*t.inW]
+				a0, a1 := t.hw0[i], t.hw1[i]
+				for j, g := range row {
+					j0, j1 := t.w0[j], t.w1[j]
+					b0, b1 := t.ww0[j]*g, t.ww1[j]*g
+					r0[j0] += a0 * b0
+					r0[j1] += a0 * b1
+					r1[j0] += a1 * b0
+					r1[j1] += a1 * b1
+				}
+			}
+		}
+		return
+	}
 	for p := lo; p < hi; p++ {
 		gxs, gys := gx[p*s.inB:(p+1)*s.inB], gy[p*s.outB:(p+1)*s.outB]
 		for j, g := range gys {
@@ -163,6 +229,14 @@ func (c *compiler[T]) resize() (stepper[T], [][]int, error) {
 		return nil, [][]int{y}, nil
 	}
 	s := &resizeStep[T]{inB: graph.NumElements(x[first:]), outB: graph.NumElements(y[first:])}
+	if len(x)-first <= 2 {
+		hTaps := [][]resizeTap{{{0, 1}}} // a 1-D block is one row
+		if len(x)-first == 2 {
+			hTaps = taps[first]
+		}
+		s.sep = newSepTaps[T](hTaps, taps[len(x)-1], x[len(x)-1], mode == "nearest")
+		return s, [][]int{y}, nil
+	}
 	total := 1
 	for d := first; d < len(x); d++ {
 		most := 0
@@ -206,6 +280,27 @@ func (c *compiler[T]) resize() (stepper[T], [][]int, error) {
 		advance(at, ys)
 	}
 	return s, [][]int{y}, nil
+}
+
+// newSepTaps builds the two-tap tables of a separable resize from each
+// axis's taps (one or two per output coordinate).
+func newSepTaps[T Float](hTaps, wTaps [][]resizeTap, inW int, nearest bool) *sepTaps[T] {
+	t := &sepTaps[T]{inW: inW, outH: len(hTaps), outW: len(wTaps), nearest: nearest}
+	two := func(taps [][]resizeTap) (i0, i1 []int32, w0, w1 []T) {
+		for _, tp := range taps {
+			a, b := tp[0], tp[0]
+			b.w = 0
+			if len(tp) > 1 {
+				b = tp[1]
+			}
+			i0, i1 = append(i0, int32(a.i)), append(i1, int32(b.i))
+			w0, w1 = append(w0, T(a.w)), append(w1, T(b.w))
+		}
+		return
+	}
+	t.h0, t.h1, t.hw0, t.hw1 = two(hTaps)
+	t.w0, t.w1, t.ww0, t.ww1 = two(wTaps)
+	return t
 }
 
 // identityTaps reports whether taps read input i, whole, for output i.

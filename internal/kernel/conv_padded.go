@@ -171,24 +171,26 @@ func (wk *ConvWork[T]) padFor(g Conv2D, pg padGeom) bool {
 
 // unpadImage copies the interior of the padded image src (layout pg) into
 // the C×H×W image dx: the adjoint of padImage, where padding receives
-// gradient that is dropped.
-func unpadImage[T Float](g Conv2D, pg padGeom, src, dx []T) {
+// gradient that is dropped. It walks the phase planes as padImage does
+// (phasePlaces), reading each plane's rows contiguously.
+func unpadImage[T Float](g Conv2D, pg padGeom, src, dx []T, pc *phaseCache) {
 	hw := g.H * g.W
-	sh, sw := g.StrideH, g.StrideW
-	for c := range g.C {
-		ch := src[c*pg.cs : (c+1)*pg.cs]
-		out := dx[c*hw : (c+1)*hw]
-		for ih := range g.H {
-			ihp := ih + g.PadTop
-			rowBase := (ihp%sh)*sw*pg.plane + ihp/sh*pg.wq
-			dst := out[ih*g.W : (ih+1)*g.W]
-			if sw == 1 {
-				copy(dst, ch[rowBase+g.PadLeft:])
-				continue
-			}
-			for iw := range dst {
-				iwp := iw + g.PadLeft
-				dst[iw] = ch[rowBase+(iwp%sw)*pg.plane+iwp/sw]
+	rowStep := g.StrideH * g.W
+	sw := g.StrideW
+	for _, p := range phasePlaces(g, pg, pc) {
+		for c := range g.C {
+			ch := src[c*pg.cs : (c+1)*pg.cs]
+			out := dx[c*hw+p.first:]
+			for r := range p.rows {
+				row := ch[p.base+r*pg.wq : p.base+r*pg.wq+p.n]
+				dst := out[r*rowStep:]
+				if sw == 1 {
+					copy(dst, row)
+					continue
+				}
+				for k, v := range row {
+					dst[k*sw] = v
+				}
 			}
 		}
 	}
@@ -529,7 +531,7 @@ func convBackwardPadded[T Float](g Conv2D, d convDims, x, w, dy, dx []T, needW, 
 			}
 		}
 		if dx != nil {
-			unpadImage(g, pg, wk.dpad, dx[img*g.C*d.hw:(img+1)*g.C*d.hw])
+			unpadImage(g, pg, wk.dpad, dx[img*g.C*d.hw:(img+1)*g.C*d.hw], &wk.phases)
 		}
 		if needB {
 			addRowSums(wk.db, dyi, d.p)
