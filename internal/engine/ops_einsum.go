@@ -22,28 +22,45 @@ type einsumStep[T Float] struct {
 	bt, m, k, n int
 	mapA, mapB  []int // gather maps into the operands; mapB nil for one operand
 	mapY        []int // y[i] = prod[mapY[i]]
+	// idA, idB and idY are set where the map is the identity: the
+	// operand (or the output) is used in place, without a copy.
+	idA, idB, idY bool
 	a2, b2, y2  []T
 	gy2, ga, gb []T
 }
 
 func (s *einsumStep[T]) forward(st *state[T]) {
 	a, y := st.data[s.in[0]], st.data[s.out[0]]
-	s.a2 = gatherInto(s.a2, a, s.mapA)
+	if s.idA {
+		s.a2 = a
+	} else {
+		s.a2 = gatherInto(s.a2, a, s.mapA)
+	}
 	if s.mapB != nil {
-		s.b2 = gatherInto(s.b2, st.data[s.in[1]], s.mapB)
+		if s.idB {
+			s.b2 = st.data[s.in[1]]
+		} else {
+			s.b2 = gatherInto(s.b2, st.data[s.in[1]], s.mapB)
+		}
 	} else if s.b2 == nil {
 		s.b2 = make([]T, s.k)
 		for i := range s.b2 {
 			s.b2[i] = 1
 		}
 	}
-	s.y2 = grow(s.y2, s.bt*s.m*s.n)
+	if s.idY {
+		s.y2 = y
+	} else {
+		s.y2 = grow(s.y2, s.bt*s.m*s.n)
+	}
 	mk, kn, mn := s.m*s.k, s.k*s.n, s.m*s.n
 	for b := range s.bt {
 		kernel.Gemm(st.team(), false, false, s.m, s.n, s.k, 1, s.a2[b*mk:(b+1)*mk], s.k, s.bBatch(b, kn), s.n, 0, s.y2[b*mn:(b+1)*mn], s.n)
 	}
-	for i, src := range s.mapY {
-		y[i] = s.y2[src]
+	if !s.idY {
+		for i, src := range s.mapY {
+			y[i] = s.y2[src]
+		}
 	}
 }
 
@@ -65,9 +82,13 @@ func (s *einsumStep[T]) backward(st *state[T]) {
 		return
 	}
 	gy := st.grad[s.out[0]]
-	s.gy2 = grow(s.gy2, len(s.y2))
-	for i, dst := range s.mapY {
-		s.gy2[dst] = gy[i]
+	if s.idY {
+		s.gy2 = gy
+	} else {
+		s.gy2 = grow(s.gy2, s.bt*s.m*s.n)
+		for i, dst := range s.mapY {
+			s.gy2[dst] = gy[i]
+		}
 	}
 	mk, kn, mn := s.m*s.k, s.k*s.n, s.m*s.n
 	if gA != nil {
@@ -75,8 +96,14 @@ func (s *einsumStep[T]) backward(st *state[T]) {
 		for b := range s.bt {
 			kernel.Gemm(st.team(), false, true, s.m, s.k, s.n, 1, s.gy2[b*mn:(b+1)*mn], s.n, s.bBatch(b, kn), s.n, 0, s.ga[b*mk:(b+1)*mk], s.k)
 		}
-		for i, dst := range s.mapA {
-			gA[dst] += s.ga[i]
+		if s.idA {
+			for i, v := range s.ga {
+				gA[i] += v
+			}
+		} else {
+			for i, dst := range s.mapA {
+				gA[dst] += s.ga[i]
+			}
 		}
 	}
 	if gB != nil {
@@ -84,8 +111,14 @@ func (s *einsumStep[T]) backward(st *state[T]) {
 		for b := range s.bt {
 			kernel.Gemm(st.team(), true, false, s.k, s.n, s.m, 1, s.a2[b*mk:(b+1)*mk], s.k, s.gy2[b*mn:(b+1)*mn], s.n, 0, s.gb[b*kn:(b+1)*kn], s.n)
 		}
-		for i, dst := range s.mapB {
-			gB[dst] += s.gb[i]
+		if s.idB {
+			for i, v := range s.gb {
+				gB[i] += v
+			}
+		} else {
+			for i, dst := range s.mapB {
+				gB[dst] += s.gb[i]
+			}
 		}
 	}
 }
@@ -271,6 +304,20 @@ func (c *compiler[T]) einsum() (stepper[T], [][]int, error) {
 	}
 	// The product's layout is bat, rows, cols; the output's is out.
 	s.mapY = einsumMap(einsumTerm(slices.Concat(bat, rows, cols)), nil, size, out)
+	isID := func(m []int, n int) bool {
+		if len(m) != n {
+			return false
+		}
+		for i, v := range m {
+			if v != i {
+				return false
+			}
+		}
+		return true
+	}
+	s.idA = isID(s.mapA, graph.NumElements(shapes[0]))
+	s.idB = two && isID(s.mapB, graph.NumElements(shapes[1]))
+	s.idY = isID(s.mapY, graph.NumElements(y))
 	return s, [][]int{y}, nil
 }
 
