@@ -25,8 +25,8 @@ type einsumStep[T Float] struct {
 	// idA, idB and idY are set where the map is the identity: the
 	// operand (or the output) is used in place, without a copy.
 	idA, idB, idY bool
-	a2, b2, y2  []T
-	gy2, ga, gb []T
+	a2, b2, y2    []T
+	gy2, ga, gb   []T
 }
 
 func (s *einsumStep[T]) forward(st *state[T]) {
