@@ -635,6 +635,24 @@ class ConvTransposeNet(nn.Module):
         return self.head(torch.cat([a, b], 1))
 
 
+class TorchAttention(nn.Module):
+    """PyTorch's own attention modules: nn.MultiheadAttention (batch_first,
+    two heads; its export splits the packed in-projection with Slice and
+    runs the heads through Reshape/Transpose/MatMul/Softmax) inside one
+    nn.TransformerEncoderLayer (post-norm, ReLU feed-forward)."""
+    in_shape = (5, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        h, _ = self.mha(x, x, x, need_weights=False)
+        return self.head(self.layer(x + h).mean(1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -951,6 +969,7 @@ def main():
         ("resample_op13", Resample, 13, "logits", "the same at opset 13"),
         ("einsum", EinsumNet, 13, "logits", "torch.einsum: attention scores and mixing, ellipsis with a parameter, a sum, elementwise"),
         ("conv_transpose", ConvTransposeNet, 13, "logits", "ConvTranspose 2-D (output_padding, groups, dilation, asymmetric stride) and 1-D"),
+        ("torch_attention", TorchAttention, 14, "logits", "nn.MultiheadAttention and nn.TransformerEncoderLayer as torch 1.13 exports them at opset 14"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)
