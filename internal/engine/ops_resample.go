@@ -181,6 +181,13 @@ func (c *compiler[T]) resize() (stepper[T], [][]int, error) {
 			return nil, nil, fmt.Errorf("Resize needs constant scales or sizes (an output size computed from data is not supported)")
 		}
 	}
+	if b := c.p.staticBatch; b > 0 && b != c.p.batch && len(sizes) > 0 && sizes[0] == int64(b) && len(x) > 0 && x[0] == c.p.batch {
+		// A model exported with a fixed batch B (its sizes folded to
+		// constants, as onnx-simplifier does) resizes [B, ...]: that B
+		// is the batch, as for Reshape.
+		sizes = slices.Clone(sizes)
+		sizes[0] = int64(c.p.batch)
+	}
 	if len(scales) > 0 && len(sizes) > 0 {
 		return nil, nil, fmt.Errorf("Resize has both scales and sizes; ONNX allows one")
 	}

@@ -359,3 +359,39 @@ func TestResampleValues(t *testing.T) {
 		}
 	})
 }
+
+// TestResizeFixedBatch runs a model exported with a fixed batch of 1 whose
+// Resize sizes were folded to the constant [1, C, H', W'] (as
+// onnx-simplifier leaves them) at batch 3: the leading 1 is the batch, so
+// each sample resizes as it does alone.
+func TestResizeFixedBatch(t *testing.T) {
+	b := newBuilder([]int{2, 3, 3})
+	b.g.Inputs[0].Shape[0] = 1
+	a := map[string]graph.Attr{"mode": strAttr("linear")}
+	m, err := New(b.finish(b.node("Resize", a, "x", "", "", b.ints(1, 2, 5, 4))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float64, 3*18)
+	for i := range x {
+		x[i] = float64(i*i%11) - 5
+	}
+	s := NewSession[float64](m)
+	all, err := s.Forward(x, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = slices.Clone(all)
+	if len(all) != 3*40 {
+		t.Fatalf("%d outputs at batch 3, want %d", len(all), 3*40)
+	}
+	for i := range 3 {
+		one, err := s.Forward(x[i*18:(i+1)*18], 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(one, all[i*40:(i+1)*40]) {
+			t.Fatalf("sample %d: %v alone, %v in the batch", i, one, all[i*40:(i+1)*40])
+		}
+	}
+}
