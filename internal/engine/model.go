@@ -279,6 +279,15 @@ func (m *Model) inventory() error {
 		}
 		m.Layers = append(m.Layers, l)
 	}
+	byWeight := map[string]int{}
+	for i, l := range m.Layers {
+		if j, shared := byWeight[l.Weight]; shared {
+			// One tensor, two layers: each would be given its own bits,
+			// and the last quantization written would silently serve both.
+			return fmt.Errorf("onnx: weight %q is used by two layers, %q and %q (a module applied twice, or tied weights); mpq gives each layer its own bitwidth and cannot quantize one tensor two ways: give each use its own copy of the weight (copy.deepcopy the module) before exporting", l.Weight, m.Layers[j].Name, l.Name)
+		}
+		byWeight[l.Weight] = i
+	}
 	for i, l := range m.Layers {
 		if j, dup := m.byName[l.Name]; dup {
 			return fmt.Errorf("onnx: two quantizable layers are named %q (nodes %d and %d); give the nodes distinct names", l.Name, m.Layers[j].node, l.node)

@@ -395,3 +395,22 @@ func TestResizeFixedBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedWeightRefused checks that a weight two layers read (a module
+// applied twice) fails at load time, naming the weight and both layers,
+// rather than letting one layer's quantization silently serve the other.
+func TestSharedWeightRefused(t *testing.T) {
+	b := newBuilder([]int{4})
+	w := b.init([]int{4, 4}, 0.5)
+	tb := map[string]graph.Attr{"transB": intAttr(1)}
+	h := b.node("Relu", nil, b.node("Gemm", tb, "x", w))
+	_, err := New(b.finish(b.node("Gemm", tb, h, w)))
+	if err == nil {
+		t.Fatal("New accepted a weight shared by two layers")
+	}
+	for _, want := range []string{w, "used by two layers", "copy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want it to say %q", err, want)
+		}
+	}
+}
