@@ -93,7 +93,13 @@ class VarMax(nn.Module):
         super().__init__(); s.c = nn.Conv2d(1, 8, 3, stride=2); s.fc = nn.Linear(8, 10)
     def forward(s, x):
         h = F.relu(s.c(x)); return s.fc(h.flatten(2).max(2).values - h.flatten(2).min(2).values)
-models = dict(lstm=RNN('LSTM'), gru=RNN('GRU'), rnn=RNN('RNN'), up_nearest=Up('nearest'), up_bilinear=Up('bilinear'), convT=CT(), pixshuf=PS(), einsum=Ein(), lrn=LRN(), repeat=Rep(), logsumexp=LSE(), adapool=AdMax(), mha=MHA(), tel=TEL(), normalize=Norm(), cumsum=Cum(), bilinear=Bil(), hardtanh_pos=Emb(), std=Std(), maxmin=VarMax())
+class Tied(nn.Module):
+    def __init__(s):
+        super().__init__(); s.a = nn.Linear(784, 64); s.b = nn.Linear(64, 64); s.fc = nn.Linear(64, 10)
+    def forward(s, x):
+        h = F.relu(s.b(F.relu(s.a(x.flatten(1)))))
+        return s.fc(F.relu(s.b(h)))  # the same Linear twice: mpq refuses a weight two layers read
+models = dict(tied=Tied(), lstm=RNN('LSTM'), gru=RNN('GRU'), rnn=RNN('RNN'), up_nearest=Up('nearest'), up_bilinear=Up('bilinear'), convT=CT(), pixshuf=PS(), einsum=Ein(), lrn=LRN(), repeat=Rep(), logsumexp=LSE(), adapool=AdMax(), mha=MHA(), tel=TEL(), normalize=Norm(), cumsum=Cum(), bilinear=Bil(), hardtanh_pos=Emb(), std=Std(), maxmin=VarMax())
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--out", default="/tmp/mpq-probe")
 ap.add_argument("--mpq", help="an mpq binary: run `mpq inspect` on each model")
