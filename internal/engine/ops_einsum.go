@@ -290,10 +290,16 @@ func (c *compiler[T]) einsum() (stepper[T], [][]int, error) {
 		}
 		return p
 	}
-	s := &einsumStep[T]{bt: prod(bat), m: prod(rows), k: prod(inner), n: prod(cols)}
-	if int64(s.bt)*int64(s.m)*int64(s.k) > 1<<28 || int64(s.bt)*int64(s.k)*int64(s.n) > 1<<28 {
-		return nil, nil, fmt.Errorf("Einsum %q on %v is too large to plan: %w", eq, shapes, ErrShape)
+	for _, g := range [][]rune{slices.Concat(bat, rows, inner), slices.Concat(bat, inner, cols), slices.Concat(bat, rows, cols)} {
+		dims := make([]int, len(g))
+		for i, r := range g {
+			dims[i] = size[r]
+		}
+		if err := checkShape(dims); err != nil {
+			return nil, nil, fmt.Errorf("Einsum %q on %v: its matrices are too large to plan: %w", eq, shapes, err)
+		}
 	}
+	s := &einsumStep[T]{bt: prod(bat), m: prod(rows), k: prod(inner), n: prod(cols)}
 	s.mapA = einsumMap(terms[0], shapes[0], size, bat, rows, inner)
 	if two {
 		s.mapB = einsumMap(terms[1], shapes[1], size, bat, inner, cols)

@@ -252,7 +252,7 @@ func (c *compiler[T]) resize() (stepper[T], [][]int, error) {
 		}
 		total *= most
 	}
-	if int64(total)*int64(s.outB) > 1<<28 {
+	if total > 1<<len(x) || int64(total)*int64(s.outB) > maxElements {
 		return nil, nil, fmt.Errorf("Resize of %s to %s is too large to plan: %w", graph.ShapeString(x), graph.ShapeString(y), ErrShape)
 	}
 	s.off = make([]int32, 0, s.outB+1)

@@ -103,6 +103,9 @@ func TestPlanErrors(t *testing.T) {
 		{"einsum-sizes", []int{3, 4}, func(b *builder, x string) string {
 			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bij,jk->bik")}, x, b.init([]int{3, 2}, 1))
 		}, "'j' is 4 in one operand and 3 in another"},
+		{"einsum-too-large", []int{16384}, func(b *builder, x string) string {
+			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bi,j->bij")}, x, b.init([]int{16384}, 1))
+		}, "too large to plan"},
 		{"einsum-three-operands", []int{3}, func(b *builder, x string) string {
 			return b.node("Einsum", map[string]graph.Attr{"equation": strAttr("bi,bi,bi->bi")}, x, x, x)
 		}, "Einsum with 3 operands"},
