@@ -653,6 +653,26 @@ class TorchAttention(nn.Module):
         return self.head(self.layer(x + h).mean(1))
 
 
+class ConvTransposeBN(nn.Module):
+    """BatchNorm after ConvTranspose, which torch.onnx leaves in the graph
+    (it folds Conv+BatchNorm only) and mpq folds: grouped 2-D with bias,
+    and 1-D without."""
+    in_shape = (4, 5, 5)
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2)
+        self.bn = nn.BatchNorm2d(6)
+        self.seq = nn.ConvTranspose1d(4, 3, 3, stride=2, bias=False)
+        self.bn1 = nn.BatchNorm1d(3)
+        self.head = nn.Linear(6 + 3, 10)
+
+    def forward(self, x):
+        a = torch.relu(self.bn(self.up(x))).mean((2, 3))
+        b = torch.relu(self.bn1(self.seq(x.mean(3)))).mean(2)
+        return self.head(torch.cat([a, b], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -978,6 +998,17 @@ def main():
         x = make_input(model, SEED + 1060 + i)
         om = export(model, opset, oname)
         save(name, model, om, x, torch_out(model, x), opset, True, notes, manifest)
+
+    # BatchNorm after ConvTranspose (kept by the exporter, folded by mpq):
+    # outputs only, as the gradients are with respect to the folded weights.
+    seed_all(SEED + 90)
+    model = ConvTransposeBN()
+    randomize_bn(model)
+    model.eval()
+    x = make_input(model, SEED + 1090)
+    om = export(model, 13, "logits")
+    save("convt_bn", model, om, x, torch_out(model, x), 13, False,
+         "ConvTranspose 2-D (grouped) and 1-D each followed by a kept BatchNormalization, which mpq folds; no grads", manifest)
 
     if manifest.only and manifest.only - manifest.seen:
         raise SystemExit("--only: no model named %s" % ", ".join(sorted(manifest.only - manifest.seen)))

@@ -280,7 +280,8 @@ class OnnxModule(nn.Module):
             if bn.op_type != "BatchNormalization":
                 continue
             conv = producer.get(bn.input[0])
-            if conv is None or conv.op_type != "Conv" or uses.get(bn.input[0], 0) != 1 or bn.input[0] in outputs:
+            if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or uses.get(bn.input[0], 0) != 1 \
+                    or bn.input[0] in outputs:
                 continue
             if any(o for o in bn.output[1:]) or id(conv) in new_conv:
                 continue
@@ -293,7 +294,12 @@ class OnnxModule(nn.Module):
             gamma, beta, mean, var = (consts[i].float() for i in bn.input[1:5])
             w = consts[conv.input[1]]
             s = gamma / torch.sqrt(var + eps)
-            nw = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
+            if conv.op_type == "ConvTranspose":  # C_in x C_out/group x k: output channels per group on axis 1
+                g = {x.name: helper.get_attribute_value(x) for x in conv.attribute}.get("group", 1)
+                cg, mg, k = w.shape[0] // g, w.shape[1], tuple(w.shape[2:])
+                nw = (w.reshape((g, cg, mg) + k) * s.reshape((g, 1, mg) + (1,) * len(k))).reshape(w.shape)
+            else:
+                nw = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
             nb = beta - mean * s
             if len(conv.input) > 2 and conv.input[2]:
                 nb = nb + consts[conv.input[2]] * s

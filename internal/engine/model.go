@@ -303,9 +303,11 @@ func (m *Model) inventory() error {
 }
 
 // foldBatchNorm returns a copy of g in which every BatchNormalization that
-// directly follows a Conv (the Conv's output read by nothing else, the
-// BatchNormalization's statistics constant) is folded into the Conv:
+// directly follows a Conv or a ConvTranspose (its output read by nothing
+// else, the BatchNormalization's statistics constant) is folded into it:
 // W' = W·γ/√(var+ε) per output channel, b' = (b − mean)·γ/√(var+ε) + β.
+// (torch.onnx folds Conv+BatchNorm itself, not ConvTranspose+BatchNorm;
+// PyTorch's quantization and TensorRT fold both.)
 func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 	out := *g
 	out.Init = make(map[string]*graph.Tensor, len(g.Init))
@@ -328,7 +330,7 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 			continue
 		}
 		conv := producers[bn.Input(0)]
-		if conv == nil || conv.Op != "Conv" || len(consumers[bn.Input(0)]) != 1 || g.IsOutput(bn.Input(0)) {
+		if conv == nil || (conv.Op != "Conv" && conv.Op != "ConvTranspose") || len(consumers[bn.Input(0)]) != 1 || g.IsOutput(bn.Input(0)) {
 			continue
 		}
 		if len(bn.Outputs) > 1 && slices.ContainsFunc(bn.Outputs[1:], func(s string) bool { return s != "" }) {
@@ -346,16 +348,30 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 		if !ok || w == nil || (len(w.Shape) != 3 && len(w.Shape) != 4) || replaced[conv] != nil {
 			continue
 		}
+		// chanOf maps a weight element to its output channel: axis 0 of a
+		// Conv's weight; for a ConvTranspose's (C_in × M/group × kernel)
+		// group (c / (C_in/group)) and axis 1.
 		mch := w.Shape[0]
+		per := w.Len() / max(mch, 1)
+		chanOf := func(j int) int { return j / per }
+		if conv.Op == "ConvTranspose" {
+			group := int(conv.AttrInt("group", 1))
+			if group < 1 || w.Shape[0]%group != 0 {
+				continue // the engine's plan reports the mismatch
+			}
+			mg, cg := w.Shape[1], w.Shape[0]/group
+			k := w.Len() / max(w.Shape[0]*mg, 1)
+			mch = mg * group
+			chanOf = func(j int) int { return (j/(mg*k))/cg*mg + (j/k)%mg }
+		}
 		for i, p := range params {
 			if p.Len() != mch {
-				return nil, fmt.Errorf("onnx: node %q (BatchNormalization) input %d has %d values but the Conv before it has %d output channels: %w", bn.Label(), i+1, p.Len(), mch, ErrShape)
+				return nil, fmt.Errorf("onnx: node %q (BatchNormalization) input %d has %d values but the %s before it has %d output channels: %w", bn.Label(), i+1, p.Len(), conv.Op, mch, ErrShape)
 			}
 		}
 		eps := bn.AttrFloat("epsilon", 1e-5)
 		gamma, beta, mean, vr := params[0].Floats(), params[1].Floats(), params[2].Floats(), params[3].Floats()
 		nw := w.Clone()
-		per := w.Len() / mch
 		bias := make([]float64, mch)
 		var oldBias []float64
 		if b := conv.Input(2); b != "" {
@@ -365,12 +381,16 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 			}
 			oldBias = bt.Floats()
 		}
-		for c := 0; c < mch; c++ {
+		scale := make([]float64, mch)
+		for c := range scale {
 			// Computed in float32 like the runtimes that fold at export time.
-			s := float64(float32(gamma[c]) / float32(math.Sqrt(float64(float32(vr[c])+float32(eps)))))
-			for j := c * per; j < (c+1)*per; j++ {
-				nw.Float[j] = float64(float32(nw.Float[j]) * float32(s))
-			}
+			scale[c] = float64(float32(gamma[c]) / float32(math.Sqrt(float64(float32(vr[c])+float32(eps)))))
+		}
+		for j := range nw.Float {
+			nw.Float[j] = float64(float32(nw.Float[j]) * float32(scale[chanOf(j)]))
+		}
+		for c := 0; c < mch; c++ {
+			s := scale[c]
 			b0 := 0.0
 			if oldBias != nil {
 				b0 = oldBias[c]

@@ -214,3 +214,24 @@ func TestOpZooLargeBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldBatchNormAfterConvTranspose checks that the BatchNormalizations
+// the exporter leaves after ConvTranspose (convt_bn: grouped 2-D, 1-D) are
+// folded into them, as after Conv, so that the quantized weights are the
+// folded ones a deployment runs; TestOpZoo checks the outputs.
+func TestFoldBatchNormAfterConvTranspose(t *testing.T) {
+	m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/opzoo/convt_bn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.Op == "BatchNormalization" {
+			t.Fatalf("BatchNormalization %q was not folded", n.Label())
+		}
+	}
+	for _, l := range m.Layers {
+		if l.Op == "ConvTranspose" && l.Bias == "" {
+			t.Fatalf("layer %q has no folded bias", l.Name)
+		}
+	}
+}

@@ -145,8 +145,9 @@ func Export(src []byte, em *engine.Model, layers []Layer, opt Options) (*Result,
 }
 
 // foldBatchNorms folds, in the file, every BatchNormalization the engine
-// folded into its Conv (folded is the engine's graph): the Conv takes the
-// folded weight and bias and the BatchNormalization's output.
+// folded into its Conv or ConvTranspose (folded is the engine's graph):
+// that node takes the folded weight and bias and the BatchNormalization's
+// output.
 func (m *model) foldBatchNorms(folded *graph.Graph) error {
 	prod := folded.Producers()
 	for _, bn := range slices.Clone(m.g.GetNode()) {
@@ -154,12 +155,12 @@ func (m *model) foldBatchNorms(folded *graph.Graph) error {
 			continue
 		}
 		fc := prod[bn.GetOutput()[0]]
-		if fc == nil || fc.Op != "Conv" {
+		if fc == nil || (fc.Op != "Conv" && fc.Op != "ConvTranspose") {
 			continue // not folded: it stays, as it ran in mpq
 		}
 		conv := m.producer(bn.GetInput()[0])
-		if conv == nil || conv.GetOpType() != "Conv" || len(fc.Inputs) < 3 {
-			return fmt.Errorf("%w: BatchNormalization %q was folded by mpq's runtime but does not follow a Conv in the file", ErrExport, label(bn))
+		if conv == nil || conv.GetOpType() != fc.Op || len(fc.Inputs) < 3 {
+			return fmt.Errorf("%w: BatchNormalization %q was folded by mpq's runtime but does not follow a %s in the file", ErrExport, label(bn), fc.Op)
 		}
 		for _, name := range fc.Inputs[1:3] {
 			t := folded.Init[name]
