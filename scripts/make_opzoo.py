@@ -774,6 +774,8 @@ def weight_grads(model, onnx_model, x, labels):
             names.append(n.input[1])
         elif n.op_type == "MatMul":
             names += [i for i in n.input if i in inits]
+        elif n.op_type == "Einsum" and len(n.input) == 2 and n.input[1] in inits:
+            names.append(n.input[1])
     model.eval()
     model.zero_grad()
     loss = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))

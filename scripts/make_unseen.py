@@ -19,7 +19,7 @@ torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
-pooling with Tile and CumSum, attention in torch.einsum, ConvTranspose2d decoders), other opsets
+pooling with Tile and CumSum, attention and layers in torch.einsum, ConvTranspose2d decoders), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -445,6 +445,24 @@ class Hourglass(nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
+class EinsumMLP(nn.Module):
+    """An MLP whose weights are parameters used through torch.einsum
+    ('bi,ih->bh': channels last, 'bh,ch->bc': channels first), which
+    mpq quantizes as layers."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(784, 128) * 784 ** -0.5)
+        self.b1 = nn.Parameter(torch.zeros(128))
+        self.w2 = nn.Parameter(torch.randn(10, 128) * 128 ** -0.5)
+        self.b2 = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        h = F.relu(torch.einsum("bi,ih->bh", x.flatten(1), self.w1) + self.b1)
+        return torch.einsum("bh,ch->bc", h, self.w2) + self.b2
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -467,6 +485,7 @@ MODELS = {
     "stats_pool": (StatsPool, 27, 3, 13, {}),
     "einsum_attn": (EinsumAttn, 28, 5, 13, {}),
     "hourglass": (Hourglass, 29, 3, 13, {}),
+    "einsum_mlp": (EinsumMLP, 30, 2, 13, {}),
 }
 
 

@@ -119,6 +119,31 @@ def _affine(lo, hi, bits):
     return scale, zp
 
 
+def _einsum_linear(eq, operands):
+    """The weight axis of the output channels when an Einsum of two
+    operands with a 2-D second one is a linear layer of its first (one
+    weight letter summed over, the other an output letter the first
+    operand lacks), else None: mpq's rule (engine.einsumLinear)."""
+    eq = eq.replace(" ", "")
+    if operands != 2:
+        return None
+    lhs, _, rhs = eq.partition("->")
+    parts = lhs.split(",")
+    if len(parts) != 2 or len(parts[1]) != 2 or "." in parts[1]:
+        return None
+    a, w = parts
+    if "->" not in eq:  # implicit output: the letters used once, sorted
+        letters = [c for c in a + w if c.isalpha()]
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    channel, summed = None, 0
+    for i, c in enumerate(w):
+        if c in a and c not in rhs:
+            summed += 1
+        elif c not in a and c in rhs:
+            channel = i
+    return channel if summed == 1 else None
+
+
 class Layer:
     """One quantizable layer: its weight in [out, in, ...] layout (output
     channel on axis 0; Gemm transB=0 and MatMul weights are stored
@@ -319,7 +344,7 @@ class OnnxModule(nn.Module):
     def _layer(self, node, consts):
         """(name, op, weight in [out, in...] layout) if node is a quantizable layer."""
         op = node.op_type
-        if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul") or len(node.input) < 2:
+        if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum") or len(node.input) < 2:
             return None
         w = consts.get(node.input[1])
         if w is None or not w.is_floating_point():
@@ -331,6 +356,12 @@ class OnnxModule(nn.Module):
             return name, op, w.transpose(0, 1)
         if w.dim() != 2:
             return None
+        if op == "Einsum":
+            eq = {x.name: helper.get_attribute_value(x) for x in node.attribute}["equation"]
+            axis = _einsum_linear(eq.decode() if isinstance(eq, bytes) else eq, len(node.input))
+            if axis is None:
+                return None
+            return name, op, (w if axis == 0 else w.t())
         if op == "Gemm":
             tb = {x.name: helper.get_attribute_value(x) for x in node.attribute}.get("transB", 0)
             return name, op, (w if tb else w.t())
@@ -945,6 +976,9 @@ class OnnxModule(nn.Module):
     def _op_Einsum(self, node, a, consts, layer):
         eq = a["equation"]
         eq = eq.decode() if isinstance(eq, bytes) else eq
+        if layer is not None:  # a linear layer: layer.weight is [out, in]
+            back = (lambda w: w) if _einsum_linear(eq, 2) == 0 else (lambda w: w.t())
+            return self._wrap_layer(layer, lambda x, w, ins: torch.einsum(eq, x, back(w)))
         return lambda ins: [torch.einsum(eq, *ins)]
 
     def _op_CumSum(self, node, a, consts, layer):

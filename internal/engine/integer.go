@@ -39,8 +39,8 @@ func NewIntegerWeights(m *Model, l int, codes []int8, scales []float64) (*Intege
 	if node.Op == "Gemm" && node.AttrInt("transA", 0) != 0 {
 		return nil, fmt.Errorf("layer %q: Gemm with transA: %w", layer.Name, ErrNotInteger)
 	}
-	if node.Op == "ConvTranspose" {
-		return nil, fmt.Errorf("layer %q: ConvTranspose: %w", layer.Name, ErrNotInteger)
+	if node.Op == "ConvTranspose" || node.Op == "Einsum" {
+		return nil, fmt.Errorf("layer %q: %s: %w", layer.Name, node.Op, ErrNotInteger)
 	}
 	rows := layer.Channels
 	k := layer.Params / rows

@@ -34,7 +34,8 @@ var supportedOps = []string{
 func SupportedOps() []string { return slices.Clone(supportedOps) }
 
 // Layer is one quantizable layer: a Conv, ConvTranspose, Gemm or MatMul
-// whose weight is a constant tensor.
+// whose weight is a constant tensor, or an Einsum that is a linear map of
+// its first operand by a constant 2-D second (einsumLinear).
 type Layer struct {
 	Name   string // the ONNX node name, or the weight initializer's name when the node has none
 	Op     string
@@ -47,7 +48,7 @@ type Layer struct {
 	// Channels is the number of output channels; ChannelAxis the weight axis
 	// that indexes them (0 for Conv and for Gemm with transB=1, 1 for Gemm
 	// with transB=0, for MatMul and for ConvTranspose, whose weight is
-	// C_in × C_out/group × kernel).
+	// C_in × C_out/group × kernel; for Einsum, where its output letter is).
 	Channels    int
 	ChannelAxis int
 	Bias        string // bias initializer name, "" if none
@@ -230,7 +231,7 @@ func (m *Model) inventory() error {
 		}
 	}
 	for i, n := range g.Nodes {
-		if n.Op != "Conv" && n.Op != "ConvTranspose" && n.Op != "Gemm" && n.Op != "MatMul" {
+		if n.Op != "Conv" && n.Op != "ConvTranspose" && n.Op != "Gemm" && n.Op != "MatMul" && n.Op != "Einsum" {
 			continue
 		}
 		wname := n.Input(1)
@@ -270,9 +271,15 @@ func (m *Model) inventory() error {
 				continue // batched constant operands are not a layer weight
 			}
 			l.ChannelAxis = 1
+		case "Einsum":
+			axis, ok := einsumLinear(n.AttrString("equation", ""), len(n.Inputs), len(w.Shape))
+			if !ok {
+				continue // not a linear map of its first operand: runs as an op
+			}
+			l.ChannelAxis = axis
 		}
 		l.Channels = w.Shape[l.ChannelAxis]
-		if b := n.Input(2); b != "" {
+		if b := n.Input(2); b != "" && n.Op != "Einsum" {
 			if _, ok := g.Init[b]; ok {
 				l.Bias = b
 			}

@@ -9,6 +9,36 @@ import (
 	"mpq/internal/kernel"
 )
 
+func (s *einsumStep[T]) setLayer(l int) { s.layer = l }
+
+// einsumLinear reports whether an Einsum of two operands, the second a
+// weight of rank wrank, is a linear layer of its first: the weight's two
+// letters are one the first operand has and the output lacks (summed
+// over: the layer's inputs) and one the output has and the first operand
+// lacks (the layer's output channels), as in '...d,de->...e' or
+// 'bid,ed->bie'. It returns the weight axis of the output channels.
+func einsumLinear(eq string, operands, wrank int) (int, bool) {
+	if operands != 2 || wrank != 2 {
+		return 0, false
+	}
+	terms, out, err := parseEinsum(eq, []int{-1, wrank})
+	if err != nil || len(terms[1]) != 2 {
+		return 0, false
+	}
+	in := func(t einsumTerm, r rune) bool { return slices.Contains(t, r) }
+	channel := -1
+	contracted := 0
+	for i, r := range terms[1] {
+		switch {
+		case in(terms[0], r) && !in(out, r):
+			contracted++
+		case !in(terms[0], r) && in(out, r):
+			channel = i
+		}
+	}
+	return channel, channel >= 0 && contracted == 1
+}
+
 // einsumStep is Einsum with one or two operands, planned as a batched
 // matrix product: each operand is gathered (an index map) into a
 // batch × rows × inner matrix (the second: batch × inner × columns), the
@@ -20,8 +50,12 @@ import (
 type einsumStep[T Float] struct {
 	stepIO
 	bt, m, k, n int
-	mapA, mapB  []int // gather maps into the operands; mapB nil for one operand
-	mapY        []int // y[i] = prod[mapY[i]]
+	// layer is the quantizable layer this Einsum is (einsumLinear), -1
+	// if none: its first operand is fake-quantized (into qa) first.
+	layer      int
+	qa         []T
+	mapA, mapB []int // gather maps into the operands; mapB nil for one operand
+	mapY       []int // y[i] = prod[mapY[i]]
 	// idA, idB and idY are set where the map is the identity: the
 	// operand (or the output) is used in place, without a copy.
 	idA, idB, idY bool
@@ -31,6 +65,11 @@ type einsumStep[T Float] struct {
 
 func (s *einsumStep[T]) forward(st *state[T]) {
 	a, y := st.data[s.in[0]], st.data[s.out[0]]
+	if q := st.inQuant(s.layer); q != nil {
+		s.qa = grow(s.qa, len(a))
+		st.parallel(len(a), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: a, y: s.qa})
+		a = s.qa
+	}
 	if s.idA {
 		s.a2 = a
 	} else {
@@ -299,7 +338,7 @@ func (c *compiler[T]) einsum() (stepper[T], [][]int, error) {
 			return nil, nil, fmt.Errorf("Einsum %q on %v: its matrices are too large to plan: %w", eq, shapes, err)
 		}
 	}
-	s := &einsumStep[T]{bt: prod(bat), m: prod(rows), k: prod(inner), n: prod(cols)}
+	s := &einsumStep[T]{bt: prod(bat), m: prod(rows), k: prod(inner), n: prod(cols), layer: -1}
 	s.mapA = einsumMap(terms[0], shapes[0], size, bat, rows, inner)
 	if two {
 		s.mapB = einsumMap(terms[1], shapes[1], size, bat, inner, cols)
