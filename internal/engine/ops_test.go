@@ -417,3 +417,31 @@ func TestSharedWeightRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestEinsumLinear checks which two-operand Einsums with a 2-D constant
+// second operand are linear layers of the first, and their channel axis.
+func TestEinsumLinear(t *testing.T) {
+	for _, tc := range []struct {
+		eq   string
+		axis int
+		ok   bool
+	}{
+		{"...d,de->...e", 1, true},
+		{"bi,ih->bh", 1, true},
+		{"bh,ch->bc", 0, true},
+		{"bid,ed->bie", 0, true},
+		{"ij,jk", 1, true},       // implicit output ik
+		{"bi,ij->bij", 0, false}, // nothing summed: an outer product
+		{"bi,ik->b", 0, false},   // no output channel
+		{"bi,ii->b", 0, false},   // a diagonal
+		{"bij,jk->bik", 1, true},
+	} {
+		axis, ok := einsumLinear(tc.eq, 2, 2)
+		if ok != tc.ok || (ok && axis != tc.axis) {
+			t.Errorf("einsumLinear(%q) = %d, %v; want %d, %v", tc.eq, axis, ok, tc.axis, tc.ok)
+		}
+	}
+	if _, ok := einsumLinear("bi,ih->bh", 2, 3); ok {
+		t.Error("a 3-D weight was taken for a linear layer")
+	}
+}
