@@ -673,6 +673,24 @@ class ConvTransposeBN(nn.Module):
         return self.head(torch.cat([a, b], 1))
 
 
+class ShrinkTrig(nn.Module):
+    """nn.Hardshrink (Abs, Greater, Or of masks at torch 1.13's export,
+    Where), torch.floor and torch.round (no gradient) added to the
+    activation, and sin/cos features."""
+    in_shape = (12,)
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(12, 16)
+        self.shrink = nn.Hardshrink(0.3)
+        self.b = nn.Linear(16 * 3, 10)
+
+    def forward(self, x):
+        h = self.a(x)
+        q = h + 0.1 * torch.floor(2 * h) + 0.1 * torch.round(3 * h)
+        return self.b(torch.cat([self.shrink(q), torch.sin(2 * h), torch.cos(h)], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -992,6 +1010,7 @@ def main():
         ("einsum", EinsumNet, 13, "logits", "torch.einsum: attention scores and mixing, ellipsis with a parameter, a sum, elementwise"),
         ("conv_transpose", ConvTransposeNet, 13, "logits", "ConvTranspose 2-D (output_padding, groups, dilation, asymmetric stride) and 1-D"),
         ("torch_attention", TorchAttention, 14, "logits", "nn.MultiheadAttention and nn.TransformerEncoderLayer as torch 1.13 exports them at opset 14"),
+        ("shrink_trig", ShrinkTrig, 13, "logits", "nn.Hardshrink (Or of masks), torch.floor/round (no gradient), sin, cos"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

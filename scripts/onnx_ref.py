@@ -308,8 +308,9 @@ def run_node(node, vals, opset):
         return [(xd * np.clip(xd / 6.0 + 0.5, 0, 1)).astype(np.float32)]
     if op in _UNARY:
         return [_UNARY[op](x.astype(np.float64), a).astype(np.float32)]
-    if op in ("Abs", "Neg", "Sign"):
-        y = {"Abs": np.abs, "Neg": np.negative, "Sign": np.sign}[op](x)
+    if op in ("Abs", "Neg", "Sign", "Floor", "Ceil", "Round", "Sin", "Cos"):
+        y = {"Abs": np.abs, "Neg": np.negative, "Sign": np.sign, "Floor": np.floor, "Ceil": np.ceil,
+             "Round": np.round, "Sin": np.sin, "Cos": np.cos}[op](x)  # np.round: halves to even, as ONNX
         return [y.astype(x.dtype)]
     if op == "PRelu":
         xd = x.astype(np.float64)
@@ -479,6 +480,9 @@ def run_node(node, vals, opset):
         return [f(ins[0], ins[1])]
     if op == "Not":
         return [np.logical_not(x)]
+    if op in ("And", "Or", "Xor"):
+        f = {"And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}[op]
+        return [f(ins[0], ins[1])]
     if op == "Where":
         return [np.where(ins[0], ins[1], ins[2])]
     if op == "Expand":

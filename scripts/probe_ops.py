@@ -99,7 +99,39 @@ class Tied(nn.Module):
     def forward(s, x):
         h = F.relu(s.b(F.relu(s.a(x.flatten(1)))))
         return s.fc(F.relu(s.b(h)))  # the same Linear twice: mpq refuses a weight two layers read
-models = dict(tied=Tied(), lstm=RNN('LSTM'), gru=RNN('GRU'), rnn=RNN('RNN'), up_nearest=Up('nearest'), up_bilinear=Up('bilinear'), convT=CT(), pixshuf=PS(), einsum=Ein(), lrn=LRN(), repeat=Rep(), logsumexp=LSE(), adapool=AdMax(), mha=MHA(), tel=TEL(), normalize=Norm(), cumsum=Cum(), bilinear=Bil(), hardtanh_pos=Emb(), std=Std(), maxmin=VarMax())
+class Act(nn.Module):
+    """A Conv, one activation or pooling module, a Linear."""
+    def __init__(s, mod, flat=8 * 13 * 13):
+        super().__init__(); s.c = nn.Conv2d(1, 8, 3, stride=2); s.m = mod; s.fc = nn.LazyLinear(10)
+    def forward(s, x):
+        return s.fc(torch.flatten(s.m(s.c(x)), 1))
+class Fn(nn.Module):
+    """A Conv, a function of its output, a Linear."""
+    def __init__(s, f):
+        super().__init__(); s.c = nn.Conv2d(1, 8, 3, stride=2); s.f = f; s.fc = nn.LazyLinear(10)
+    def forward(s, x):
+        return s.fc(torch.flatten(s.f(s.c(x)), 1))
+def act(mod):
+    m = Act(mod)
+    m(torch.randn(2, 1, 28, 28))  # materialize the LazyLinear
+    return m
+def fn(f):
+    m = Fn(f)
+    m(torch.randn(2, 1, 28, 28))
+    return m
+small = dict(
+    logsigmoid=act(nn.LogSigmoid()), softshrink=act(nn.Softshrink()), hardshrink=act(nn.Hardshrink()),
+    tanhshrink=act(nn.Tanhshrink()), threshold=act(nn.Threshold(0.1, 0.0)), relu6=act(nn.ReLU6()),
+    softmin=act(nn.Softmin(dim=1)), glu=act(nn.GLU(dim=1)), rrelu=act(nn.RReLU()),
+    maxpool_ceil=act(nn.MaxPool2d(2, ceil_mode=True)), avgpool_ceil=act(nn.AvgPool2d(2, ceil_mode=True)),
+    adaptive_7=act(nn.AdaptiveAvgPool2d(7)), adaptive_max_3=act(nn.AdaptiveMaxPool2d(3)),
+    lppool=act(nn.LPPool2d(2, 2)), softmax2d=act(nn.Softmax2d()),
+    rsqrt=fn(lambda h: torch.rsqrt(h * h + 1)), square=fn(lambda h: torch.square(h) + h ** 2),
+    floor=fn(lambda h: torch.floor(h) + h), round=fn(lambda h: torch.round(h) + h), sin=fn(lambda h: torch.sin(h)),
+    clamp=fn(lambda h: torch.clamp(h, -1, 1)), var_mean=fn(lambda h: torch.var_mean(h, dim=1)[0]),
+    minimum=fn(lambda h: torch.minimum(h, h.flip(1))), argmax_gather=fn(lambda h: h.max(dim=1, keepdim=True)[0]),
+)
+models = dict(tied=Tied(), **small, lstm=RNN('LSTM'), gru=RNN('GRU'), rnn=RNN('RNN'), up_nearest=Up('nearest'), up_bilinear=Up('bilinear'), convT=CT(), pixshuf=PS(), einsum=Ein(), lrn=LRN(), repeat=Rep(), logsumexp=LSE(), adapool=AdMax(), mha=MHA(), tel=TEL(), normalize=Norm(), cumsum=Cum(), bilinear=Bil(), hardtanh_pos=Emb(), std=Std(), maxmin=VarMax())
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--out", default="/tmp/mpq-probe")
 ap.add_argument("--mpq", help="an mpq binary: run `mpq inspect` on each model")

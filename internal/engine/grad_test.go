@@ -267,6 +267,14 @@ func gradCases() []gradCase {
 			scan := b.node("CumSum", map[string]graph.Attr{"exclusive": intAttr(1), "reverse": intAttr(1)}, lse, b.ints(1))
 			return b.node("Tile", nil, b.node("Add", nil, scan, b.node("CumSum", nil, lse, b.ints(-3))), b.ints(1, 2, 1, 3))
 		}},
+		{"trig-logic", []int{6}, func(b *builder, x string) string {
+			mask := b.node("Or", nil, b.node("Greater", nil, x, b.scalar(0.5)), b.node("Less", nil, x, b.scalar(-0.5)))
+			keep := b.node("Where", nil, b.node("Cast", map[string]graph.Attr{"to": intAttr(int64(graph.Bool))}, mask), x, b.scalar(0))
+			xor := b.node("Xor", nil, b.node("Greater", nil, x, b.scalar(0)), b.node("Greater", nil, x, b.scalar(1)))
+			and := b.node("And", nil, b.node("Greater", nil, x, b.scalar(-1)), b.node("Less", nil, x, b.scalar(1)))
+			trig := b.node("Add", nil, b.node("Sin", nil, b.node("Mul", nil, x, b.scalar(2))), b.node("Cos", nil, x))
+			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, keep, b.node("Mul", nil, xor, x), b.node("Mul", nil, and, x), trig)
+		}},
 		{"conv-transpose", []int{4, 3, 4}, func(b *builder, x string) string {
 			a := map[string]graph.Attr{"strides": ints(2, 3), "pads": ints(1, 0, 0, 2), "output_padding": ints(1, 2), "dilations": ints(1, 2)}
 			y := b.node("ConvTranspose", a, x, b.init([]int{4, 3, 3, 2}, 0.5), b.init([]int{3}, 0.1))

@@ -330,6 +330,13 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 				ys[i] = 1
 			}
 		}
+	case "CastBool":
+		for i, v := range xs {
+			ys[i] = 0
+			if v != 0 {
+				ys[i] = 1
+			}
+		}
 	case "Sign":
 		for i, v := range xs {
 			switch {
@@ -344,6 +351,26 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 	case "Reciprocal":
 		for i, v := range xs {
 			ys[i] = 1 / v
+		}
+	case "Floor":
+		for i, v := range xs {
+			ys[i] = T(math.Floor(float64(v)))
+		}
+	case "Ceil":
+		for i, v := range xs {
+			ys[i] = T(math.Ceil(float64(v)))
+		}
+	case "Round":
+		for i, v := range xs {
+			ys[i] = T(math.RoundToEven(float64(v))) // ONNX and torch.round: halves to even
+		}
+	case "Sin":
+		for i, v := range xs {
+			ys[i] = T(math.Sin(float64(v)))
+		}
+	case "Cos":
+		for i, v := range xs {
+			ys[i] = T(math.Cos(float64(v)))
 		}
 	case "Pow":
 		switch s.alpha {
@@ -514,10 +541,18 @@ func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 		for i := range xs {
 			gxs[i] -= gys[i]
 		}
-	case "Sign", "Not":
+	case "Sign", "Not", "CastBool", "Floor", "Ceil", "Round":
 		// Piecewise constant: no gradient (PyTorch's too; training a
 		// binarized network needs a straight-through estimator, which is
 		// not in the exported graph).
+	case "Sin":
+		for i, v := range xs {
+			gxs[i] += gys[i] * T(math.Cos(float64(v)))
+		}
+	case "Cos":
+		for i, v := range xs {
+			gxs[i] -= gys[i] * T(math.Sin(float64(v)))
+		}
 	case "Reciprocal":
 		for i, v := range ys {
 			gxs[i] -= gys[i] * v * v

@@ -5,8 +5,9 @@ import (
 )
 
 // compareStep is Greater, Less, GreaterOrEqual, LessOrEqual or Equal on
-// activations, with broadcasting: 1 where the comparison holds, 0 where it
-// does not (ONNX's booleans, held as numbers). It has no gradient.
+// activations, or And, Or or Xor of such booleans, with broadcasting: 1
+// where the comparison holds, 0 where it does not (ONNX's booleans, held
+// as numbers). It has no gradient.
 type compareStep[T Float] struct {
 	stepIO
 	holds  func(u, v T) bool // the comparison, chosen when planned
@@ -41,6 +42,9 @@ func (c *compiler[T]) compare() (stepper[T], [][]int, error) {
 		"GreaterOrEqual": func(u, v T) bool { return u >= v },
 		"LessOrEqual":    func(u, v T) bool { return u <= v },
 		"Equal":          func(u, v T) bool { return u == v },
+		"And":            func(u, v T) bool { return u != 0 && v != 0 },
+		"Or":             func(u, v T) bool { return u != 0 || v != 0 },
+		"Xor":            func(u, v T) bool { return (u != 0) != (v != 0) },
 	}[c.node.Op]
 	return &compareStep[T]{holds: holds, ia: broadcastIndex(c.shape(0), y), ib: broadcastIndex(c.shape(1), y)}, [][]int{y}, nil
 }

@@ -158,6 +158,11 @@ func TestActivationValues(t *testing.T) {
 		{"Gelu", nil, []float64{-0.015524163314440398, -0.1146265733433142, 0, 0.5306254434438489, 2.99595030590511}},
 		{"Gelu", map[string]graph.Attr{"approximate": strAttr("tanh")}, []float64{-0.015084266089998577, -0.11462907645724074, 0, 0.5305701347051167, 2.996362607918227}},
 		{"ThresholdedRelu", map[string]graph.Attr{"alpha": floatAttr(0.5)}, []float64{0, 0, 0, 0.7, 3}},
+		{"Floor", nil, []float64{-3, -1, 0, 0, 3}},
+		{"Ceil", nil, []float64{-2, 0, 0, 1, 3}},
+		{"Round", nil, []float64{-2, 0, 0, 1, 3}}, // halves to even: −2.5 → −2
+		{"Sin", nil, []float64{-0.5984721441039565, -0.29552020666133955, 0.0, 0.644217687237691, 0.1411200080598672}},
+		{"Cos", nil, []float64{-0.8011436155469337, 0.955336489125606, 1.0, 0.7648421872844885, -0.9899924966004454}},
 	} {
 		t.Run(tc.op, func(t *testing.T) {
 			b := newBuilder([]int{len(x)})

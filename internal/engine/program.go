@@ -373,13 +373,19 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.binary()
 	case "Relu", "LeakyRelu", "PRelu", "ThresholdedRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip",
 		"Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "Erf", "Gelu",
-		"Exp", "Log", "Sqrt", "Abs", "Neg", "Sign", "Not", "Reciprocal", "Pow":
+		"Exp", "Log", "Sqrt", "Abs", "Neg", "Sign", "Not", "Reciprocal", "Pow",
+		"Floor", "Ceil", "Round", "Sin", "Cos":
 		return c.unary()
 	case "Identity", "Dropout":
 		c.aliasOf = c.ins[0]
 		return nil, [][]int{slices.Clone(x)}, nil
 	case "Cast":
 		to := graph.DType(n.AttrInt("to", 1))
+		if to == graph.Bool {
+			// A mask (a comparison's or Or's output, held as 0 and 1)
+			// made boolean: x ≠ 0.
+			return &unaryStep[T]{op: "CastBool"}, [][]int{slices.Clone(x)}, nil
+		}
 		if !to.IsFloat() {
 			return nil, nil, fmt.Errorf("casting activations to %s is not supported", to)
 		}
@@ -453,7 +459,7 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.split()
 	case "QuantizeLinear", "DequantizeLinear":
 		return c.qdq()
-	case "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal":
+	case "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "And", "Or", "Xor":
 		return c.compare()
 	case "Where":
 		return c.where()

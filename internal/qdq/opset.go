@@ -30,6 +30,7 @@ func sameFrom11To13(op string) bool {
 		"Not", "PRelu", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
 		"ReduceMean", "ReduceMin", "ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Sign",
 		"Slice", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh", "ThresholdedRelu", "Transpose", "Where",
+		"And", "Ceil", "Cos", "Floor", "Or", "Round", "Sin", "Xor",
 		"ConvTranspose", "CumSum", "DepthToSpace", "Einsum", "ReduceLogSumExp", "ReduceProd", "Resize", "SpaceToDepth", "Tile":
 		return true
 	}
