@@ -35,7 +35,8 @@ func (e *Evaluator) SetIntegerArithmetic(on bool) { e.integer = on }
 // integer arithmetic: weights and input both quantized, with at most 8
 // bits, by the uniform (or binary) weight quantizer, whose codes are
 // integers with one scale per output channel, and an inner dimension small
-// enough for exact int32 sums. Non-uniform quantizers (ternary, k-means,
+// enough for exact int32 sums, in an op the integer kernels run
+// (engine.Model.IntegerOp). Non-uniform quantizers (ternary, k-means,
 // power-of-two) have codebooks, not integer grids with one scale, and
 // stay in floating point.
 func IntegerEligible(m *engine.Model, l int, s LayerSpec) bool {
@@ -52,7 +53,7 @@ func IntegerEligible(m *engine.Model, l int, s LayerSpec) bool {
 		return false
 	}
 	layer := m.Layers[l]
-	return layer.Params/layer.Channels <= maxIntegerDepth
+	return m.IntegerOp(l) && layer.Params/layer.Channels <= maxIntegerDepth
 }
 
 // maxIntegerDepth is kernel.QMaxDepth, the largest inner dimension whose

@@ -36,11 +36,8 @@ func NewIntegerWeights(m *Model, l int, codes []int8, scales []float64) (*Intege
 		return nil, fmt.Errorf("engine: layer %q: %d codes and %d scales for %d weights in %d channels", layer.Name, len(codes), len(scales), layer.Params, layer.Channels)
 	}
 	node := m.Graph.Nodes[layer.node]
-	if node.Op == "Gemm" && node.AttrInt("transA", 0) != 0 {
-		return nil, fmt.Errorf("layer %q: Gemm with transA: %w", layer.Name, ErrNotInteger)
-	}
-	if node.Op == "ConvTranspose" || node.Op == "Einsum" {
-		return nil, fmt.Errorf("layer %q: %s: %w", layer.Name, node.Op, ErrNotInteger)
+	if !m.IntegerOp(l) {
+		return nil, fmt.Errorf("layer %q: the integer kernels do not run its %s: %w", layer.Name, node.Op, ErrNotInteger)
 	}
 	rows := layer.Channels
 	k := layer.Params / rows
@@ -67,6 +64,20 @@ func NewIntegerWeights(m *Model, l int, codes []int8, scales []float64) (*Intege
 		groups = int(node.AttrInt("group", 1))
 	}
 	return &IntegerWeights{layer: l, w: kernel.PackQWeights(rows, k, groups, rowMajor), scales: append([]float64(nil), scales...)}, nil
+}
+
+// IntegerOp reports whether the integer kernels run layer l's op as it is
+// written: a Conv, a Gemm that does not read its input transposed, or a
+// MatMul (not a ConvTranspose or an Einsum, which stay in floating point).
+func (m *Model) IntegerOp(l int) bool {
+	node := m.Graph.Nodes[m.Layers[l].node]
+	switch node.Op {
+	case "Conv", "MatMul":
+		return true
+	case "Gemm":
+		return node.AttrInt("transA", 0) == 0
+	}
+	return false
 }
 
 // outScales sets dst[m] = float32(scales[m]·sx·alpha), the factor that

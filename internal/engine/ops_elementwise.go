@@ -694,29 +694,7 @@ type softmaxStep[T Float] struct {
 
 func (s *softmaxStep[T]) forward(st *state[T]) {
 	x, y := st.data[s.in[0]], st.data[s.out[0]]
-	for o := 0; o < s.outer; o++ {
-		for in := 0; in < s.inner; in++ {
-			base := o*s.dim*s.inner + in
-			mx := math.Inf(-1)
-			for d := 0; d < s.dim; d++ {
-				mx = max(mx, float64(x[base+d*s.inner]))
-			}
-			sum := 0.0
-			for d := 0; d < s.dim; d++ {
-				sum += math.Exp(float64(x[base+d*s.inner]) - mx)
-			}
-			if s.log {
-				lse := mx + math.Log(sum)
-				for d := 0; d < s.dim; d++ {
-					y[base+d*s.inner] = T(float64(x[base+d*s.inner]) - lse)
-				}
-			} else {
-				for d := 0; d < s.dim; d++ {
-					y[base+d*s.inner] = T(math.Exp(float64(x[base+d*s.inner])-mx) / sum)
-				}
-			}
-		}
-	}
+	st.parallel(s.outer*s.inner, s.chunk(), ewJob[T]{kind: ewForward, k: s, a: x, y: y})
 }
 
 func (s *softmaxStep[T]) backward(st *state[T]) {
@@ -724,26 +702,66 @@ func (s *softmaxStep[T]) backward(st *state[T]) {
 	if gx == nil {
 		return
 	}
-	y, gy := st.data[s.out[0]], st.grad[s.out[0]]
-	for o := 0; o < s.outer; o++ {
-		for in := 0; in < s.inner; in++ {
-			base := o*s.dim*s.inner + in
-			var dot T
+	x, y, gy := st.data[s.in[0]], st.data[s.out[0]], st.grad[s.out[0]]
+	st.parallel(s.outer*s.inner, s.chunk(), ewJob[T]{kind: ewBackward, k: s, a: x, b: y, c: gy, y: gx})
+}
+
+// chunk is the least number of rows worth a range of their own.
+func (s *softmaxStep[T]) chunk() int { return max(1, (1<<13)/max(s.dim, 1)) }
+
+// forwardRange computes the rows [lo, hi) (row r: outer index r / inner,
+// inner index r % inner), in float64, with one exponential per element:
+// the softmax keeps e^(x−max) in y and divides it by the row's sum.
+func (s *softmaxStep[T]) forwardRange(x, y []T, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		base := (r/s.inner)*s.dim*s.inner + r%s.inner
+		mx := math.Inf(-1)
+		for d := 0; d < s.dim; d++ {
+			mx = max(mx, float64(x[base+d*s.inner]))
+		}
+		sum := 0.0
+		if s.log {
 			for d := 0; d < s.dim; d++ {
-				j := base + d*s.inner
-				if s.log {
-					dot += gy[j]
-				} else {
-					dot += gy[j] * y[j]
-				}
+				sum += math.Exp(float64(x[base+d*s.inner]) - mx)
 			}
+			lse := mx + math.Log(sum)
 			for d := 0; d < s.dim; d++ {
-				j := base + d*s.inner
-				if s.log {
-					gx[j] += gy[j] - T(math.Exp(float64(y[j])))*dot
-				} else {
-					gx[j] += y[j] * (gy[j] - dot)
-				}
+				y[base+d*s.inner] = T(float64(x[base+d*s.inner]) - lse)
+			}
+			continue
+		}
+		for d := 0; d < s.dim; d++ {
+			e := math.Exp(float64(x[base+d*s.inner]) - mx)
+			y[base+d*s.inner] = T(e)
+			sum += e
+		}
+		inv := 1 / sum
+		for d := 0; d < s.dim; d++ {
+			y[base+d*s.inner] = T(float64(y[base+d*s.inner]) * inv)
+		}
+	}
+}
+
+// backwardRange adds the gradient of the rows [lo, hi): gx = y ⊙ (gy − ⟨gy, y⟩)
+// for the softmax, gy − e^y·Σgy for the log-softmax.
+func (s *softmaxStep[T]) backwardRange(_, y, gy, gx []T, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		base := (r/s.inner)*s.dim*s.inner + r%s.inner
+		var dot T
+		for d := 0; d < s.dim; d++ {
+			j := base + d*s.inner
+			if s.log {
+				dot += gy[j]
+			} else {
+				dot += gy[j] * y[j]
+			}
+		}
+		for d := 0; d < s.dim; d++ {
+			j := base + d*s.inner
+			if s.log {
+				gx[j] += gy[j] - T(math.Exp(float64(y[j])))*dot
+			} else {
+				gx[j] += y[j] * (gy[j] - dot)
 			}
 		}
 	}
