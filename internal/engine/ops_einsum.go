@@ -131,34 +131,40 @@ func (s *einsumStep[T]) backward(st *state[T]) {
 	}
 	mk, kn, mn := s.m*s.k, s.k*s.n, s.m*s.n
 	if gA != nil {
-		s.ga = grow(s.ga, len(s.a2))
-		for b := range s.bt {
-			kernel.Gemm(st.team(), false, true, s.m, s.k, s.n, 1, s.gy2[b*mn:(b+1)*mn], s.n, s.bBatch(b, kn), s.n, 0, s.ga[b*mk:(b+1)*mk], s.k)
+		// Where the gather is the identity, the product's gradient adds
+		// straight into gA; elsewhere it goes through scratch and the map.
+		dst, beta := gA, T(1)
+		if !s.idA {
+			s.ga = grow(s.ga, len(s.a2))
+			dst, beta = s.ga, 0
 		}
-		if s.idA {
-			for i, v := range s.ga {
-				gA[i] += v
-			}
-		} else {
-			for i, dst := range s.mapA {
-				gA[dst] += s.ga[i]
-			}
+		for b := range s.bt {
+			kernel.Gemm(st.team(), false, true, s.m, s.k, s.n, 1, s.gy2[b*mn:(b+1)*mn], s.n, s.bBatch(b, kn), s.n, beta, dst[b*mk:(b+1)*mk], s.k)
+		}
+		if !s.idA {
+			scatterAdd(gA, s.ga, s.mapA)
 		}
 	}
 	if gB != nil {
-		s.gb = grow(s.gb, len(s.b2))
+		dst, beta := gB, T(1)
+		if !s.idB {
+			s.gb = grow(s.gb, len(s.b2))
+			dst, beta = s.gb, 0
+		}
 		for b := range s.bt {
-			kernel.Gemm(st.team(), true, false, s.k, s.n, s.m, 1, s.a2[b*mk:(b+1)*mk], s.k, s.gy2[b*mn:(b+1)*mn], s.n, 0, s.gb[b*kn:(b+1)*kn], s.n)
+			kernel.Gemm(st.team(), true, false, s.k, s.n, s.m, 1, s.a2[b*mk:(b+1)*mk], s.k, s.gy2[b*mn:(b+1)*mn], s.n, beta, dst[b*kn:(b+1)*kn], s.n)
 		}
-		if s.idB {
-			for i, v := range s.gb {
-				gB[i] += v
-			}
-		} else {
-			for i, dst := range s.mapB {
-				gB[dst] += s.gb[i]
-			}
+		if !s.idB {
+			scatterAdd(gB, s.gb, s.mapB)
 		}
+	}
+}
+
+// scatterAdd adds src[i] to dst[m[i]] for every i (the adjoint of a
+// gather through m).
+func scatterAdd[T Float](dst, src []T, m []int) {
+	for i, j := range m {
+		dst[j] += src[i]
 	}
 }
 
