@@ -258,10 +258,10 @@ func TestHostileInputs(t *testing.T) {
 	h.write("empty.onnx", nil)
 	h.write("truncated.onnx", lenetRaw[:len(lenetRaw)/2])
 	h.write("garbage.onnx", []byte("this is not an ONNX model\n"))
-	h.write("sin.onnx", mutateModel(t, func(m *onnx.ModelProto) {
+	h.write("hardmax.onnx", mutateModel(t, func(m *onnx.ModelProto) {
 		for _, n := range m.GetGraph().GetNode() {
 			if n.GetOpType() == "Relu" {
-				n.OpType = "Sin"
+				n.OpType = "Hardmax"
 				return
 			}
 		}
@@ -319,7 +319,7 @@ func TestHostileInputs(t *testing.T) {
 	onnxCfg := func(name string) string {
 		return cfg(name+".yaml", filepath.Join(dir, name+".onnx"), idxData)
 	}
-	for _, n := range []string{"empty", "truncated", "garbage", "sin", "size", "absurd", "huge", "absurd-input", "nan", "inf"} {
+	for _, n := range []string{"empty", "truncated", "garbage", "hardmax", "size", "absurd", "huge", "absurd-input", "nan", "inf"} {
 		onnxCfg(n)
 	}
 	// Broken data goes to a new study in a new file, which a failing
@@ -375,8 +375,8 @@ func TestHostileInputs(t *testing.T) {
 			"onnx: model $DIR/truncated.onnx: invalid ONNX model: not a readable ONNX protobuf (proto: cannot parse invalid wire-format data)" + reexport},
 		{"garbage onnx", []string{"inspect", "$DIR/garbage.onnx"},
 			"onnx: model $DIR/garbage.onnx: invalid ONNX model: not a readable ONNX protobuf (proto: cannot parse invalid wire-format data)" + reexport},
-		{"unsupported op", []string{"inspect", "$DIR/sin.onnx"},
-			`model $DIR/sin.onnx: onnx: unsupported operator: Sin (node "/Relu"); mpq supports ` + strings.Join(engine.SupportedOps(), ", ")},
+		{"unsupported op", []string{"inspect", "$DIR/hardmax.onnx"},
+			`model $DIR/hardmax.onnx: onnx: unsupported operator: Hardmax (node "/Relu"); mpq supports ` + strings.Join(engine.SupportedOps(), ", ")},
 		{"size disagrees with data", []string{"inspect", "$DIR/size.onnx"},
 			`onnx: model $DIR/size.onnx: invalid ONNX model: tensor "conv1.weight" (float32) declares shape [6 1 5 6] = 180 elements but holds 150; the file is corrupt: export it again`},
 		{"absurd dimensions", []string{"inspect", "$DIR/absurd.onnx"},

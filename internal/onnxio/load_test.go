@@ -46,12 +46,12 @@ func TestUnsupportedOpFailsAtLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Nodes[1].Op = "Sin"
+	g.Nodes[1].Op = "Hardmax"
 	_, err = engine.New(g)
 	if err == nil || !errors.Is(err, engine.ErrUnsupported) {
 		t.Fatalf("err = %v, want ErrUnsupported", err)
 	}
-	for _, want := range []string{"Sin", g.Nodes[1].Name, "mpq supports", "Conv"} {
+	for _, want := range []string{"Hardmax", g.Nodes[1].Name, "mpq supports", "Conv"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
