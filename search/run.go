@@ -156,6 +156,9 @@ func Run(ctx context.Context, ws *Workspace, st *store.Store, opt Options) (*Sum
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range ws.Model.FloatWeights() {
+		r.logf("node %q (%s) multiplies by the constant %q (%d values), which is not a quantizable layer's weight: it stays in floating point in every plan, and size and BOPs do not count it", f.Node, f.Op, f.Name, f.Params)
+	}
 	r.objs = newObjectives(cfg, baseline.Accuracy, ws.Model, sp)
 	r.weights = evaluator.NewWeightCache(ws.Model)
 	var table *sensitivity.Table

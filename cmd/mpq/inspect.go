@@ -55,7 +55,7 @@ func inventory(m *engine.Model) []layerJSON {
 func writeInventoryJSON(w io.Writer, m *engine.Model) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"layers": inventory(m)})
+	return enc.Encode(map[string]any{"layers": inventory(m), "float_weights": floatWeights(m)})
 }
 
 func writeInventory(w io.Writer, m *engine.Model) error {
@@ -69,5 +69,28 @@ func writeInventory(w io.Writer, m *engine.Model) error {
 		macs += l.MACs
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t%d\t%d\t\t\n", params, macs)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range m.FloatWeights() {
+		fmt.Fprintf(w, "note: node %q (%s) multiplies by the constant %q %s (%d values), which is not a quantizable layer's weight: it stays in floating point and the sizes above do not count it\n",
+			f.Node, f.Op, f.Name, graph.ShapeString(f.Shape), f.Params)
+	}
+	return nil
+}
+
+type floatWeightJSON struct {
+	Node   string `json:"node"`
+	Op     string `json:"op"`
+	Name   string `json:"name"`
+	Shape  []int  `json:"shape"`
+	Params int    `json:"params"`
+}
+
+func floatWeights(m *engine.Model) []floatWeightJSON {
+	out := []floatWeightJSON{}
+	for _, f := range m.FloatWeights() {
+		out = append(out, floatWeightJSON{Node: f.Node, Op: f.Op, Name: f.Name, Shape: f.Shape, Params: f.Params})
+	}
+	return out
 }

@@ -211,6 +211,47 @@ func (m *Model) Layer(name string) (int, bool) {
 	return i, ok
 }
 
+// FloatWeight is a constant tensor a node multiplies by that is not a
+// quantizable layer's weight (a MatMul's constant first operand, an
+// Einsum's constant of rank three, ...): it stays in floating point in
+// every plan, and layer sizes and BOPs do not count it.
+type FloatWeight struct {
+	Node, Op, Name string
+	Shape          []int
+	Params         int
+}
+
+// FloatWeights lists the model's float weights (FloatWeight), in graph
+// order: what `mpq inspect` warns of.
+func (m *Model) FloatWeights() []FloatWeight {
+	isLayer := map[string]bool{}
+	for _, l := range m.Layers {
+		isLayer[l.Weight] = true
+	}
+	var out []FloatWeight
+	seen := map[string]bool{}
+	for _, n := range m.Graph.Nodes {
+		var operands []string
+		switch n.Op {
+		case "MatMul", "Gemm":
+			operands = []string{n.Input(0), n.Input(1)}
+		case "Conv", "ConvTranspose":
+			operands = []string{n.Input(1)}
+		case "Einsum":
+			operands = n.Inputs
+		}
+		for _, name := range operands {
+			t, ok := m.Graph.Init[name]
+			if !ok || !t.DType.IsFloat() || len(t.Shape) < 2 || isLayer[name] || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, FloatWeight{Node: n.Label(), Op: n.Op, Name: name, Shape: slices.Clone(t.Shape), Params: t.Len()})
+		}
+	}
+	return out
+}
+
 // LayerNames returns the layer names in graph order.
 func (m *Model) LayerNames() []string {
 	out := make([]string, len(m.Layers))

@@ -450,3 +450,26 @@ func TestEinsumLinear(t *testing.T) {
 		t.Error("a 3-D weight was taken for a linear layer")
 	}
 }
+
+// TestFloatWeights checks that constants a node multiplies by but that are
+// no layer's weight (a MatMul's first operand, an Einsum's 3-D constant)
+// are listed, and layer weights and biases are not.
+func TestFloatWeights(t *testing.T) {
+	b := newBuilder([]int{4, 5})
+	left := b.init([]int{3, 4}, 0.5)
+	y := b.node("MatMul", nil, left, "x") // N × 3 × 5
+	cube := b.init([]int{2, 5, 2}, 0.5)
+	z := b.node("Einsum", map[string]graph.Attr{"equation": strAttr("nij,kjl->nikl")}, y, cube)
+	layer := b.init([]int{2, 3}, 0.5)
+	m, err := New(b.finish(b.node("MatMul", nil, z, layer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range m.FloatWeights() {
+		got = append(got, f.Name)
+	}
+	if want := []string{left, cube}; !slices.Equal(got, want) {
+		t.Fatalf("float weights %v, want %v (layers: %v)", got, want, m.LayerNames())
+	}
+}
