@@ -14,9 +14,10 @@ import (
 // TestQuantizationIsWhatApplyUses checks that Quantization reports the very
 // weights and input quantizers Apply gives the session, and that the int8
 // codes times the scales are those weights, for channels on axis 0 (Conv,
-// Gemm with transB=1) and axis 1 (Gemm with transB=0, MatMul).
+// Gemm with transB=1, MatMul W @ x) and axis 1 (Gemm with transB=0,
+// MatMul x @ W, ConvTranspose, an Einsum layer).
 func TestQuantizationIsWhatApplyUses(t *testing.T) {
-	for _, name := range []string{"opzoo/gemm_matmul", "opzoo/conv_variants", "models/lenet"} {
+	for _, name := range []string{"opzoo/gemm_matmul", "opzoo/conv_variants", "models/lenet", "opzoo/conv_transpose", "opzoo/einsum", "opzoo/weight_first"} {
 		t.Run(name, func(t *testing.T) {
 			m, err := onnxio.LoadModel(filepath.Join("..", "testdata", name+".onnx"))
 			if err != nil {
@@ -73,8 +74,9 @@ func TestQuantizationIsWhatApplyUses(t *testing.T) {
 					layer := m.Layers[l]
 					for i, c := range q.Codes {
 						ch := i / (len(q.Codes) / layer.Channels)
-						if layer.ChannelAxis == 1 {
-							ch = i % layer.Shape[1]
+						if layer.ChannelAxis == 1 { // K × M, or C_in × C_out × kernel
+							inner := len(q.Codes) / (layer.Shape[0] * layer.Shape[1])
+							ch = i / inner % layer.Shape[1]
 						}
 						if float32(float64(c)*q.Scales[ch]) != q.Weight[i] {
 							t.Fatalf("layer %d: code %d × scale ≠ weight %d", l, c, i)

@@ -691,6 +691,21 @@ class ShrinkTrig(nn.Module):
         return self.b(torch.cat([self.shrink(q), torch.sin(2 * h), torch.cos(h)], 1))
 
 
+class WeightFirst(nn.Module):
+    """A parameter multiplying from the left, torch.matmul(W, x) (MatMul
+    with the constant first: a layer W @ x, channels on axis 0), beside
+    an ordinary Linear."""
+    in_shape = (6, 5)
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 6) * 0.4)
+        self.head = nn.Linear(4 * 5, 10)
+
+    def forward(self, x):
+        return self.head(torch.tanh(torch.matmul(self.w, x)).flatten(1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -1011,6 +1026,7 @@ def main():
         ("conv_transpose", ConvTransposeNet, 13, "logits", "ConvTranspose 2-D (output_padding, groups, dilation, asymmetric stride) and 1-D"),
         ("torch_attention", TorchAttention, 14, "logits", "nn.MultiheadAttention and nn.TransformerEncoderLayer as torch 1.13 exports them at opset 14"),
         ("shrink_trig", ShrinkTrig, 13, "logits", "nn.Hardshrink (Or of masks), torch.floor/round (no gradient), sin, cos"),
+        ("weight_first", WeightFirst, 13, "logits", "torch.matmul(W, x) with a parameter W: MatMul whose constant is its first operand"),
     ]
     for i, (name, ctor, opset, oname, notes) in enumerate(later):
         seed_all(SEED + 60 + i)

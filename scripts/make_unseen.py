@@ -19,7 +19,8 @@ torch.chunk gate and amax pooling, Conv1d over the image's rows, a
 ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
-pooling with Tile and CumSum, attention and layers in torch.einsum, ConvTranspose2d decoders), other opsets
+pooling with Tile and CumSum, attention and layers in torch.einsum, ConvTranspose2d decoders, a
+token-mixing torch.matmul(W, x)), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -463,6 +464,23 @@ class EinsumMLP(nn.Module):
         return torch.einsum("bh,ch->bc", h, self.w2) + self.b2
 
 
+class TokenMix(nn.Module):
+    """MLP-Mixer-style token mixing written as torch.matmul(W, x): a
+    parameter multiplying the image's 28 rows from the left (MatMul with
+    its constant first), then a Linear over the features."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.mix = nn.Parameter(torch.randn(16, 28) * 28 ** -0.5)
+        self.feat = nn.Linear(28, 32)
+        self.head = nn.Linear(16 * 32, 10)
+
+    def forward(self, x):
+        h = F.gelu(torch.matmul(self.mix, x.flatten(1, 2)))  # B x 16 x 28
+        return self.head(F.relu(self.feat(h)).flatten(1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -486,6 +504,7 @@ MODELS = {
     "einsum_attn": (EinsumAttn, 28, 5, 13, {}),
     "hourglass": (Hourglass, 29, 3, 13, {}),
     "einsum_mlp": (EinsumMLP, 30, 2, 13, {}),
+    "token_mix": (TokenMix, 31, 2, 13, {}),
 }
 
 

@@ -103,7 +103,7 @@ def layer_costs(onnx_path, module):
             macs = params * int(np.prod(out[2:]))
         elif l.op == "ConvTranspose":  # each input position meets every weight
             macs = params * int(np.prod(vals[in_of[l.name]].shape[2:]))
-        elif l.op == "Einsum":  # every output element sums over the inputs of its channel
+        elif l.op in ("Einsum", "MatMulWeightFirst"):  # every output element sums over its channel's inputs
             macs = int(np.prod(out[1:])) * (params // l.weight.shape[0])
         else:  # each row of a MatMul's batch x ... x rows x features output
             macs = params * int(np.prod(out[1:-1]))

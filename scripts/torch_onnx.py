@@ -347,6 +347,10 @@ class OnnxModule(nn.Module):
         if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum") or len(node.input) < 2:
             return None
         w = consts.get(node.input[1])
+        w0 = consts.get(node.input[0])
+        if op == "MatMul" and (w is None or not w.is_floating_point()) and w0 is not None \
+                and w0.is_floating_point() and w0.dim() == 2:
+            return (node.name or node.input[0]), "MatMulWeightFirst", w0  # W @ x: W is M x K, channels first
         if w is None or not w.is_floating_point():
             return None
         name = node.name or node.input[1]
@@ -422,15 +426,16 @@ class OnnxModule(nn.Module):
             raise NotImplementedError("ONNX op %s (node %s) is not supported by torch_onnx" % (op, node.name))
         return b(node, a, consts, layer)
 
-    def _wrap_layer(self, layer, compute):
-        """compute(x, w, ins) -> y for a quantizable layer: adds the input
-        observation (calibration) and the fake quantization."""
+    def _wrap_layer(self, layer, compute, xi=0):
+        """compute(x, w, ins) -> y for a quantizable layer whose input is
+        ins[xi]: adds the input observation (calibration) and the fake
+        quantization."""
         if layer.wbits >= 32 and layer.abits >= 32:  # float layer: nothing to add
             w = layer.weight
-            return lambda ins: [compute(ins[0], w, ins)]
+            return lambda ins: [compute(ins[xi], w, ins)]
 
         def fn(ins):
-            x = ins[0]
+            x = ins[xi]
             if self._observing:
                 layer.observe(x)
                 return [compute(x, layer.weight, ins)]
@@ -535,6 +540,8 @@ class OnnxModule(nn.Module):
         return fn
 
     def _op_MatMul(self, node, a, consts, layer):
+        if layer is not None and layer.op == "MatMulWeightFirst":
+            return self._wrap_layer(layer, lambda x, w, ins: torch.matmul(w, x), xi=1)
         if layer is not None:
             return self._wrap_layer(layer, lambda x, w, ins: F.linear(x, w))
         return lambda ins: [torch.matmul(ins[0], ins[1])]

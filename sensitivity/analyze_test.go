@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mpq/internal/dataset"
+	"mpq/internal/engine"
 	"mpq/internal/onnxio"
 	"mpq/internal/quant"
 )
@@ -330,9 +331,19 @@ func TestPerturbation(t *testing.T) {
 }
 
 // TestPrivateInputs checks the activation model of a network whose layer
-// input is also read by a residual Add.
+// input is also read by a residual Add, and of one with a layer W @ x
+// (its input the MatMul's second operand: opzoo weight_first).
 func TestPrivateInputs(t *testing.T) {
-	m := loadShipped(t, "resnet")
+	weightFirst, err := onnxio.LoadModel(filepath.Join(repo, "testdata/opzoo/weight_first.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*engine.Model{loadShipped(t, "resnet"), weightFirst} {
+		testPrivateInputs(t, m)
+	}
+}
+
+func testPrivateInputs(t *testing.T, m *engine.Model) {
 	pm, err := privateInputs(m)
 	if err != nil {
 		t.Fatal(err)

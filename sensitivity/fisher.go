@@ -197,12 +197,16 @@ func privateInputs(m *engine.Model) (*engine.Model, error) {
 	for _, n := range m.Graph.Nodes {
 		if li < len(m.Layers) {
 			l := m.Layers[li]
-			if n.Op == l.Op && n.Input(0) == l.Input && n.Input(1) == l.Weight && (n.Name == l.Name || n.Name == "") {
+			xi, wi := 0, 1
+			if l.WeightFirst { // W @ x
+				xi, wi = 1, 0
+			}
+			if n.Op == l.Op && n.Input(xi) == l.Input && n.Input(wi) == l.Weight && (n.Name == l.Name || n.Name == "") {
 				in := unique(fmt.Sprintf("%s_mpq_input_%d", l.Input, li))
 				g.Nodes = append(g.Nodes, &graph.Node{Name: unique(fmt.Sprintf("mpq_input_%d", li)), Op: "Mul", Inputs: []string{l.Input, one}, Outputs: []string{in}})
 				c := *n
 				c.Inputs = append([]string(nil), n.Inputs...)
-				c.Inputs[0] = in
+				c.Inputs[xi] = in
 				g.Nodes = append(g.Nodes, &c)
 				li++
 				continue

@@ -102,6 +102,9 @@ func gradCases() []gradCase {
 		{"matmul-3d", []int{3, 4}, func(b *builder, x string) string {
 			return b.node("MatMul", nil, x, b.init([]int{4, 5}, 0.5))
 		}},
+		{"matmul-weight-first", []int{4, 3}, func(b *builder, x string) string {
+			return b.node("MatMul", nil, b.init([]int{5, 4}, 0.5), x) // W @ x: N × 5 × 3
+		}},
 		{"matmul-dynamic", []int{3, 4}, func(b *builder, x string) string {
 			t := b.node("Transpose", map[string]graph.Attr{"perm": ints(0, 2, 1)}, x)
 			return b.node("MatMul", nil, x, t)

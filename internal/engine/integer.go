@@ -68,12 +68,15 @@ func NewIntegerWeights(m *Model, l int, codes []int8, scales []float64) (*Intege
 
 // IntegerOp reports whether the integer kernels run layer l's op as it is
 // written: a Conv, a Gemm that does not read its input transposed, or a
-// MatMul (not a ConvTranspose or an Einsum, which stay in floating point).
+// MatMul x @ W (not W @ x, a ConvTranspose or an Einsum, which stay in
+// floating point).
 func (m *Model) IntegerOp(l int) bool {
 	node := m.Graph.Nodes[m.Layers[l].node]
 	switch node.Op {
-	case "Conv", "MatMul":
+	case "Conv":
 		return true
+	case "MatMul":
+		return !m.Layers[l].WeightFirst
 	case "Gemm":
 		return node.AttrInt("transA", 0) == 0
 	}

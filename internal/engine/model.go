@@ -47,13 +47,18 @@ type Layer struct {
 	Input  string // the layer's input activation tensor
 
 	// Channels is the number of output channels; ChannelAxis the weight axis
-	// that indexes them (0 for Conv and for Gemm with transB=1, 1 for Gemm
-	// with transB=0, for MatMul and for ConvTranspose, whose weight is
-	// C_in × C_out/group × kernel; for Einsum, where its output letter is).
+	// that indexes them (0 for Conv, for Gemm with transB=1 and for MatMul
+	// W @ x, 1 for Gemm with transB=0, for MatMul x @ W and for
+	// ConvTranspose, whose weight is C_in × C_out/group × kernel; for
+	// Einsum, where its output letter is).
 	Channels    int
 	ChannelAxis int
 	Bias        string // bias initializer name, "" if none
-	node        int    // index in Model.Graph.Nodes
+	// WeightFirst is set for a MatMul W @ x whose constant is its first
+	// operand: the weight is node input 0 and the activation (Input) input
+	// 1, the other way round from every other layer.
+	WeightFirst bool
+	node        int // index in Model.Graph.Nodes
 }
 
 // Model is a validated, BatchNorm-folded graph with its layer inventory.
@@ -212,13 +217,19 @@ func (m *Model) Layer(name string) (int, bool) {
 }
 
 // FloatWeight is a constant tensor a node multiplies by that is not a
-// quantizable layer's weight (a MatMul's constant first operand, an
-// Einsum's constant of rank three, ...): it stays in floating point in
+// quantizable layer's weight (an Einsum's constant of rank three, a
+// batched MatMul constant, ...): it stays in floating point in
 // every plan, and layer sizes and BOPs do not count it.
 type FloatWeight struct {
 	Node, Op, Name string
 	Shape          []int
 	Params         int
+}
+
+// isFloatInit reports whether name is a float initializer of g.
+func isFloatInit(g *graph.Graph, name string) bool {
+	t, ok := g.Init[name]
+	return ok && t.DType.IsFloat()
 }
 
 // FloatWeights lists the model's float weights (FloatWeight), in graph
@@ -276,12 +287,16 @@ func (m *Model) inventory() error {
 		if n.Op != "Conv" && n.Op != "ConvTranspose" && n.Op != "Gemm" && n.Op != "MatMul" && n.Op != "Einsum" {
 			continue
 		}
-		wname := n.Input(1)
+		wi := 1
+		if n.Op == "MatMul" && isFloatInit(g, n.Input(0)) && !isFloatInit(g, n.Input(1)) {
+			wi = 0 // W @ x: the weight is the first operand
+		}
+		wname := n.Input(wi)
 		w, ok := g.Init[wname]
 		if !ok || !w.DType.IsFloat() {
 			continue
 		}
-		l := Layer{Name: n.Name, Op: n.Op, Weight: wname, Shape: slices.Clone(w.Shape), Params: w.Len(), Input: n.Input(0), node: i}
+		l := Layer{Name: n.Name, Op: n.Op, Weight: wname, Shape: slices.Clone(w.Shape), Params: w.Len(), Input: n.Input(1 - wi), WeightFirst: wi == 0, node: i}
 		if l.Name == "" {
 			l.Name = wname
 		}
@@ -312,7 +327,7 @@ func (m *Model) inventory() error {
 			if len(w.Shape) != 2 {
 				continue // batched constant operands are not a layer weight
 			}
-			l.ChannelAxis = 1
+			l.ChannelAxis = wi // x @ W: K × M, channels last (1); W @ x: M × K (0)
 		case "Einsum":
 			axis, ok := einsumLinear(n.AttrString("equation", ""), len(n.Inputs), len(w.Shape))
 			if !ok {

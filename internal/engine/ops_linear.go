@@ -9,9 +9,10 @@ import (
 	"mpq/internal/kernel"
 )
 
-func (s *convStep[T]) setLayer(l int)   { s.layer = l }
-func (s *gemmStep[T]) setLayer(l int)   { s.layer = l }
-func (s *matmulStep[T]) setLayer(l int) { s.layer = l }
+func (s *convStep[T]) setLayer(l int)    { s.layer = l }
+func (s *gemmStep[T]) setLayer(l int)    { s.layer = l }
+func (s *matmulStep[T]) setLayer(l int)  { s.layer = l }
+func (s *matmulStep[T]) setWeightFirst() { s.weightFirst = true }
 
 // convStep is a 2-D convolution (kernel.ConvForward), optionally with its
 // input fake-quantized on the fly.
@@ -310,10 +311,14 @@ type matmulStep[T Float] struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: offsets into A and B
 	layer      int
-	qa         []T
-	usedA      []T
-	qwork      kernel.QLinearWork
-	qscale     []float32
+	// weightFirst is set for a layer W @ x: its input, fake-quantized,
+	// is B.
+	weightFirst bool
+	qa, qb      []T
+	usedA       []T
+	usedB       []T
+	qwork       kernel.QLinearWork
+	qscale      []float32
 }
 
 func (s *matmulStep[T]) forward(st *state[T]) {
@@ -322,13 +327,17 @@ func (s *matmulStep[T]) forward(st *state[T]) {
 	}
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
 	if q := st.inQuant(s.layer); q != nil {
-		if s.qa == nil {
-			s.qa = make([]T, len(a))
+		if s.weightFirst {
+			s.qb = grow(s.qb, len(b))
+			st.parallel(len(b), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: b, y: s.qb})
+			b = s.qb
+		} else {
+			s.qa = grow(s.qa, len(a))
+			st.parallel(len(a), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: a, y: s.qa})
+			a = s.qa
 		}
-		st.parallel(len(a), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: a, y: s.qa})
-		a = s.qa
 	}
-	s.usedA = a
+	s.usedA, s.usedB = a, b
 	if len(s.aOff) == 1 || s.bOff == nil {
 		rows := len(y) / s.n
 		kernel.Gemm(st.team(), false, false, rows, s.n, s.k, 1, a, s.k, b, s.n, 0, y, s.n)
@@ -341,7 +350,7 @@ func (s *matmulStep[T]) forward(st *state[T]) {
 }
 
 func (s *matmulStep[T]) backward(st *state[T]) {
-	a, b, dy := s.usedA, st.data[s.in[1]], st.grad[s.out[0]]
+	a, b, dy := s.usedA, s.usedB, st.grad[s.out[0]]
 	da, db := st.grad[s.in[0]], st.grad[s.in[1]]
 	if len(s.aOff) == 1 || s.bOff == nil {
 		rows := len(dy) / s.n

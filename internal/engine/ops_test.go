@@ -451,17 +451,16 @@ func TestEinsumLinear(t *testing.T) {
 	}
 }
 
-// TestFloatWeights checks that constants a node multiplies by but that are
-// no layer's weight (a MatMul's first operand, an Einsum's 3-D constant)
-// are listed, and layer weights and biases are not.
+// TestFloatWeights checks that a constant a node multiplies by but that is
+// no layer's weight (an Einsum's 3-D constant) is listed, and that layer
+// weights are not, a MatMul W @ x's first operand included.
 func TestFloatWeights(t *testing.T) {
 	b := newBuilder([]int{4, 5})
 	left := b.init([]int{3, 4}, 0.5)
-	y := b.node("MatMul", nil, left, "x") // N × 3 × 5
+	y := b.node("MatMul", nil, left, "x") // W @ x: N × 3 × 5
 	cube := b.init([]int{2, 5, 2}, 0.5)
 	z := b.node("Einsum", map[string]graph.Attr{"equation": strAttr("nij,kjl->nikl")}, y, cube)
-	layer := b.init([]int{2, 3}, 0.5)
-	m, err := New(b.finish(b.node("MatMul", nil, z, layer)))
+	m, err := New(b.finish(b.node("MatMul", nil, z, b.init([]int{2, 3}, 0.5))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +468,13 @@ func TestFloatWeights(t *testing.T) {
 	for _, f := range m.FloatWeights() {
 		got = append(got, f.Name)
 	}
-	if want := []string{left, cube}; !slices.Equal(got, want) {
+	if want := []string{cube}; !slices.Equal(got, want) {
 		t.Fatalf("float weights %v, want %v (layers: %v)", got, want, m.LayerNames())
+	}
+	if l, ok := m.Layer(left); !ok || !m.Layers[l].WeightFirst || m.Layers[l].Input != "x" || m.Layers[l].ChannelAxis != 0 {
+		t.Fatalf("W @ x is not a weight-first layer on x with channels on axis 0: %+v", m.Layers)
+	}
+	if l := m.Layers[len(m.Layers)-1]; l.WeightFirst || l.ChannelAxis != 1 || l.Channels != 3 {
+		t.Fatalf("x @ W is not a layer with its 3 channels on axis 1: %+v", l)
 	}
 }

@@ -179,6 +179,9 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 				if ls, ok := st.(interface{ setLayer(int) }); ok {
 					ls.setLayer(l)
 				}
+				if wf, ok := st.(interface{ setWeightFirst() }); ok && m.Layers[l].WeightFirst {
+					wf.setWeightFirst()
+				}
 				for len(p.layerStep) <= l {
 					p.layerStep = append(p.layerStep, -1)
 				}

@@ -178,12 +178,22 @@ func (m *model) foldBatchNorms(folded *graph.Graph) error {
 	return nil
 }
 
+// operands returns the node inputs of layer l's weight and activation: 1
+// and 0, or 0 and 1 for a MatMul W @ x.
+func operands(l engine.Layer) (weight, input int) {
+	if l.WeightFirst {
+		return 0, 1
+	}
+	return 1, 0
+}
+
 // layerNode finds the file's node of layer l (after BatchNorm folding).
 func (m *model) layerNode(l engine.Layer) (*onnx.NodeProto, error) {
 	var found *onnx.NodeProto
 	for _, n := range m.g.GetNode() {
 		in := n.GetInput()
-		if n.GetOpType() == l.Op && isDefault(n.GetDomain()) && len(in) > 1 && in[0] == l.Input && in[1] == l.Weight {
+		wi, xi := operands(l)
+		if n.GetOpType() == l.Op && isDefault(n.GetDomain()) && len(in) > 1 && in[xi] == l.Input && in[wi] == l.Weight {
 			if found != nil {
 				return nil, fmt.Errorf("%w: layer %q: two %s nodes read %q with weight %q; mpq cannot tell which is the layer", ErrExport, l.Name, l.Op, l.Input, l.Weight)
 			}
@@ -211,7 +221,8 @@ func (m *model) quantize(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodi
 		return d, err
 	}
 	d.Weight = w
-	in, err := m.input(n, q, enc)
+	_, xi := operands(l)
+	in, err := m.input(n, xi, q, enc)
 	if err != nil {
 		return d, err
 	}
@@ -262,7 +273,8 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 	if q.WeightBits == FloatBits {
 		return nil, nil
 	}
-	wname := n.GetInput()[1]
+	wi, _ := operands(l)
+	wname := n.GetInput()[wi]
 	sole := m.uses(wname) == 1 && !m.isGraphOutput(wname)
 	td := &TensorDetails{Bitwidth: q.WeightBits, Signed: true, Method: string(q.Method)}
 	if q.Codes != nil {
@@ -291,7 +303,7 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 		m.insertBefore(n, &onnx.NodeProto{Name: m.nodeName(n.GetName() + "/weight_DequantizeLinear"), OpType: "DequantizeLinear",
 			Input: []string{qname, sname, zname}, Output: []string{out},
 			Attribute: []*onnx.AttributeProto{intAttr("axis", int64(l.ChannelAxis))}})
-		n.Input[1] = out
+		n.Input[wi] = out
 		axis := l.ChannelAxis
 		lim := 1<<(q.WeightBits-1) - 1
 		td.Tensor, td.IntegerTensor, td.Dtype, td.Symmetric, td.Axis = out, qname, "int8", true, &axis
@@ -316,7 +328,7 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 	} else {
 		out = m.value(fmt.Sprintf("%s_%s%d", wname, q.Method, q.WeightBits))
 		m.g.Initializer = append(m.g.Initializer, floatTensor(out, l.Shape, q.Weight))
-		n.Input[1] = out
+		n.Input[wi] = out
 	}
 	td.Tensor, td.Dtype = out, "float32"
 	td.Storage = fmt.Sprintf("float32 values of the %d-bit %s quantizer", q.WeightBits, q.Method)
@@ -339,12 +351,12 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 }
 
 // input writes layer l's input quantization in front of node n.
-func (m *model) input(n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetails, error) {
+func (m *model) input(n *onnx.NodeProto, xi int, q Layer, enc *Encodings) (*TensorDetails, error) {
 	a := q.Input
 	if a == nil {
 		return nil, nil
 	}
-	x := n.GetInput()[0]
+	x := n.GetInput()[xi]
 	qmax := 1<<a.Bits - 1
 	lo, hi := clipBounds(a.Scale, a.ZeroPoint, qmax)
 	td := &TensorDetails{Tensor: x, Bitwidth: a.Bits, Dtype: "uint8", Scales: []float64{float64(a.Scale)},
@@ -390,7 +402,7 @@ func (m *model) input(n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetail
 		&onnx.NodeProto{Name: m.nodeName(base + "_QuantizeLinear"), OpType: "QuantizeLinear", Input: []string{in, sname, zname}, Output: []string{qout}},
 		&onnx.NodeProto{Name: m.nodeName(base + "_DequantizeLinear"), OpType: "DequantizeLinear", Input: []string{qout, sname, zname}, Output: []string{dqout}})
 	m.insertBefore(n, nodes...)
-	n.Input[0] = dqout
+	n.Input[xi] = dqout
 	td.IntegerTensor = qout
 	if conflict {
 		td.Tensor = dqout
