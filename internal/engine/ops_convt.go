@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"maps"
 
 	"mpq/internal/graph"
 	"mpq/internal/kernel"
@@ -103,18 +102,10 @@ func (c *compiler[T]) convTranspose() (stepper[T], [][]int, error) {
 	}
 	oneD := len(x) == 3 && len(w) == 3
 	if oneD {
-		lifted, err := lift1D(n)
-		if err != nil {
+		var err error
+		if n, err = lift1D(n); err != nil {
 			return nil, nil, err
 		}
-		if op := n.AttrInts("output_padding"); op != nil {
-			if len(op) != 1 {
-				return nil, nil, fmt.Errorf("output_padding %v on a 1-D input: want one value: %w", op, ErrShape)
-			}
-			lifted.Attrs = maps.Clone(lifted.Attrs)
-			lifted.Attrs["output_padding"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{0, op[0]}}
-		}
-		n = lifted
 		x, w = []int{x[0], x[1], 1, x[2]}, []int{w[0], w[1], 1, w[2]}
 	}
 	if len(x) != 4 || len(w) != 4 {

@@ -114,11 +114,12 @@ func (c *compiler[T]) conv() (stepper[T], [][]int, error) {
 	return &convStep[T]{g: g, n: x[0], layer: -1}, [][]int{y}, nil
 }
 
-// lift1D returns a copy of a 1-D Conv, MaxPool or AveragePool node whose
-// window attributes are those of the same operation in 2-D over a feature
-// map of height 1 (N×C×L seen as N×C×1×L, the same values in the same
-// order): kernel_shape, strides and dilations get a leading 1, pads
-// [b, e] become [0, b, 0, e]; auto_pad carries over, as padding the height
+// lift1D returns a copy of a 1-D Conv, ConvTranspose, MaxPool or
+// AveragePool node whose window attributes are those of the same operation
+// in 2-D over a feature map of height 1 (N×C×L seen as N×C×1×L, the same
+// values in the same order): kernel_shape, strides and dilations get a
+// leading 1, output_padding a leading 0, pads [b, e] become [0, b, 0, e];
+// auto_pad carries over, as padding the height
 // of a 1-high window over a 1-high map adds nothing.
 func lift1D(n *graph.Node) (*graph.Node, error) {
 	out := *n
@@ -136,6 +137,12 @@ func lift1D(n *graph.Node) (*graph.Node, error) {
 			return nil, fmt.Errorf("pads %v on a 1-D input: want two values: %w", p, ErrShape)
 		}
 		out.Attrs["pads"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{0, p[0], 0, p[1]}}
+	}
+	if p := n.AttrInts("output_padding"); p != nil { // ConvTranspose
+		if len(p) != 1 {
+			return nil, fmt.Errorf("output_padding %v on a 1-D input: want one value: %w", p, ErrShape)
+		}
+		out.Attrs["output_padding"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{0, p[0]}}
 	}
 	return &out, nil
 }
