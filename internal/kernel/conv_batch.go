@@ -98,14 +98,18 @@ func convBatchPadded[T Float](g Conv2D, d convDims, nb int, x, w, bias, y []T, q
 	// Image i's phase planes are image 0's, i·wi/StrideW columns on:
 	// the image's places in the montage's layout.
 	places := phasePlaces(g, pg, &wk.phases)
+	pairs := phasePairs(g, pg, &wk.phases)
 	for i := range nb {
 		xi := x[i*imgIn : (i+1)*imgIn]
+		col := i * wi / g.StrideW
+		if placePairs(g, pg, pairs, xi, wk.pad, col, q) {
+			continue
+		}
 		if q != nil {
 			wk.qx = grow(wk.qx, imgIn)
 			quantizeTo(wk.qx, xi, q)
 			xi = wk.qx
 		}
-		col := i * wi / g.StrideW
 		for _, p := range places {
 			placeBlocks(wk.pad[p.base+col:], xi[p.first:], g.C, p.rows, p.n, pg.wq, rowStep, g.StrideW, pg.cs, hw, p.end-p.base-col)
 		}
@@ -162,9 +166,13 @@ func qconvMontage(g Conv2D, d convDims, nb int, x []float32, w *QWeights, q *Fak
 	}
 	codes := wk.codes[:imgIn]
 	places := phasePlaces(g, pg, &wk.phases)
+	pairs := phasePairs(g, pg, &wk.phases)
 	for i := range nb {
-		quantizeCodes(codes, x[i*imgIn:(i+1)*imgIn], 0, 1, q)
 		col := i * wi / g.StrideW
+		if placePairsU8(g, pg, pairs, x[i*imgIn:(i+1)*imgIn], xq, col, q) {
+			continue
+		}
+		quantizeCodes(codes, x[i*imgIn:(i+1)*imgIn], 0, 1, q)
 		for _, p := range places {
 			placeBlocksU8(xq[p.base+col:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, d.hw, p.end-p.base-col, zp)
 		}

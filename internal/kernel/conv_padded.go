@@ -76,6 +76,9 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 	}
 	// A phase plane is filled top to bottom in every channel by one
 	// placeBlocks call.
+	if placePairs(g, pg, phasePairs(g, pg, pc), x, dst, 0, q) {
+		return
+	}
 	rowStep := g.StrideH * g.W
 	for _, p := range phasePlaces(g, pg, pc) {
 		if q == nil {
@@ -113,7 +116,7 @@ func phasePlaces(g Conv2D, pg padGeom, c *phaseCache) []phasePlace {
 	if c.g == g && c.pg == pg && c.places != nil {
 		return c.places
 	}
-	c.g, c.pg, c.places = g, pg, c.places[:0]
+	c.g, c.pg, c.places, c.pairs = g, pg, c.places[:0], c.pairs[:0]
 	sh, sw := g.StrideH, g.StrideW
 	for pw := range sw {
 		iw0 := ((pw-g.PadLeft)%sw + sw) % sw
@@ -136,7 +139,56 @@ func phasePlaces(g Conv2D, pg padGeom, c *phaseCache) []phasePlace {
 			})
 		}
 	}
+	// With a column stride of 2, the places of phase column 1 follow those
+	// of column 0 in the same order of phase rows: places i and i + n/2
+	// take the even and the odd values of the same input rows.
+	if half := len(c.places) / 2; sw == 2 && half > 0 && len(c.places) == 2*half {
+		for i := range half {
+			a, b := c.places[i], c.places[i+half]
+			if b.first < a.first {
+				a, b = b, a
+			}
+			if b.first != a.first+1 || a.rows != b.rows {
+				c.pairs = c.pairs[:0]
+				break
+			}
+			c.pairs = append(c.pairs, phasePair{a, b})
+		}
+	}
 	return c.places
+}
+
+// phasePair is two phase planes of a layout with a column stride of 2
+// that receive the even (a) and the odd (b) values of the same rows of
+// the image, a's first value just before b's.
+type phasePair struct{ a, b phasePlace }
+
+// phasePairs returns the places of phasePlaces as pairs, for placePair,
+// or nil where the column stride is not 2 or a plane has no partner (an
+// image one column wide).
+func phasePairs(g Conv2D, pg padGeom, c *phaseCache) []phasePair {
+	phasePlaces(g, pg, c)
+	if len(c.pairs) == 0 {
+		return nil
+	}
+	return c.pairs
+}
+
+// placePairs places (and fake-quantizes, when q is not nil) the image x
+// of g into dst, the layout pg, pair by pair, and reports whether it
+// could; the image's place in dst may be col columns on (a montage).
+// It places everything or nothing.
+func placePairs[T Float](g Conv2D, pg padGeom, pairs []phasePair, x, dst []T, col int, q *FakeQuant[T]) bool {
+	if len(pairs) == 0 {
+		return false
+	}
+	// The pairs of a layout differ in rows only: the first tells for all.
+	for i, p := range pairs {
+		if !placePair(dst[p.a.base+col:], dst[p.b.base+col:], x[p.a.first:], g.C, p.a.rows, p.a.n, p.b.n, pg.wq, g.StrideH*g.W, pg.cs, g.H*g.W, q) && i == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // phaseCache holds the phase places of the last geometry and layout
@@ -146,6 +198,7 @@ type phaseCache struct {
 	g      Conv2D
 	pg     padGeom
 	places []phasePlace
+	pairs  []phasePair
 }
 
 // padFor prepares wk.pad for one image (or montage) of g and reports

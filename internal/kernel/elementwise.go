@@ -81,6 +81,23 @@ func placeRows[T Float](dst, src []T, rows, n, ldd, lds, stride int) {
 	placeBlocks(dst, src, 1, rows, n, ldd, lds, stride, 0, 0, len(dst))
 }
 
+// placePair places the two column phases of a stride-2 phase row in one
+// pass, fake-quantizing the values by q when q is not nil, and reports
+// whether it could (float32 on CPUs with AVX-512 masks, rows of at most 8
+// values; otherwise the caller places the two planes with placeBlocks):
+// for block b < blocks and row r < rows, the values of src[b·bs + r·lds:]
+// go alternately to dstA[b·bd + r·ldd:] (nA of them, the first, third, …)
+// and dstB[b·bd + r·ldd:] (nB, the second, fourth, …), with nA − 1 ≤ nB
+// ≤ nA. It reads each value of the image row once, where two placeBlocks
+// calls read it twice.
+func placePair[T Float](dstA, dstB, src []T, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[T]) bool {
+	d, ok := any(dstA).([]float32)
+	if !ok || blocks == 0 || rows == 0 {
+		return false
+	}
+	return placePairAsm(d, any(dstB).([]float32), any(src).([]float32), blocks, rows, nA, nB, ldd, lds, bd, bs, any(q).(*FakeQuant[float32]))
+}
+
 // placeBlocks is placeRows for blocks of rows, one call for a phase plane
 // of every channel: block b < blocks places its rows from src[b·bs:] into
 // dst[b·bd:], whose plane runs span values from there.

@@ -17,6 +17,12 @@ func placeRowsU8AVX2(dst, src *uint8, rows, n, ldd, lds, stride int, pad uint8)
 func placeShortAVX512(dst, src *float32, rows, n, ldd, lds, stride int)
 
 //go:noescape
+func placePairAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+
+//go:noescape
+func placePairU8AVX512(dstA, dstB *uint8, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+
+//go:noescape
 func placeShortU8AVX512(dst, src *uint8, rows, n, ldd, lds, stride int)
 
 //go:noescape
@@ -113,6 +119,35 @@ func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs,
 		}
 	}
 	return k
+}
+
+// placePairAsm does placePair with AVX-512 masks and reports whether it
+// could: rows of both phases at most 8 values (one 16-value vector holds
+// the image row's part they take).
+func placePairAsm(dstA, dstB, src []float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32]) bool {
+	if !hasShortMasks() || nA > 8 || nB > 8 || nB < 1 || nB > nA || nA > nB+1 {
+		return false
+	}
+	last := blocks - 1
+	_ = dstA[last*bd+(rows-1)*ldd+nA-1]
+	_ = dstB[last*bd+(rows-1)*ldd+nB-1]
+	_ = src[last*bs+(rows-1)*lds+max(2*nA-1, 2*nB)-1]
+	placePairAVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	return true
+}
+
+// placePairU8Asm is placePairAsm for the integer path: the values are
+// quantized to their codes under q.
+func placePairU8Asm(dstA, dstB []uint8, src []float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32]) bool {
+	if !hasShortMasks() || nA > 8 || nB > 8 || nB < 1 || nB > nA || nA > nB+1 {
+		return false
+	}
+	last := blocks - 1
+	_ = dstA[last*bd+(rows-1)*ldd+nA-1]
+	_ = dstB[last*bd+(rows-1)*ldd+nB-1]
+	_ = src[last*bs+(rows-1)*lds+max(2*nA-1, 2*nB)-1]
+	placePairU8AVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	return true
 }
 
 // placeRowsU8Asm is placeRowsAsm for codes: 16-byte vectors, and short

@@ -587,3 +587,201 @@ uloopm2:
 	JNZ uloopm2
 	VZEROUPPER
 	RET
+
+// pairidx puts the even lanes of a 16-float vector in its low half and the
+// odd lanes in its high half (VPERMPS).
+DATA pairidx<>+0(SB)/8, $0x0000000200000000
+DATA pairidx<>+8(SB)/8, $0x0000000600000004
+DATA pairidx<>+16(SB)/8, $0x0000000a00000008
+DATA pairidx<>+24(SB)/8, $0x0000000e0000000c
+DATA pairidx<>+32(SB)/8, $0x0000000300000001
+DATA pairidx<>+40(SB)/8, $0x0000000700000005
+DATA pairidx<>+48(SB)/8, $0x0000000b00000009
+DATA pairidx<>+56(SB)/8, $0x0000000f0000000d
+GLOBL pairidx<>(SB), RODATA|NOPTR, $64
+
+// func placePairAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+//
+// Both column phases of a stride-2 row at once, 1 ≤ nA, nB ≤ 8 and
+// nA − 1 ≤ nB ≤ nA: for b < blocks, r < rows, the row's values from
+// src[b·bs + r·lds] go, the even ones (nA) to dstA[b·bd + r·ldd] and the
+// odd ones (nB) to dstB[b·bd + r·ldd]. One masked load reads the row's
+// max(2nA − 1, 2nB) values and nothing past them; a VPERMPS splits it;
+// masked stores write nA and nB values. With q not nil each value is
+// fake-quantized first, with fakeQuantAVX2's operations in its order.
+TEXT ·placePairAVX512(SB), NOSPLIT, $0-96
+	MOVQ dstA+0(FP), DI
+	MOVQ dstB+8(FP), BX
+	MOVQ src+16(FP), SI
+	MOVQ blocks+24(FP), R9
+	MOVQ nA+40(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2 // nA lanes
+	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
+	MOVQ nB+48(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K3 // nB lanes
+	LEAQ (CX)(CX*1), CX // 2nB
+	CMPQ CX, R12
+	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB)
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	MOVQ rows+32(FP), R8
+	MOVQ ldd+56(FP), R10
+	SHLQ $2, R10
+	MOVQ lds+64(FP), R11
+	SHLQ $2, R11
+	// After a block's rows, the pointers move on by bd − rows·ldd and
+	// bs − rows·lds.
+	MOVQ R8, AX
+	IMULQ R10, AX
+	MOVQ bd+72(FP), R12
+	SHLQ $2, R12
+	SUBQ AX, R12
+	MOVQ R8, AX
+	IMULQ R11, AX
+	MOVQ bs+80(FP), R13
+	SHLQ $2, R13
+	SUBQ AX, R13
+	VMOVUPS pairidx<>(SB), Z4
+	MOVQ q+88(FP), AX
+	TESTQ AX, AX
+	JZ pplain
+	VBROADCASTSS 0(AX), Z5 // scale
+	VBROADCASTSS 4(AX), Z6 // zero point
+	VBROADCASTSS 8(AX), Z7 // lo
+	VBROADCASTSS 12(AX), Z8 // hi
+
+pqblock:
+	MOVQ R8, CX
+pqrow:
+	VMOVUPS.Z (SI), K1, Z0
+	VDIVPS Z5, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VADDPS Z6, Z0, Z0
+	VMAXPS Z0, Z7, Z0
+	VMINPS Z0, Z8, Z0
+	VSUBPS Z6, Z0, Z0
+	VMULPS Z5, Z0, Z0
+	VPERMPS Z0, Z4, Z0
+	VMOVUPS Y0, K2, (DI)
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMOVUPS Y1, K3, (BX)
+	ADDQ R10, DI
+	ADDQ R10, BX
+	ADDQ R11, SI
+	DECQ CX
+	JNZ pqrow
+	ADDQ R12, DI
+	ADDQ R12, BX
+	ADDQ R13, SI
+	DECQ R9
+	JNZ pqblock
+	VZEROUPPER
+	RET
+
+pplain:
+	MOVQ R8, CX
+pprow:
+	VMOVUPS.Z (SI), K1, Z0
+	VPERMPS Z0, Z4, Z0
+	VMOVUPS Y0, K2, (DI)
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMOVUPS Y1, K3, (BX)
+	ADDQ R10, DI
+	ADDQ R10, BX
+	ADDQ R11, SI
+	DECQ CX
+	JNZ pprow
+	ADDQ R12, DI
+	ADDQ R12, BX
+	ADDQ R13, SI
+	DECQ R9
+	JNZ pplain
+	VZEROUPPER
+	RET
+
+// func placePairU8AVX512(dstA, dstB *uint8, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+//
+// placePairAVX512 for the integer path: each value is quantized to its
+// code under q (not nil) with quantizeCodesAVX2's operations in its order
+// (a NaN takes the zero point's code), and the codes go to dstA and dstB.
+// Needs AVX-512 F, BW and VL.
+TEXT ·placePairU8AVX512(SB), NOSPLIT, $0-96
+	MOVQ dstA+0(FP), DI
+	MOVQ dstB+8(FP), BX
+	MOVQ src+16(FP), SI
+	MOVQ blocks+24(FP), R9
+	MOVQ nA+40(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2 // nA lanes
+	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
+	MOVQ nB+48(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K3 // nB lanes
+	LEAQ (CX)(CX*1), CX // 2nB
+	CMPQ CX, R12
+	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB)
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	MOVQ rows+32(FP), R8
+	MOVQ ldd+56(FP), R10
+	MOVQ lds+64(FP), R11
+	SHLQ $2, R11
+	MOVQ R8, AX
+	IMULQ R10, AX
+	MOVQ bd+72(FP), R12
+	SUBQ AX, R12
+	MOVQ R8, AX
+	IMULQ R11, AX
+	MOVQ bs+80(FP), R13
+	SHLQ $2, R13
+	SUBQ AX, R13
+	VMOVUPS pairidx<>(SB), Z4
+	MOVQ q+88(FP), AX
+	VBROADCASTSS 0(AX), Z5 // scale
+	VBROADCASTSS 4(AX), Z6 // zero point
+	VBROADCASTSS 8(AX), Z7 // lo
+	VBROADCASTSS 12(AX), Z8 // hi
+
+publock:
+	MOVQ R8, CX
+purow:
+	VMOVUPS.Z (SI), K1, Z0
+	VDIVPS Z5, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VADDPS Z6, Z0, Z0
+	VCMPPS $3, Z0, Z0, K4 // NaN lanes take the zero point
+	VMOVAPS Z6, K4, Z0
+	VMAXPS Z7, Z0, Z0
+	VMINPS Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPERMD Z0, Z4, Z0
+	VPMOVDB Z0, X0
+	VMOVDQU8 X0, K2, (DI)
+	VPSRLDQ $8, X0, X1
+	VMOVDQU8 X1, K3, (BX)
+	ADDQ R10, DI
+	ADDQ R10, BX
+	ADDQ R11, SI
+	DECQ CX
+	JNZ purow
+	ADDQ R12, DI
+	ADDQ R12, BX
+	ADDQ R13, SI
+	DECQ R9
+	JNZ publock
+	VZEROUPPER
+	RET

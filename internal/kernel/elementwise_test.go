@@ -344,3 +344,112 @@ func TestAvgPool2x2(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacePair checks placePair, both column phases of stride-2 rows in
+// one pass, against the values placed one by one (fake-quantized by
+// FakeQuantSlice when a quantizer is given), bit for bit (a quantized NaN
+// may come out with another payload, as from the scalar and the vector
+// FakeQuantSlice), on rows with NaN, infinities, ±0 and ties of the
+// quantizer's rounding: every value inside both planes' rows, and nothing
+// else written (guard values around and between the rows stay). src ends
+// at the last value read. With a quantizer, placePairU8Asm's codes too,
+// against quantizeCodes's.
+func TestPlacePair(t *testing.T) {
+	if !hasShortMasks() {
+		t.Skip("placePair needs AVX-512 masks; elsewhere its callers use placeBlocks")
+	}
+	r := newRand(36)
+	quants := []*FakeQuant[float32]{nil, {Scale: 0.25, ZP: 3, Lo: 0, Hi: 15}, {Scale: 0.0123, ZP: 0, Lo: 0, Hi: 255}}
+	for nA := 1; nA <= 8; nA++ {
+		for _, nB := range []int{nA - 1, nA} {
+			if nB < 1 {
+				continue
+			}
+			for _, rows := range []int{1, 2, 5} {
+				for _, blocks := range []int{1, 3} {
+					for qi, q := range quants {
+						ldd := nA + r.IntN(3)
+						lds := 2*nA + r.IntN(4)
+						span := max(2*nA-1, 2*nB)
+						bd := (rows-1)*ldd + nA + 1 + r.IntN(4)
+						bs := (rows-1)*lds + span + r.IntN(5)
+						src := to32(randSlice(r, (blocks-1)*bs+(rows-1)*lds+span))
+						for i := range src {
+							src[i] *= 4
+							if i%7 == 3 {
+								src[i] = 0.125 * float32(2*r.IntN(9)-7) // ties of Scale 0.25
+							}
+						}
+						fillSpecial(src)
+						// Plane B lies after plane A in one buffer.
+						size := 2 * (blocks*bd + 2)
+						buf := make([]float32, size)
+						for i := range buf {
+							buf[i] = 42
+						}
+						offB := blocks*bd + 2
+						want := slices.Clone(buf)
+						// The values as the unfused path places them.
+						qsrc := src
+						if q != nil {
+							qsrc = make([]float32, len(src))
+							FakeQuantSlice(qsrc, src, q)
+						}
+						for b := range blocks {
+							for row := range rows {
+								for i := range span {
+									v := qsrc[b*bs+row*lds+i]
+									if i%2 == 0 {
+										want[b*bd+row*ldd+i/2] = v
+									} else {
+										want[offB+b*bd+row*ldd+i/2] = v
+									}
+								}
+							}
+						}
+						if !placePair(buf, buf[offB:], src, blocks, rows, nA, nB, ldd, lds, bd, bs, q) {
+							t.Fatalf("nA=%d nB=%d: placePair refused", nA, nB)
+						}
+						if q != nil {
+							// The integer path's codes: quantizeCodes's.
+							codes := make([]uint8, len(src))
+							quantizeCodes(codes, src, 0, 1, q)
+							bufU8 := make([]uint8, size)
+							for i := range bufU8 {
+								bufU8[i] = 42
+							}
+							wantU8 := slices.Clone(bufU8)
+							for b := range blocks {
+								for row := range rows {
+									for i := range span {
+										at := b*bd + row*ldd + i/2
+										if i%2 == 1 {
+											at += offB
+										}
+										wantU8[at] = codes[b*bs+row*lds+i]
+									}
+								}
+							}
+							if !placePairU8Asm(bufU8, bufU8[offB:], src, blocks, rows, nA, nB, ldd, lds, bd, bs, q) {
+								t.Fatalf("nA=%d nB=%d: placePairU8Asm refused", nA, nB)
+							}
+							for i := range wantU8 {
+								if bufU8[i] != wantU8[i] {
+									t.Fatalf("nA=%d nB=%d rows=%d blocks=%d quantizer %d, codes: [%d] = %d, want %d", nA, nB, rows, blocks, qi, i, bufU8[i], wantU8[i])
+								}
+							}
+						}
+						for i := range want {
+							if !sameBits(buf[i], want[i]) && !(q != nil && buf[i] != buf[i] && want[i] != want[i]) {
+								t.Fatalf("nA=%d nB=%d rows=%d blocks=%d quantizer %d: [%d] = %v (%#x), want %v (%#x)", nA, nB, rows, blocks, qi, i, buf[i], math.Float32bits(buf[i]), want[i], math.Float32bits(want[i]))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if placePair(make([]float32, 20), make([]float32, 20), make([]float32, 20), 1, 1, 9, 9, 9, 18, 0, 0, nil) {
+		t.Fatal("placePair took rows of 9 values")
+	}
+}

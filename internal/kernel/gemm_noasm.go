@@ -48,6 +48,14 @@ func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs,
 	return 0
 }
 
+func placePairAsm(dstA, dstB, src []float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32]) bool {
+	return false
+}
+
+func placePairU8Asm(dstA, dstB []uint8, src []float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32]) bool {
+	return false
+}
+
 func placeRowsU8Asm(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) int {
 	return 0
 }

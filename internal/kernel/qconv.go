@@ -369,6 +369,9 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 		quantizeCodes(xq[:g.C*hw], x, 0, 1, q)
 		return xq
 	}
+	if placePairsU8(g, pg, phasePairs(g, pg, &wk.phases), x, xq, 0, q) {
+		return xq
+	}
 	// Quantize the image in one pass (vectorized), then place the rows.
 	if cap(wk.codes) < len(x) {
 		wk.codes = make([]uint8, len(x))
@@ -380,6 +383,23 @@ func qpadImage(g Conv2D, pg padGeom, x []float32, q *FakeQuant[float32], wk *QCo
 		placeBlocksU8(xq[p.base:], codes[p.first:], g.C, p.rows, p.n, pg.wq, g.StrideH*g.W, g.StrideW, pg.cs, hw, p.end-p.base, zp)
 	}
 	return xq
+}
+
+// placePairsU8 is placePairs for the integer path: the image x of g is
+// quantized under q into codes in dst, the layout pg, col columns on,
+// pair by pair (placePairU8Asm). It reports whether it could, and places
+// everything or nothing.
+func placePairsU8(g Conv2D, pg padGeom, pairs []phasePair, x []float32, dst []uint8, col int, q *FakeQuant[float32]) bool {
+	if len(pairs) == 0 {
+		return false
+	}
+	// The pairs of a layout differ in rows only: the first tells for all.
+	for i, p := range pairs {
+		if !placePairU8Asm(dst[p.a.base+col:], dst[p.b.base+col:], x[p.a.first:], g.C, p.a.rows, p.a.n, p.b.n, pg.wq, g.StrideH*g.W, pg.cs, g.H*g.W, q) && i == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // placeBlocksU8 is placeBlocks for codes, whose padding holds the zero
