@@ -95,31 +95,7 @@ type gapStep[T Float] struct {
 }
 
 func (s *gapStep[T]) forward(st *state[T]) {
-	x, y := st.data[s.in[0]], st.data[s.out[0]]
-	inv := 1 / T(s.hw)
-	for i := 0; i < s.nc; i++ {
-		y[i] = planeSum(x[i*s.hw:(i+1)*s.hw]) * inv
-	}
-}
-
-// planeSum is the sum of p in four interleaved partial sums (values 4j,
-// 4j+1, 4j+2, 4j+3), added as (s0 + s1) + (s2 + s3), then the tail in
-// order: four additions in flight instead of one chain.
-func planeSum[T Float](p []T) T {
-	var s0, s1, s2, s3 T
-	n := len(p) / 4 * 4
-	for j := 0; j < n; j += 4 {
-		q := p[j : j+4 : j+4]
-		s0 += q[0]
-		s1 += q[1]
-		s2 += q[2]
-		s3 += q[3]
-	}
-	sum := (s0 + s1) + (s2 + s3)
-	for _, v := range p[n:] {
-		sum += v
-	}
-	return sum
+	kernel.PlaneMeans(st.data[s.out[0]][:s.nc], st.data[s.in[0]], s.hw, 1/T(s.hw))
 }
 
 func (s *gapStep[T]) backward(st *state[T]) {

@@ -81,6 +81,43 @@ func placeRows[T Float](dst, src []T, rows, n, ldd, lds, stride int) {
 	placeBlocks(dst, src, 1, rows, n, ldd, lds, stride, 0, 0, len(dst))
 }
 
+// PlaneMeans sets dst[p] to the sum of the plane src[p·n:(p+1)·n] times
+// scale, for every p < len(dst) (global average pooling with scale =
+// 1/n). The sum's order is fixed, and the same on every CPU: eight
+// partial sums take the values 8j + l, l < 8, and are added as ((s0 +
+// s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), then the last n mod 8
+// values one by one. AVX2 for float32 where the CPU has it.
+func PlaneMeans[T Float](dst, src []T, n int, scale T) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:len(dst)*n]
+	if d, ok := any(dst).([]float32); ok && n > 0 && planeMeansAsm(d, any(src).([]float32), n, any(scale).(float32)) {
+		return
+	}
+	planeMeansGo(dst, src, n, scale)
+}
+
+// planeMeansGo is PlaneMeans in Go.
+func planeMeansGo[T Float](dst, src []T, n int, scale T) {
+	for i := range dst {
+		p := src[i*n : (i+1)*n]
+		var s [8]T
+		j := 0
+		for ; j+8 <= n; j += 8 {
+			v := p[j : j+8 : j+8]
+			for l := range s {
+				s[l] += v[l]
+			}
+		}
+		sum := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+		for _, v := range p[j:] {
+			sum += v
+		}
+		dst[i] = sum * scale
+	}
+}
+
 // placePair places the two column phases of a stride-2 phase row in one
 // pass, fake-quantizing the values by q when q is not nil, and reports
 // whether it could (float32 on CPUs with AVX-512 masks, rows of at most 8

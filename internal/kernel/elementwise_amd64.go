@@ -23,6 +23,9 @@ func placePairAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, b
 func placePairU8AVX512(dstA, dstB *uint8, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
 
 //go:noescape
+func planeMeansAVX2(dst, src *float32, planes, n int, scale float32)
+
+//go:noescape
 func placeShortU8AVX512(dst, src *uint8, rows, n, ldd, lds, stride int)
 
 //go:noescape
@@ -147,6 +150,17 @@ func placePairU8Asm(dstA, dstB []uint8, src []float32, blocks, rows, nA, nB, ldd
 	_ = dstB[last*bd+(rows-1)*ldd+nB-1]
 	_ = src[last*bs+(rows-1)*lds+max(2*nA-1, 2*nB)-1]
 	placePairU8AVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	return true
+}
+
+// planeMeansAsm does PlaneMeans for float32 and reports whether it could
+// (CPUs with AVX2).
+func planeMeansAsm(dst, src []float32, n int, scale float32) bool {
+	if !hasAVX2() {
+		return false
+	}
+	_ = src[len(dst)*n-1]
+	planeMeansAVX2(&dst[0], &src[0], len(dst), n, scale)
 	return true
 }
 

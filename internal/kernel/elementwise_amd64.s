@@ -785,3 +785,54 @@ purow:
 	JNZ publock
 	VZEROUPPER
 	RET
+
+// func planeMeansAVX2(dst, src *float32, planes, n int, scale float32)
+//
+// For p < planes ≥ 1: dst[p] = s·scale, s the sum of src[p·n:(p+1)·n] in
+// PlaneMeans's order: eight lanes sum the values 8j + l, the lanes are
+// added as ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the
+// n mod 8 last values one by one.
+TEXT ·planeMeansAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ planes+16(FP), R8
+	MOVQ n+24(FP), R9
+	VMOVSS scale+32(FP), X3
+	MOVQ R9, R10
+	SHRQ $3, R10 // full vectors per plane
+	MOVQ R9, R11
+	ANDQ $7, R11 // the tail
+
+gplane:
+	VXORPS Y0, Y0, Y0
+	MOVQ R10, CX
+	TESTQ CX, CX
+	JZ greduce
+gvec:
+	VADDPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ gvec
+greduce:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0 // l0+l4, l1+l5, l2+l6, l3+l7
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0 // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	MOVQ R11, CX
+	TESTQ CX, CX
+	JZ gstore
+gtail:
+	VADDSS (SI), X0, X0
+	ADDQ $4, SI
+	DECQ CX
+	JNZ gtail
+gstore:
+	VMULSS X3, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	DECQ R8
+	JNZ gplane
+	VZEROUPPER
+	RET

@@ -453,3 +453,47 @@ func TestPlacePair(t *testing.T) {
 		t.Fatal("placePair took rows of 9 values")
 	}
 }
+
+// TestPlaneMeans checks PlaneMeans (AVX2 where the CPU has it) against
+// planeMeansGo, bit for bit, and the first plane's mean against the
+// documented order of additions, with NaN, infinities and ±0 among the
+// values, for plane sizes on both sides of the 8-value vectors.
+func TestPlaneMeans(t *testing.T) {
+	r := newRand(37)
+	for n := 1; n <= 41; n++ {
+		for _, planes := range []int{1, 3, 7} {
+			src := to32(randSlice(r, planes*n))
+			for i := range src {
+				src[i] *= float32(1 + r.IntN(1000))
+			}
+			if n%3 == 0 {
+				fillSpecial(src)
+			}
+			scale := 1 / float32(n)
+			got, want := make([]float32, planes), make([]float32, planes)
+			PlaneMeans(got, src, n, scale)
+			planeMeansGo(want, src, n, scale)
+			for i := range want {
+				if !sameBits(got[i], want[i]) {
+					t.Fatalf("n=%d planes=%d: mean %d = %v, want %v", n, planes, i, got[i], want[i])
+				}
+			}
+			// The order is the documented one.
+			p := src[:n]
+			var s [8]float32
+			j := 0
+			for ; j+8 <= n; j += 8 {
+				for l := range 8 {
+					s[l] += p[j+l]
+				}
+			}
+			sum := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+			for _, v := range p[j:] {
+				sum += v
+			}
+			if w := sum * scale; !sameBits(got[0], w) && !(w != w && got[0] != got[0]) {
+				t.Fatalf("n=%d: mean %v, want %v", n, got[0], w)
+			}
+		}
+	}
+}

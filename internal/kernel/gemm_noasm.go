@@ -56,6 +56,8 @@ func placePairU8Asm(dstA, dstB []uint8, src []float32, blocks, rows, nA, nB, ldd
 	return false
 }
 
+func planeMeansAsm(dst, src []float32, n int, scale float32) bool { return false }
+
 func placeRowsU8Asm(dst, src []uint8, blocks, rows, n, ldd, lds, stride, bd, bs, span int, pad uint8) int {
 	return 0
 }
