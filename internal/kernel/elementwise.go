@@ -120,7 +120,7 @@ func planeMeansGo[T Float](dst, src []T, n int, scale T) {
 
 // placePair places the two column phases of a stride-2 phase row in one
 // pass, fake-quantizing the values by q when q is not nil, and reports
-// whether it could (float32 on CPUs with AVX-512 masks, rows of at most 8
+// whether it could (float32 on CPUs with AVX-512 masks, rows of at most 16
 // values; otherwise the caller places the two planes with placeBlocks):
 // for block b < blocks and row r < rows, the values of src[b·bs + r·lds:]
 // go alternately to dstA[b·bd + r·ldd:] (nA of them, the first, third, …)

@@ -26,6 +26,9 @@ func placePairU8AVX512(dstA, dstB *uint8, src *float32, blocks, rows, nA, nB, ld
 func planeMeansAVX2(dst, src *float32, planes, n int, scale float32)
 
 //go:noescape
+func placePairWideAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+
+//go:noescape
 func placeShortU8AVX512(dst, src *uint8, rows, n, ldd, lds, stride int)
 
 //go:noescape
@@ -125,17 +128,21 @@ func placeRowsAsm(dst, src []float32, blocks, rows, n, ldd, lds, stride, bd, bs,
 }
 
 // placePairAsm does placePair with AVX-512 masks and reports whether it
-// could: rows of both phases at most 8 values (one 16-value vector holds
-// the image row's part they take).
+// could: rows of both phases at most 16 values (one or two 16-value
+// vectors hold the image row's part they take).
 func placePairAsm(dstA, dstB, src []float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32]) bool {
-	if !hasShortMasks() || nA > 8 || nB > 8 || nB < 1 || nB > nA || nA > nB+1 {
+	if !hasShortMasks() || nA > 16 || nB < 1 || nB > nA || nA > nB+1 {
 		return false
 	}
 	last := blocks - 1
 	_ = dstA[last*bd+(rows-1)*ldd+nA-1]
 	_ = dstB[last*bd+(rows-1)*ldd+nB-1]
 	_ = src[last*bs+(rows-1)*lds+max(2*nA-1, 2*nB)-1]
-	placePairAVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	if nA <= 8 && nB <= 8 {
+		placePairAVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	} else {
+		placePairWideAVX512(&dstA[0], &dstB[0], &src[0], blocks, rows, nA, nB, ldd, lds, bd, bs, q)
+	}
 	return true
 }
 

@@ -836,3 +836,138 @@ gstore:
 	JNZ gplane
 	VZEROUPPER
 	RET
+
+// pairlo and pairhi take the even and the odd lanes of two 16-float
+// vectors (VPERMT2PS).
+DATA pairlo<>+0(SB)/8, $0x0000000200000000
+DATA pairlo<>+8(SB)/8, $0x0000000600000004
+DATA pairlo<>+16(SB)/8, $0x0000000a00000008
+DATA pairlo<>+24(SB)/8, $0x0000000e0000000c
+DATA pairlo<>+32(SB)/8, $0x0000001200000010
+DATA pairlo<>+40(SB)/8, $0x0000001600000014
+DATA pairlo<>+48(SB)/8, $0x0000001a00000018
+DATA pairlo<>+56(SB)/8, $0x0000001e0000001c
+GLOBL pairlo<>(SB), RODATA|NOPTR, $64
+DATA pairhi<>+0(SB)/8, $0x0000000300000001
+DATA pairhi<>+8(SB)/8, $0x0000000700000005
+DATA pairhi<>+16(SB)/8, $0x0000000b00000009
+DATA pairhi<>+24(SB)/8, $0x0000000f0000000d
+DATA pairhi<>+32(SB)/8, $0x0000001300000011
+DATA pairhi<>+40(SB)/8, $0x0000001700000015
+DATA pairhi<>+48(SB)/8, $0x0000001b00000019
+DATA pairhi<>+56(SB)/8, $0x0000001f0000001d
+GLOBL pairhi<>(SB), RODATA|NOPTR, $64
+
+// func placePairWideAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
+//
+// placePairAVX512 for rows of 9 to 16 values, 8 ≤ nB ≤ nA ≤ 16, nA ≥ 9:
+// two masked loads read the row's max(2nA − 1, 2nB) values (16, then
+// the rest), two VPERMT2PS take their even and their odd lanes.
+TEXT ·placePairWideAVX512(SB), NOSPLIT, $0-96
+	MOVQ dstA+0(FP), DI
+	MOVQ dstB+8(FP), BX
+	MOVQ src+16(FP), SI
+	MOVQ blocks+24(FP), R9
+	MOVQ nA+40(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2 // nA lanes
+	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
+	MOVQ nB+48(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K3 // nB lanes
+	LEAQ (CX)(CX*1), CX // 2nB
+	CMPQ CX, R12
+	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB), 17 to 32
+	SUBQ $16, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1 // the second load's lanes
+	MOVQ rows+32(FP), R8
+	MOVQ ldd+56(FP), R10
+	SHLQ $2, R10
+	MOVQ lds+64(FP), R11
+	SHLQ $2, R11
+	MOVQ R8, AX
+	IMULQ R10, AX
+	MOVQ bd+72(FP), R12
+	SHLQ $2, R12
+	SUBQ AX, R12
+	MOVQ R8, AX
+	IMULQ R11, AX
+	MOVQ bs+80(FP), R13
+	SHLQ $2, R13
+	SUBQ AX, R13
+	VMOVUPS pairlo<>(SB), Z4
+	VMOVUPS pairhi<>(SB), Z9
+	MOVQ q+88(FP), AX
+	TESTQ AX, AX
+	JZ wplain
+	VBROADCASTSS 0(AX), Z5 // scale
+	VBROADCASTSS 4(AX), Z6 // zero point
+	VBROADCASTSS 8(AX), Z7 // lo
+	VBROADCASTSS 12(AX), Z8 // hi
+
+wqblock:
+	MOVQ R8, CX
+wqrow:
+	VMOVUPS (SI), Z0
+	VMOVUPS.Z 64(SI), K1, Z1
+	VDIVPS Z5, Z0, Z0
+	VDIVPS Z5, Z1, Z1
+	VRNDSCALEPS $8, Z0, Z0
+	VRNDSCALEPS $8, Z1, Z1
+	VADDPS Z6, Z0, Z0
+	VADDPS Z6, Z1, Z1
+	VMAXPS Z0, Z7, Z0
+	VMAXPS Z1, Z7, Z1
+	VMINPS Z0, Z8, Z0
+	VMINPS Z1, Z8, Z1
+	VSUBPS Z6, Z0, Z0
+	VSUBPS Z6, Z1, Z1
+	VMULPS Z5, Z0, Z0
+	VMULPS Z5, Z1, Z1
+	VMOVAPS Z0, Z2
+	VPERMT2PS Z1, Z4, Z0
+	VPERMT2PS Z1, Z9, Z2
+	VMOVUPS Z0, K2, (DI)
+	VMOVUPS Z2, K3, (BX)
+	ADDQ R10, DI
+	ADDQ R10, BX
+	ADDQ R11, SI
+	DECQ CX
+	JNZ wqrow
+	ADDQ R12, DI
+	ADDQ R12, BX
+	ADDQ R13, SI
+	DECQ R9
+	JNZ wqblock
+	VZEROUPPER
+	RET
+
+wplain:
+	MOVQ R8, CX
+wprow:
+	VMOVUPS (SI), Z0
+	VMOVUPS.Z 64(SI), K1, Z1
+	VMOVAPS Z0, Z2
+	VPERMT2PS Z1, Z4, Z0
+	VPERMT2PS Z1, Z9, Z2
+	VMOVUPS Z0, K2, (DI)
+	VMOVUPS Z2, K3, (BX)
+	ADDQ R10, DI
+	ADDQ R10, BX
+	ADDQ R11, SI
+	DECQ CX
+	JNZ wprow
+	ADDQ R12, DI
+	ADDQ R12, BX
+	ADDQ R13, SI
+	DECQ R9
+	JNZ wplain
+	VZEROUPPER
+	RET
