@@ -174,6 +174,14 @@ func phasePairs(g Conv2D, pg padGeom, c *phaseCache) []phasePair {
 	return c.pairs
 }
 
+// pairsFit reports whether placePairs will place an image whose layout
+// has the pairs given (placePairAsm's conditions).
+func pairsFit[T Float](pairs []phasePair) bool {
+	var z T
+	_, f32 := any(z).(float32)
+	return f32 && len(pairs) > 0 && hasShortMasks() && pairs[0].a.n <= 16
+}
+
 // placePairs places (and fake-quantizes, when q is not nil) the image x
 // of g into dst, the layout pg, pair by pair, and reports whether it
 // could; the image's place in dst may be col columns on (a montage).
@@ -389,6 +397,8 @@ func padInput[T Float](g Conv2D, pg padGeom, x []T, q *FakeQuant[T], wk *ConvWor
 		if borders {
 			clear(wk.pad[n:pg.size])
 		}
+	case q != nil && pairsFit[T](phasePairs(g, pg, &wk.phases)):
+		padImage(g, pg, x, wk.pad, q, borders, &wk.phases) // quantized as placed
 	case q != nil && (g.W < shortRow || g.StrideW > 1):
 		wk.qx = grow(wk.qx, n)
 		quantizeTo(wk.qx, x[:n], q)
