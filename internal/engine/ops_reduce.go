@@ -181,9 +181,10 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 	}
 }
 
-// logSumExp is log Σₖ e^x[base+k·stride] over n values, in float64 and
-// shifted by their maximum so that no term overflows; +Inf or NaN where
-// the maximum is.
+// logSumExp is log Σₖ e^x[base+k·stride] over n values, shifted by their
+// maximum so that no term overflows, in float64 (float32 terms and sums
+// for float32 values with stride 1: kernel.ExpSum); +Inf or NaN where the
+// maximum is.
 func logSumExp[T Float](x []T, base, n, stride int) float64 {
 	m := math.Inf(-1)
 	for k := 0; k < n; k++ {
@@ -195,6 +196,11 @@ func logSumExp[T Float](x []T, base, n, stride int) float64 {
 	}
 	if math.IsInf(m, 0) {
 		return m
+	}
+	if stride == 1 {
+		// Contiguous (the reduced axes last): kernel.ExpSum, vectorized
+		// for float32.
+		return m + math.Log(kernel.ExpSum(x[base:base+n], T(m)))
 	}
 	sum := 0.0
 	for k := 0; k < n; k++ {

@@ -169,6 +169,54 @@ func sigmoid32(x float32) float32 {
 	return 1 / d
 }
 
+// ExpSum returns Σ exp(x[i] − m), the sum of a log-sum-exp or a softmax
+// shifted by m, the values' maximum (so every term is at most 1). float64
+// sums math.Exp in order. float32 takes exp32 of each difference (0 where
+// it is −87.3 or less, or NaN) and sums the terms of each whole 8-value
+// vector in eight partial sums, lane l taking the values 8j + l, added as
+// ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), then the last
+// len(x) mod 8 terms one by one: AVX2 where the CPU has it, the same bits
+// in Go elsewhere.
+func ExpSum[T Float](x []T, m T) float64 {
+	if xs, ok := any(x).([]float32); ok {
+		m32 := any(m).(float32)
+		sum, done := expSumAsm(xs, m32)
+		if done == 0 {
+			sum, done = expSum8(xs, m32)
+		}
+		for _, v := range xs[done:] {
+			sum += expShifted32(v, m32)
+		}
+		return float64(sum)
+	}
+	sum := 0.0
+	for _, v := range x {
+		sum += math.Exp(float64(v) - float64(m))
+	}
+	return sum
+}
+
+// expShifted32 is one term of ExpSum in float32.
+func expShifted32(v, m float32) float32 {
+	if d := v - m; d > -sigmoidBig {
+		return exp32(d)
+	}
+	return 0
+}
+
+// expSum8 is expSumAsm in Go.
+func expSum8(x []float32, m float32) (float32, int) {
+	n := len(x) / 8 * 8
+	var s [8]float32
+	for j := 0; j < n; j += 8 {
+		v := x[j : j+8 : j+8]
+		for l := range s {
+			s[l] += expShifted32(v[l], m)
+		}
+	}
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])), n
+}
+
 // Binary sets y[i] = a[i·sa] op b[i·sb] for i < len(y), op one of '+',
 // '-', '*', '/', 'M' (Go's max) and 'm' (min), sa and sb 1 (a vector) or
 // 0 (one value, broadcast): ONNX Add, Sub, Mul, Div, Max and Min on

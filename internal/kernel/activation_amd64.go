@@ -66,6 +66,19 @@ func tanhAsm(y, x []float32) int { return unaryAsm(y, x, tanhAVX2) }
 func sigmoidAsm(y, x []float32) int { return unaryAsm(y, x, sigmoidAVX2) }
 
 //go:noescape
+func expSumAVX2(x *float32, n int, m float32) float32
+
+// expSumAsm returns ExpSum's sum over the first len(x) rounded down to a
+// multiple of 8 values and how many that is, 0 on CPUs without AVX2.
+func expSumAsm(x []float32, m float32) (float32, int) {
+	n := len(x) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0, 0
+	}
+	return expSumAVX2(&x[0], n, m), n
+}
+
+//go:noescape
 func binaryAVX2(y, a, b *float32, n int, op byte, sa, sb int)
 
 //go:noescape
