@@ -711,13 +711,32 @@ func (s *softmaxStep[T]) chunk() int { return max(1, (1<<13)/max(s.dim, 1)) }
 
 // forwardRange computes the rows [lo, hi) (row r: outer index r / inner,
 // inner index r % inner), in float64, with one exponential per element:
-// the softmax keeps e^(x−max) in y and divides it by the row's sum.
+// the softmax keeps e^(x−max) in y and divides it by the row's sum. A
+// contiguous row of float32 values with a finite maximum takes float32
+// exponentials and sums (kernel.ExpStore, ExpSum), the rest in float64.
 func (s *softmaxStep[T]) forwardRange(x, y []T, lo, hi int) {
 	for r := lo; r < hi; r++ {
 		base := (r/s.inner)*s.dim*s.inner + r%s.inner
 		mx := math.Inf(-1)
 		for d := 0; d < s.dim; d++ {
 			mx = max(mx, float64(x[base+d*s.inner]))
+		}
+		if s.inner == 1 && !math.IsInf(mx, 0) && mx == mx {
+			// A contiguous row: kernel.ExpSum and ExpStore (float32 terms
+			// and sums, vectorized, for float32 values).
+			row, out := x[base:base+s.dim], y[base:base+s.dim]
+			if s.log {
+				lse := mx + math.Log(kernel.ExpSum(row, T(mx)))
+				for d, v := range row {
+					out[d] = T(float64(v) - lse)
+				}
+				continue
+			}
+			inv := 1 / kernel.ExpStore(out, row, T(mx))
+			for d, e := range out {
+				out[d] = T(float64(e) * inv)
+			}
+			continue
 		}
 		sum := 0.0
 		if s.log {

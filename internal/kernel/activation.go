@@ -196,6 +196,36 @@ func ExpSum[T Float](x []T, m T) float64 {
 	return sum
 }
 
+// ExpStore is ExpSum that also sets y[i] to each term, the numerators of
+// a softmax. y must be at least as long as x; it may be x.
+func ExpStore[T Float](y, x []T, m T) float64 {
+	y = y[:len(x)]
+	if xs, ok := any(x).([]float32); ok {
+		ys, m32 := any(y).([]float32), any(m).(float32)
+		sum, done := expStoreAsm(ys, xs, m32)
+		if done == 0 {
+			n := len(xs) / 8 * 8
+			for i, v := range xs[:n] {
+				ys[i] = expShifted32(v, m32)
+			}
+			sum, done = sum8(ys[:n]), n
+		}
+		for i, v := range xs[done:] {
+			e := expShifted32(v, m32)
+			ys[done+i] = e
+			sum += e
+		}
+		return float64(sum)
+	}
+	sum := 0.0
+	for i, v := range x {
+		e := math.Exp(float64(v) - float64(m))
+		y[i] = T(e)
+		sum += e
+	}
+	return sum
+}
+
 // expShifted32 is one term of ExpSum in float32.
 func expShifted32(v, m float32) float32 {
 	if d := v - m; d > -sigmoidBig {
@@ -215,6 +245,19 @@ func expSum8(x []float32, m float32) (float32, int) {
 		}
 	}
 	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])), n
+}
+
+// sum8 is the sum of t, a whole number of 8-value vectors, in ExpSum's
+// order.
+func sum8(t []float32) float32 {
+	var s [8]float32
+	for j := 0; j+8 <= len(t); j += 8 {
+		v := t[j : j+8 : j+8]
+		for l := range s {
+			s[l] += v[l]
+		}
+	}
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
 // Binary sets y[i] = a[i·sa] op b[i·sb] for i < len(y), op one of '+',

@@ -79,6 +79,19 @@ func expSumAsm(x []float32, m float32) (float32, int) {
 }
 
 //go:noescape
+func expStoreAVX2(y, x *float32, n int, m float32) float32
+
+// expStoreAsm is expSumAsm that also stores the terms in y (ExpStore).
+func expStoreAsm(y, x []float32, m float32) (float32, int) {
+	n := len(x) / 8 * 8
+	if n == 0 || !hasAVX2() {
+		return 0, 0
+	}
+	_ = y[n-1]
+	return expStoreAVX2(&y[0], &x[0], n, m), n
+}
+
+//go:noescape
 func binaryAVX2(y, a, b *float32, n int, op byte, sa, sb int)
 
 //go:noescape

@@ -704,3 +704,41 @@ esloop:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func expStoreAVX2(y, x *float32, n int, m float32) float32
+//
+// expSumAVX2 that also stores each term: y[i] = exp32(x[i] − m) (0 where
+// x[i] − m ≤ −87.3 or is NaN).
+TEXT ·expStoreAVX2(SB), NOSPLIT, $0-36
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y9
+	VXORPS Y10, Y10, Y10 // the partial sums
+	VMOVUPS actbig<>(SB), Y11
+	VXORPS actsign<>(SB), Y11, Y11 // −87.3
+	SHRQ $3, CX
+
+etloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y9, Y0, Y0 // d = x − m
+	VCMPPS $1, Y0, Y11, Y12 // −87.3 < d (false for NaN)
+	VMAXPS Y0, Y11, Y3
+	EXP32(Y3, Y7, Y5, Y6, Y8)
+	VANDPS Y12, Y7, Y7
+	VMOVUPS Y7, (DI)
+	VADDPS Y7, Y10, Y10
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ etloop
+
+	VEXTRACTF128 $1, Y10, X1
+	VADDPS X1, X10, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET

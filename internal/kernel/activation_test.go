@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -331,7 +332,8 @@ func TestSoftplus32(t *testing.T) {
 }
 
 // TestExpSum checks ExpSum's float32 sum (AVX2 where the CPU has it)
-// against its Go form bit for bit, and against float64's math.Exp sum
+// against its Go form bit for bit, and ExpStore's sum and terms (in place
+// too), and against float64's math.Exp sum
 // within 2·10⁻⁶ relative, with terms below e^−87.3 (which count 0) and a
 // NaN (which counts 0 in float32) among the values.
 func TestExpSum(t *testing.T) {
@@ -355,6 +357,18 @@ func TestExpSum(t *testing.T) {
 		}
 		if float32(got) != want {
 			t.Fatalf("n=%d: %v, Go form %v", n, got, want)
+		}
+		// ExpStore: the same sum, each term stored, in place too.
+		y := make([]float32, n)
+		if s := ExpStore(y, x, m); s != got {
+			t.Fatalf("n=%d: ExpStore's sum %v, ExpSum's %v", n, s, got)
+		}
+		inPlace := slices.Clone(x)
+		ExpStore(inPlace, inPlace, m)
+		for i, v := range x {
+			if e := expShifted32(v, m); !sameBits(y[i], e) || !sameBits(inPlace[i], e) {
+				t.Fatalf("n=%d: term %d = %v (in place %v), want %v", n, i, y[i], inPlace[i], e)
+			}
 		}
 		x64 := make([]float64, n)
 		for i, v := range x {

@@ -74,6 +74,8 @@ func sigmoidAsm(y, x []float32) int { return 0 }
 
 func expSumAsm(x []float32, m float32) (float32, int) { return 0, 0 }
 
+func expStoreAsm(y, x []float32, m float32) (float32, int) { return 0, 0 }
+
 func binaryAsm(op byte, y, a, b []float32, sa, sb int) int { return 0 }
 
 func fillAsm(dst []float32, v float32) int { return 0 }
