@@ -478,3 +478,35 @@ func TestFloatWeights(t *testing.T) {
 		t.Fatalf("x @ W is not a layer with its 3 channels on axis 1: %+v", l)
 	}
 }
+
+// TestLayerNormRows checks the normalization of rows by hand: a row whose
+// mean is exactly zero (its variance must still be the mean square), one
+// with a mean of 3, and rows of 7 values (the four-way sums' tail).
+func TestLayerNormRows(t *testing.T) {
+	for _, rows := range [][]float32{
+		{-2, -1, 0, 1, 2, -3, 3},
+		{1, 2, 3, 4, 5, 6, 7},
+		{0, 0, 0, 0, 0, 0, 0},
+	} {
+		d := len(rows)
+		s := &layerNormStep[float32]{rows: 1, d: d, eps: 1e-5, scale: make([]float32, d), mean: make([]float64, 1), rstd: make([]float64, 1)}
+		for i := range s.scale {
+			s.scale[i] = 1
+		}
+		y := make([]float32, d)
+		s.forwardRange(rows, y, 0, 1)
+		mu, vr := 0.0, 0.0
+		for _, v := range rows {
+			mu += float64(v) / float64(d)
+		}
+		for _, v := range rows {
+			vr += (float64(v) - mu) * (float64(v) - mu) / float64(d)
+		}
+		for i, v := range rows {
+			want := (float64(v) - mu) / math.Sqrt(vr+1e-5)
+			if math.Abs(float64(y[i])-want) > 1e-6*math.Max(1, math.Abs(want)) {
+				t.Fatalf("row %v: y[%d] = %v, want %v", rows, i, y[i], want)
+			}
+		}
+	}
+}
