@@ -166,6 +166,25 @@ func maxPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, argmax []int32
 		maxPool2x2Range(p, d, x, y, argmax, lo, hi)
 		return
 	}
+	if argmax == nil && p.KH == 1 && p.KW == 2 && p.StrideW == 2 && p.DilW == 1 &&
+		p.PadTop == 0 && p.PadLeft == 0 && 2*d.ow <= p.W && (d.oh-1)*p.StrideH < p.H {
+		// Windows of two values in a row, stride 2, all inside the input
+		// (MaxPool1d(2) lifted to 2-D): the loop below without its window
+		// arithmetic; the builtin max of the two is the loop's
+		// max(max(−∞, a), b), NaN and zeros included.
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.hw : (pl+1)*d.hw]
+			yp := y[pl*d.p : (pl+1)*d.p]
+			for oh := range d.oh {
+				row := xp[oh*p.StrideH*p.W : oh*p.StrideH*p.W+2*d.ow]
+				out := yp[oh*d.ow : (oh+1)*d.ow]
+				for ow := range out {
+					out[ow] = max(row[2*ow], row[2*ow+1])
+				}
+			}
+		}
+		return
+	}
 	negInf := T(math.Inf(-1))
 	// 3×3 windows without argmax (ResNet's stem pooling): the columns
 	// whose windows lie inside the input, [a, b), take an unrolled

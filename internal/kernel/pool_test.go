@@ -90,6 +90,9 @@ func allPools() map[string]Pool2D {
 		"asym include":   {C: 2, H: 7, W: 5, KH: 2, KW: 3, StrideH: 3, StrideW: 1, PadTop: 0, PadLeft: 2, PadBottom: 1, PadRight: 0, DilH: 1, DilW: 1, CountIncludePad: true},
 		"empty windows":  {C: 2, H: 1, W: 3, KH: 2, KW: 1, StrideH: 1, StrideW: 1, PadTop: 1, PadBottom: 1, DilH: 2, DilW: 1, CountIncludePad: true},
 		"large parallel": {C: 16, H: 40, W: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, DilH: 1, DilW: 1, CountIncludePad: true},
+		"1-D 2 s2":       {C: 3, H: 1, W: 28, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1},
+		"1x2 s2 odd":     {C: 2, H: 5, W: 9, KH: 1, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1},
+		"1-D 2 s2 ceil":  {C: 2, H: 1, W: 7, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1, CeilMode: true},
 	}
 	for i, p := range randomPools(8, 150) {
 		m[fmt.Sprintf("random%03d_%s", i, poolName(p))] = p
@@ -176,6 +179,15 @@ func TestMaxPoolNaN(t *testing.T) {
 		MaxPoolForward(nil, p, 1, x, y, nil)
 		if !math.IsNaN(y[0]) {
 			t.Errorf("max of %v = %v, want NaN", x, y[0])
+		}
+	}
+	// Windows of two with stride 2 (the 1-D fast path).
+	p2 := Pool2D{C: 1, H: 1, W: 4, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1}
+	for _, x := range [][]float64{{math.NaN(), 1, 2, math.NaN()}, {1, math.NaN(), math.NaN(), 2}} {
+		y := make([]float64, 2)
+		MaxPoolForward(nil, p2, 1, x, y, nil)
+		if !math.IsNaN(y[0]) || !math.IsNaN(y[1]) {
+			t.Errorf("max pools of %v = %v, want NaN", x, y)
 		}
 	}
 }
