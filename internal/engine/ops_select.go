@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+
+	"mpq/internal/graph"
 )
 
 // compareStep is Greater, Less, GreaterOrEqual, LessOrEqual or Equal on
@@ -12,10 +14,19 @@ type compareStep[T Float] struct {
 	stepIO
 	holds  func(u, v T) bool // the comparison, chosen when planned
 	ia, ib []int             // per output, the element of each input it reads
+	// op is the node's op; direct is set where a is read in order and b
+	// is one value (h > 0, h >= 1), which a loop without the index
+	// tables and the call through holds computes for the ordered
+	// comparisons.
+	op     string
+	direct bool
 }
 
 func (s *compareStep[T]) forward(st *state[T]) {
 	a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.out[0]]
+	if s.direct && compareScalar(s.op, y, a[:len(y)], b[0]) {
+		return
+	}
 	for i := range y {
 		y[i] = 0
 		if s.holds(a[s.ia[i]], b[s.ib[i]]) {
@@ -25,6 +36,50 @@ func (s *compareStep[T]) forward(st *state[T]) {
 }
 
 func (s *compareStep[T]) backward(*state[T]) {}
+
+// compareScalar sets y[i] to 1 where a[i] op v holds, 0 elsewhere, for
+// the ordered comparisons, and reports whether op is one.
+func compareScalar[T Float](op string, y, a []T, v T) bool {
+	switch op {
+	case "Greater":
+		for i, u := range a {
+			y[i] = boolValue[T](u > v)
+		}
+	case "GreaterOrEqual":
+		for i, u := range a {
+			y[i] = boolValue[T](u >= v)
+		}
+	case "Less":
+		for i, u := range a {
+			y[i] = boolValue[T](u < v)
+		}
+	case "LessOrEqual":
+		for i, u := range a {
+			y[i] = boolValue[T](u <= v)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// boolValue is 1 for true, 0 for false.
+func boolValue[T Float](b bool) T {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// inOrder reports whether idx reads its input in order (idx[i] = i).
+func inOrder(idx []int) bool {
+	for i, j := range idx {
+		if i != j {
+			return false
+		}
+	}
+	return true
+}
 
 // compare plans a comparison of two activations (or an activation and a
 // constant); comparisons of constants are folded before.
@@ -46,7 +101,9 @@ func (c *compiler[T]) compare() (stepper[T], [][]int, error) {
 		"Or":             func(u, v T) bool { return u != 0 || v != 0 },
 		"Xor":            func(u, v T) bool { return (u != 0) != (v != 0) },
 	}[c.node.Op]
-	return &compareStep[T]{holds: holds, ia: broadcastIndex(c.shape(0), y), ib: broadcastIndex(c.shape(1), y)}, [][]int{y}, nil
+	st := &compareStep[T]{holds: holds, ia: broadcastIndex(c.shape(0), y), ib: broadcastIndex(c.shape(1), y), op: c.node.Op}
+	st.direct = inOrder(st.ia) && graph.NumElements(c.shape(1)) == 1
+	return st, [][]int{y}, nil
 }
 
 // whereStep is Where on activations, with broadcasting: y = a where the
@@ -55,10 +112,22 @@ func (c *compiler[T]) compare() (stepper[T], [][]int, error) {
 type whereStep[T Float] struct {
 	stepIO
 	ic, ia, ib []int
+	inOrder    bool // all three inputs read in order (the same shape as y)
 }
 
 func (s *whereStep[T]) forward(st *state[T]) {
 	c, a, b, y := st.data[s.in[0]], st.data[s.in[1]], st.data[s.in[2]], st.data[s.out[0]]
+	if s.inOrder {
+		c, a, b = c[:len(y)], a[:len(y)], b[:len(y)]
+		for i, v := range c {
+			if v != 0 {
+				y[i] = a[i]
+			} else {
+				y[i] = b[i]
+			}
+		}
+		return
+	}
 	for i := range y {
 		if c[s.ic[i]] != 0 {
 			y[i] = a[s.ia[i]]
@@ -95,5 +164,7 @@ func (c *compiler[T]) where() (stepper[T], [][]int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &whereStep[T]{ic: broadcastIndex(c.shape(0), y), ia: broadcastIndex(c.shape(1), y), ib: broadcastIndex(c.shape(2), y)}, [][]int{y}, nil
+	st := &whereStep[T]{ic: broadcastIndex(c.shape(0), y), ia: broadcastIndex(c.shape(1), y), ib: broadcastIndex(c.shape(2), y)}
+	st.inOrder = inOrder(st.ic) && inOrder(st.ia) && inOrder(st.ib)
+	return st, [][]int{y}, nil
 }
