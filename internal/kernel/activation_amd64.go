@@ -65,9 +65,6 @@ func tanhAsm(y, x []float32) int { return unaryAsm(y, x, tanhAVX2) }
 // sigmoidAsm does Sigmoid's vector part (unaryAsm).
 func sigmoidAsm(y, x []float32) int { return unaryAsm(y, x, sigmoidAVX2) }
 
-//go:noescape
-func expSumAVX2(x *float32, n int, m float32) float32
-
 // expSumAsm returns ExpSum's sum over the first len(x) rounded down to a
 // multiple of 8 values and how many that is, 0 on CPUs without AVX2.
 func expSumAsm(x []float32, m float32) (float32, int) {
@@ -75,7 +72,7 @@ func expSumAsm(x []float32, m float32) (float32, int) {
 	if n == 0 || !hasAVX2() {
 		return 0, 0
 	}
-	return expSumAVX2(&x[0], n, m), n
+	return expStoreAVX2(nil, &x[0], n, m), n
 }
 
 //go:noescape

@@ -668,47 +668,12 @@ spdone:
 	VZEROUPPER
 	RET
 
-// func expSumAVX2(x *float32, n int, m float32) float32
+// func expStoreAVX2(y, x *float32, n int, m float32) float32
 //
 // For n a multiple of 8 ≥ 8: the sum of e = exp32(x[i] − m), 0 where
 // x[i] − m ≤ −87.3 or is NaN, in eight partial sums (lane l takes the
 // values 8j + l) added as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 +
-// s7)): ExpSum's order.
-TEXT ·expSumAVX2(SB), NOSPLIT, $0-28
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	VBROADCASTSS m+16(FP), Y9
-	VXORPS Y10, Y10, Y10 // the partial sums
-	VMOVUPS actbig<>(SB), Y11
-	VXORPS actsign<>(SB), Y11, Y11 // −87.3
-	SHRQ $3, CX
-
-esloop:
-	VMOVUPS (SI), Y0
-	VSUBPS Y9, Y0, Y0 // d = x − m
-	VCMPPS $1, Y0, Y11, Y12 // −87.3 < d (false for NaN)
-	VMAXPS Y0, Y11, Y3 // max(d, −87.3), d where not NaN
-	EXP32(Y3, Y7, Y5, Y6, Y8)
-	VANDPS Y12, Y7, Y7
-	VADDPS Y7, Y10, Y10
-	ADDQ $32, SI
-	DECQ CX
-	JNZ esloop
-
-	VEXTRACTF128 $1, Y10, X1
-	VADDPS X1, X10, X0 // s0+s4, s1+s5, s2+s6, s3+s7
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0 // (s0+s4)+(s2+s6), (s1+s5)+(s3+s7)
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
-	VZEROUPPER
-	RET
-
-// func expStoreAVX2(y, x *float32, n int, m float32) float32
-//
-// expSumAVX2 that also stores each term: y[i] = exp32(x[i] − m) (0 where
-// x[i] − m ≤ −87.3 or is NaN).
+// s7)): ExpSum's order. Unless y is nil, each term is stored in y[i].
 TEXT ·expStoreAVX2(SB), NOSPLIT, $0-36
 	MOVQ y+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -726,10 +691,13 @@ etloop:
 	VMAXPS Y0, Y11, Y3
 	EXP32(Y3, Y7, Y5, Y6, Y8)
 	VANDPS Y12, Y7, Y7
-	VMOVUPS Y7, (DI)
 	VADDPS Y7, Y10, Y10
 	ADDQ $32, SI
+	TESTQ DI, DI
+	JZ etnext
+	VMOVUPS Y7, (DI)
 	ADDQ $32, DI
+etnext:
 	DECQ CX
 	JNZ etloop
 

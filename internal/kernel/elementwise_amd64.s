@@ -600,6 +600,47 @@ DATA pairidx<>+48(SB)/8, $0x0000000b00000009
 DATA pairidx<>+56(SB)/8, $0x0000000f0000000d
 GLOBL pairidx<>(SB), RODATA|NOPTR, $64
 
+// PAIRSETUP loads the arguments of the placePair kernels: DI, BX and SI
+// the pointers, R9 the blocks, R8 the rows, K2 and K3 masks of nA and nB
+// lanes, CX the span max(2nA − 1, 2nB), R10 and R11 the row pitches in
+// bytes (dst values of 1 << DSHIFT bytes, src float32), R12 and R13 what
+// the pointers move on by after a block's rows: bd − rows·ldd and
+// bs − rows·lds.
+#define PAIRSETUP(DSHIFT) \
+	MOVQ dstA+0(FP), DI \
+	MOVQ dstB+8(FP), BX \
+	MOVQ src+16(FP), SI \
+	MOVQ blocks+24(FP), R9 \
+	MOVQ nA+40(FP), CX \
+	MOVQ $1, AX \
+	SHLQ CX, AX \
+	DECQ AX \
+	KMOVW AX, K2 \
+	LEAQ -1(CX)(CX*1), R12 \
+	MOVQ nB+48(FP), CX \
+	MOVQ $1, AX \
+	SHLQ CX, AX \
+	DECQ AX \
+	KMOVW AX, K3 \
+	LEAQ (CX)(CX*1), CX \
+	CMPQ CX, R12 \
+	CMOVQLT R12, CX \
+	MOVQ rows+32(FP), R8 \
+	MOVQ ldd+56(FP), R10 \
+	SHLQ $DSHIFT, R10 \
+	MOVQ lds+64(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ R8, AX \
+	IMULQ R10, AX \
+	MOVQ bd+72(FP), R12 \
+	SHLQ $DSHIFT, R12 \
+	SUBQ AX, R12 \
+	MOVQ R8, AX \
+	IMULQ R11, AX \
+	MOVQ bs+80(FP), R13 \
+	SHLQ $2, R13 \
+	SUBQ AX, R13
+
 // func placePairAVX512(dstA, dstB, src *float32, blocks, rows, nA, nB, ldd, lds, bd, bs int, q *FakeQuant[float32])
 //
 // Both column phases of a stride-2 row at once, 1 ≤ nA, nB ≤ 8 and
@@ -610,45 +651,11 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $64
 // masked stores write nA and nB values. With q not nil each value is
 // fake-quantized first, with fakeQuantAVX2's operations in its order.
 TEXT ·placePairAVX512(SB), NOSPLIT, $0-96
-	MOVQ dstA+0(FP), DI
-	MOVQ dstB+8(FP), BX
-	MOVQ src+16(FP), SI
-	MOVQ blocks+24(FP), R9
-	MOVQ nA+40(FP), CX
+	PAIRSETUP(2)
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
-	KMOVW AX, K2 // nA lanes
-	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
-	MOVQ nB+48(FP), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K3 // nB lanes
-	LEAQ (CX)(CX*1), CX // 2nB
-	CMPQ CX, R12
-	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB)
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
-	MOVQ rows+32(FP), R8
-	MOVQ ldd+56(FP), R10
-	SHLQ $2, R10
-	MOVQ lds+64(FP), R11
-	SHLQ $2, R11
-	// After a block's rows, the pointers move on by bd − rows·ldd and
-	// bs − rows·lds.
-	MOVQ R8, AX
-	IMULQ R10, AX
-	MOVQ bd+72(FP), R12
-	SHLQ $2, R12
-	SUBQ AX, R12
-	MOVQ R8, AX
-	IMULQ R11, AX
-	MOVQ bs+80(FP), R13
-	SHLQ $2, R13
-	SUBQ AX, R13
+	KMOVW AX, K1 // the span
 	VMOVUPS pairidx<>(SB), Z4
 	MOVQ q+88(FP), AX
 	TESTQ AX, AX
@@ -714,41 +721,11 @@ pprow:
 // (a NaN takes the zero point's code), and the codes go to dstA and dstB.
 // Needs AVX-512 F, BW and VL.
 TEXT ·placePairU8AVX512(SB), NOSPLIT, $0-96
-	MOVQ dstA+0(FP), DI
-	MOVQ dstB+8(FP), BX
-	MOVQ src+16(FP), SI
-	MOVQ blocks+24(FP), R9
-	MOVQ nA+40(FP), CX
+	PAIRSETUP(0)
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
-	KMOVW AX, K2 // nA lanes
-	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
-	MOVQ nB+48(FP), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K3 // nB lanes
-	LEAQ (CX)(CX*1), CX // 2nB
-	CMPQ CX, R12
-	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB)
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
-	MOVQ rows+32(FP), R8
-	MOVQ ldd+56(FP), R10
-	MOVQ lds+64(FP), R11
-	SHLQ $2, R11
-	MOVQ R8, AX
-	IMULQ R10, AX
-	MOVQ bd+72(FP), R12
-	SUBQ AX, R12
-	MOVQ R8, AX
-	IMULQ R11, AX
-	MOVQ bs+80(FP), R13
-	SHLQ $2, R13
-	SUBQ AX, R13
+	KMOVW AX, K1 // the span
 	VMOVUPS pairidx<>(SB), Z4
 	MOVQ q+88(FP), AX
 	VBROADCASTSS 0(AX), Z5 // scale
@@ -864,44 +841,12 @@ GLOBL pairhi<>(SB), RODATA|NOPTR, $64
 // two masked loads read the row's max(2nA − 1, 2nB) values (16, then
 // the rest), two VPERMT2PS take their even and their odd lanes.
 TEXT ·placePairWideAVX512(SB), NOSPLIT, $0-96
-	MOVQ dstA+0(FP), DI
-	MOVQ dstB+8(FP), BX
-	MOVQ src+16(FP), SI
-	MOVQ blocks+24(FP), R9
-	MOVQ nA+40(FP), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K2 // nA lanes
-	LEAQ -1(CX)(CX*1), R12 // 2nA − 1
-	MOVQ nB+48(FP), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K3 // nB lanes
-	LEAQ (CX)(CX*1), CX // 2nB
-	CMPQ CX, R12
-	CMOVQLT R12, CX // the span: max(2nA − 1, 2nB), 17 to 32
+	PAIRSETUP(2)
 	SUBQ $16, CX
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
-	KMOVW AX, K1 // the second load's lanes
-	MOVQ rows+32(FP), R8
-	MOVQ ldd+56(FP), R10
-	SHLQ $2, R10
-	MOVQ lds+64(FP), R11
-	SHLQ $2, R11
-	MOVQ R8, AX
-	IMULQ R10, AX
-	MOVQ bd+72(FP), R12
-	SHLQ $2, R12
-	SUBQ AX, R12
-	MOVQ R8, AX
-	IMULQ R11, AX
-	MOVQ bs+80(FP), R13
-	SHLQ $2, R13
-	SUBQ AX, R13
+	KMOVW AX, K1 // the second load's lanes: span − 16
 	VMOVUPS pairlo<>(SB), Z4
 	VMOVUPS pairhi<>(SB), Z9
 	MOVQ q+88(FP), AX
