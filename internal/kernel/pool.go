@@ -406,12 +406,36 @@ func avgPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, lo, hi int) {
 	for fast3 && b < d.ow && b*p.StrideW-p.PadLeft+2 < p.W {
 		b++
 	}
+	// Windows of two values in a row with stride 2 (AvgPool1d(2) lifted
+	// to 2-D): the columns whose windows lie inside the input, [0, b2),
+	// take the two cells in the loop's order; a last partial window
+	// (ceil mode) goes through the loop.
+	pair := p.KH == 1 && p.KW == 2 && p.StrideW == 2 && p.DilW == 1 && p.PadLeft == 0
+	b2 := 0
+	if pair {
+		b2 = min(d.ow, p.W/2)
+	}
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*d.hw : (pl+1)*d.hw]
 		yp := y[pl*d.p : (pl+1)*d.p]
 		for oh := range d.oh {
 			hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
 			ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+			if pair && kh0 == 0 && kh1 == 1 && b2 > 0 {
+				cnt := T(ch * avgCount(0, 1, 2, p.W, p.PadLeft, p.PadRight, 0, 2, p.CountIncludePad))
+				row := xp[hs*p.W : hs*p.W+2*b2]
+				out := yp[oh*d.ow : oh*d.ow+b2]
+				for ow := range out {
+					var s T
+					s += row[2*ow]
+					s += row[2*ow+1]
+					out[ow] = s / cnt
+				}
+				for ow := b2; ow < d.ow; ow++ {
+					yp[oh*d.ow+ow] = avgWindow(p, xp, hs, kh0, kh1, ch, ow)
+				}
+				continue
+			}
 			inner := fast3 && kh0 == 0 && kh1 == 3 && a < b
 			if inner {
 				ws := a*p.StrideW - p.PadLeft
@@ -438,22 +462,28 @@ func avgPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, lo, hi int) {
 				if inner && ow >= a && ow < b {
 					continue
 				}
-				ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
-				cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
-				var s T
-				for kh := kh0; kh < kh1; kh++ {
-					row := xp[(hs+kh*p.DilH)*p.W:]
-					for kw := kw0; kw < kw1; kw++ {
-						s += row[ws+kw*p.DilW]
-					}
-				}
-				if cnt := ch * cw; cnt > 0 {
-					s /= T(cnt)
-				}
-				yp[oh*d.ow+ow] = s
+				yp[oh*d.ow+ow] = avgWindow(p, xp, hs, kh0, kh1, ch, ow)
 			}
 		}
 	}
+}
+
+// avgWindow is the average of output column ow's window in the rows
+// [kh0, kh1) from hs of the plane xp, ch of them counted.
+func avgWindow[T Float](p Pool2D, xp []T, hs, kh0, kh1, ch, ow int) T {
+	ws, kw0, kw1 := window(ow, p.StrideW, p.PadLeft, p.DilW, p.KW, p.W)
+	cw := avgCount(ws, p.DilW, p.KW, p.W, p.PadLeft, p.PadRight, kw0, kw1, p.CountIncludePad)
+	var s T
+	for kh := kh0; kh < kh1; kh++ {
+		row := xp[(hs+kh*p.DilH)*p.W:]
+		for kw := kw0; kw < kw1; kw++ {
+			s += row[ws+kw*p.DilW]
+		}
+	}
+	if cnt := ch * cw; cnt > 0 {
+		s /= T(cnt)
+	}
+	return s
 }
 
 // AvgPoolBackward sets dx (n × C × H × W) to the gradient of

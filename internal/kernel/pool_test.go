@@ -93,6 +93,7 @@ func allPools() map[string]Pool2D {
 		"1-D 2 s2":       {C: 3, H: 1, W: 28, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1},
 		"1x2 s2 odd":     {C: 2, H: 5, W: 9, KH: 1, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1},
 		"1-D 2 s2 ceil":  {C: 2, H: 1, W: 7, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1, CeilMode: true},
+		"1-D 2 s2 incl":  {C: 2, H: 3, W: 7, KH: 1, KW: 2, StrideH: 1, StrideW: 2, PadRight: 1, DilH: 1, DilW: 1, CeilMode: true, CountIncludePad: true},
 	}
 	for i, p := range randomPools(8, 150) {
 		m[fmt.Sprintf("random%03d_%s", i, poolName(p))] = p
