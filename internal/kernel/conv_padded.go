@@ -74,11 +74,12 @@ func padImage[T Float](g Conv2D, pg padGeom, x, dst []T, q *FakeQuant[T], border
 	if borders {
 		clear(dst)
 	}
-	// A phase plane is filled top to bottom in every channel by one
-	// placeBlocks call.
+	// Stride-2 rows of at most 16 values: both column phases at once.
 	if placePairs(g, pg, phasePairs(g, pg, pc), x, dst, 0, q) {
 		return
 	}
+	// A phase plane is filled top to bottom in every channel by one
+	// placeBlocks call.
 	rowStep := g.StrideH * g.W
 	for _, p := range phasePlaces(g, pg, pc) {
 		if q == nil {
