@@ -51,6 +51,17 @@ func (s *reduceStep[T]) forwardRange(x, y []T, lo, hi int) {
 		for j := lo; j < hi; j++ {
 			o, in := j/s.inner, j%s.inner
 			base := o*s.n*s.inner + in
+			if s.inner == 1 {
+				// A contiguous row: four running extremes in flight. Where
+				// the result is neither NaN nor zero its value has one
+				// bit pattern, whichever element it came from, so it is
+				// the loop's; a NaN (whose payload) or a zero (whose
+				// sign) goes through the loop below.
+				if m := extreme4(x[base:base+s.n], s.extreme > 0); m == m && m != 0 {
+					y[j] = m
+					continue
+				}
+			}
 			m := x[base]
 			for k := 1; k < s.n; k++ {
 				v := x[base+k*s.inner]
@@ -179,6 +190,34 @@ func (s *reduceStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 			gx[base+k*s.inner] += g
 		}
 	}
+}
+
+// extreme4 is the maximum (max) or minimum of row, n ≥ 1, in four
+// running extremes (values 4j + l), NaN where any value is; which of −0
+// and +0 it returns on a tie of zeros is not the first one's.
+func extreme4[T Float](row []T, isMax bool) T {
+	a := row[0]
+	b, c, e := a, a, a
+	n4 := len(row) / 4 * 4
+	for i := 0; i < n4; i += 4 {
+		q := row[i : i+4 : i+4]
+		if isMax {
+			a, b, c, e = max(a, q[0]), max(b, q[1]), max(c, q[2]), max(e, q[3])
+		} else {
+			a, b, c, e = min(a, q[0]), min(b, q[1]), min(c, q[2]), min(e, q[3])
+		}
+	}
+	for _, v := range row[n4:] {
+		if isMax {
+			a = max(a, v)
+		} else {
+			a = min(a, v)
+		}
+	}
+	if isMax {
+		return max(a, b, c, e)
+	}
+	return min(a, b, c, e)
 }
 
 // logSumExp is log Σₖ e^x[base+k·stride] over n values, shifted by their

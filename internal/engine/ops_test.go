@@ -510,3 +510,44 @@ func TestLayerNormRows(t *testing.T) {
 		}
 	}
 }
+
+// TestReduceExtremeRows checks ReduceMax and ReduceMin over contiguous
+// rows (four running extremes, falling back to the scan for NaN and zero
+// results) against the element-by-element scan, bit for bit: NaN anywhere
+// gives the first NaN, a tie of −0 and +0 the first of them, infinities
+// and rows of every length up to 11.
+func TestReduceExtremeRows(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	pool := []float32{1, -2, 3.5, negZero, 0, -inf, inf, 7, -7, 0.25}
+	rows := [][]float32{{negZero, 0, -1}, {0, negZero, -3}, {-1, nan, 5}, {nan, 1}, {-inf, -inf}, {2}}
+	for n := 1; n <= 11; n++ {
+		for k := range 7 {
+			row := make([]float32, n)
+			for i := range row {
+				row[i] = pool[(i*7+k*3+n)%len(pool)]
+			}
+			rows = append(rows, row)
+		}
+	}
+	for _, extreme := range []int{1, -1} {
+		for _, row := range rows {
+			s := &reduceStep[float32]{outer: 1, n: len(row), inner: 1, extreme: extreme}
+			y := make([]float32, 1)
+			s.forwardRange(row, y, 0, 1)
+			want := row[0]
+			for _, v := range row[1:] {
+				if v != v || (extreme > 0 && v > want) || (extreme < 0 && v < want) {
+					want = v
+				}
+				if want != want {
+					break
+				}
+			}
+			if math.Float32bits(y[0]) != math.Float32bits(want) {
+				t.Fatalf("extreme %d of %v = %v (%#x), want %v (%#x)", extreme, row, y[0], math.Float32bits(y[0]), want, math.Float32bits(want))
+			}
+		}
+	}
+}
