@@ -361,12 +361,16 @@ func (s *layerNormStep[T]) forwardRange(x, y []T, lo, hi int) {
 		rstd := 1 / math.Sqrt(sum4(xs, mu, true)/d+s.eps)
 		s.mean[r], s.rstd[r] = mu, rstd
 		gs, bs := s.affine(r)
-		for i, v := range xs {
-			h := (float64(v) - mu) * rstd * float64(gs[i])
-			if bs != nil {
-				h += float64(bs[i])
+		gs, ys = gs[:len(xs)], ys[:len(xs)]
+		if bs == nil {
+			for i, v := range xs {
+				ys[i] = T((float64(v) - mu) * rstd * float64(gs[i]))
 			}
-			ys[i] = T(h)
+			continue
+		}
+		bs = bs[:len(xs)]
+		for i, v := range xs {
+			ys[i] = T((float64(v)-mu)*rstd*float64(gs[i]) + float64(bs[i]))
 		}
 	}
 }
