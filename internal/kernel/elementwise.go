@@ -102,15 +102,8 @@ func PlaneMeans[T Float](dst, src []T, n int, scale T) {
 func planeMeansGo[T Float](dst, src []T, n int, scale T) {
 	for i := range dst {
 		p := src[i*n : (i+1)*n]
-		var s [8]T
-		j := 0
-		for ; j+8 <= n; j += 8 {
-			v := p[j : j+8 : j+8]
-			for l := range s {
-				s[l] += v[l]
-			}
-		}
-		sum := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+		j := n / 8 * 8
+		sum := sum8(p)
 		for _, v := range p[j:] {
 			sum += v
 		}
