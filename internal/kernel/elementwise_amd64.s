@@ -600,6 +600,18 @@ DATA pairidx<>+48(SB)/8, $0x0000000b00000009
 DATA pairidx<>+56(SB)/8, $0x0000000f0000000d
 GLOBL pairidx<>(SB), RODATA|NOPTR, $64
 
+// FAKEQUANTZ fake-quantizes the 16 lanes of R in place with fakeQuantAVX2's
+// operations in its order: Z5 the scale, Z6 the zero point, Z7 and Z8 the
+// lowest and highest code.
+#define FAKEQUANTZ(R) \
+	VDIVPS Z5, R, R \
+	VRNDSCALEPS $8, R, R \
+	VADDPS Z6, R, R \
+	VMAXPS R, Z7, R \
+	VMINPS R, Z8, R \
+	VSUBPS Z6, R, R \
+	VMULPS Z5, R, R
+
 // PAIRSETUP loads the arguments of the placePair kernels: DI, BX and SI
 // the pointers, R9 the blocks, R8 the rows, K2 and K3 masks of nA and nB
 // lanes, CX the span max(2nA − 1, 2nB), R10 and R11 the row pitches in
@@ -669,13 +681,7 @@ pqblock:
 	MOVQ R8, CX
 pqrow:
 	VMOVUPS.Z (SI), K1, Z0
-	VDIVPS Z5, Z0, Z0
-	VRNDSCALEPS $8, Z0, Z0
-	VADDPS Z6, Z0, Z0
-	VMAXPS Z0, Z7, Z0
-	VMINPS Z0, Z8, Z0
-	VSUBPS Z6, Z0, Z0
-	VMULPS Z5, Z0, Z0
+	FAKEQUANTZ(Z0)
 	VPERMPS Z0, Z4, Z0
 	VMOVUPS Y0, K2, (DI)
 	VEXTRACTF64X4 $1, Z0, Y1
@@ -862,20 +868,8 @@ wqblock:
 wqrow:
 	VMOVUPS (SI), Z0
 	VMOVUPS.Z 64(SI), K1, Z1
-	VDIVPS Z5, Z0, Z0
-	VDIVPS Z5, Z1, Z1
-	VRNDSCALEPS $8, Z0, Z0
-	VRNDSCALEPS $8, Z1, Z1
-	VADDPS Z6, Z0, Z0
-	VADDPS Z6, Z1, Z1
-	VMAXPS Z0, Z7, Z0
-	VMAXPS Z1, Z7, Z1
-	VMINPS Z0, Z8, Z0
-	VMINPS Z1, Z8, Z1
-	VSUBPS Z6, Z0, Z0
-	VSUBPS Z6, Z1, Z1
-	VMULPS Z5, Z0, Z0
-	VMULPS Z5, Z1, Z1
+	FAKEQUANTZ(Z0)
+	FAKEQUANTZ(Z1)
 	VMOVAPS Z0, Z2
 	VPERMT2PS Z1, Z4, Z0
 	VPERMT2PS Z1, Z9, Z2
