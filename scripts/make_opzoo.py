@@ -29,6 +29,7 @@ Models are exported with a batch-2 dummy and checked at batch 3, which also
 proves the batch axis is really dynamic.
 """
 import argparse
+import copy
 import io
 import json
 import os
@@ -706,6 +707,26 @@ class WeightFirst(nn.Module):
         return self.head(torch.tanh(torch.matmul(self.w, x)).flatten(1))
 
 
+class DedupCopies(nn.Module):
+    """Modules that are deep copies of each other, left at their (equal)
+    initial values: an nn.TransformerEncoder of two layers and two copies
+    of a Linear block. torch.onnx keeps one initializer per distinct value
+    and feeds the copies through Identity nodes; each copy is still its own
+    layer."""
+    in_shape = (5, 8)
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        block = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+        self.blocks = nn.Sequential(block, copy.deepcopy(block))
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.enc(x)).mean(1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -1046,6 +1067,17 @@ def main():
     om = export(model, 13, "logits")
     save("convt_bn", model, om, x, torch_out(model, x), 13, False,
          "ConvTranspose 2-D (grouped) and 1-D each followed by a kept BatchNormalization, which mpq folds; no grads", manifest)
+
+    # Deep copies at equal values: torch.onnx's deduplicated initializers
+    # (Identity nodes). Outputs only: the gradients are per parameter, and
+    # equal values cannot tell the copies' parameters apart.
+    seed_all(SEED + 91)
+    model = DedupCopies()
+    model.eval()
+    x = make_input(model, SEED + 1091)
+    om = export(model, 14, "logits")
+    save("dedup_copies", model, om, x, torch_out(model, x), 14, False,
+         "deep-copied modules at equal values (nn.TransformerEncoder's layers, a copied Linear): weights fed through Identity of one initializer; no grads", manifest)
 
     if manifest.only and manifest.only - manifest.seen:
         raise SystemExit("--only: no model named %s" % ", ".join(sorted(manifest.only - manifest.seen)))

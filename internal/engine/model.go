@@ -132,7 +132,11 @@ func New(g *graph.Graph) (*Model, error) {
 			}
 		}
 	}
-	fg, err := foldBatchNorm(g)
+	cg, err := foldInitializers(g)
+	if err != nil {
+		return nil, err
+	}
+	fg, err := foldBatchNorm(cg)
 	if err != nil {
 		return nil, err
 	}
@@ -526,6 +530,92 @@ func foldBatchNorm(g *graph.Graph) (*graph.Graph, error) {
 			delete(out.Init, name)
 		}
 	}
+	return &out, nil
+}
+
+// foldInitializers returns a copy of g in which every node computed from
+// initializers alone (in file order, so chains fold too) is replaced by an
+// initializer named by its output, as the runtimes and the PyTorch
+// reference (scripts/torch_onnx.py) fold constants before they look for
+// layers. Its main customer: torch.onnx deduplicates initializers of equal
+// value (the layers of an untrained nn.TransformerEncoder, which are deep
+// copies; modules left at their initialization) by an Identity of the first,
+// which would hide the second layer's weight from the inventory and leave
+// it in floating point; folded, each copy is its own layer's weight, as it
+// is its own parameter in PyTorch. A weight that two layers read directly
+// (one module applied twice) is still refused by the inventory.
+// DequantizeLinear is not folded: a QDQ model's weights stay as written
+// (already quantized, not a layer's float weight). g is not modified.
+func foldInitializers(g *graph.Graph) (*graph.Graph, error) {
+	out := *g
+	out.Init = nil
+	var keep []*graph.Node
+	for i, n := range g.Nodes {
+		foldable := n.Op != "DequantizeLinear" && n.Op != "QuantizeLinear" && len(n.Outputs) == 1 && n.Outputs[0] != "" &&
+			!g.IsOutput(n.Outputs[0]) && len(n.Inputs) > 0
+		var ins []*graph.Tensor
+		for _, name := range n.Inputs {
+			if !foldable {
+				break
+			}
+			if name == "" {
+				ins = append(ins, nil)
+				continue
+			}
+			t, ok := g.Init[name]
+			if out.Init != nil {
+				t, ok = out.Init[name]
+			}
+			if !ok {
+				foldable = false
+			}
+			ins = append(ins, t)
+		}
+		if foldable {
+			t, ok, err := foldConst(n, ins, g.Opset)
+			if err != nil {
+				return nil, fmt.Errorf("onnx: node %q (%s), computed from initializers: %w", n.Label(), n.Op, err)
+			}
+			if ok {
+				if out.Init == nil {
+					out.Init = make(map[string]*graph.Tensor, len(g.Init)+1)
+					for k, v := range g.Init {
+						out.Init[k] = v
+					}
+					out.InitOrder = slices.Clone(g.InitOrder)
+					keep = slices.Clone(g.Nodes[:i])
+				}
+				t.Name = n.Outputs[0]
+				out.Init[t.Name] = t
+				out.InitOrder = append(out.InitOrder, t.Name)
+				continue
+			}
+		}
+		if out.Init != nil {
+			keep = append(keep, n)
+		}
+	}
+	if out.Init == nil {
+		return g, nil
+	}
+	out.Nodes = keep
+	// Drop the initializers nothing reads any more (the sources of folded
+	// transposes and reshapes), so that they are not mistaken for weights.
+	used := map[string]bool{}
+	for _, n := range out.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Name] = true
+	}
+	for name := range out.Init {
+		if !used[name] {
+			delete(out.Init, name)
+		}
+	}
+	out.InitOrder = slices.DeleteFunc(out.InitOrder, func(name string) bool { return !used[name] })
 	return &out, nil
 }
 

@@ -551,3 +551,64 @@ func TestReduceExtremeRows(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldInitializers checks that nodes computed from initializers alone
+// become initializers before the layer inventory: a weight fed through an
+// Identity (torch.onnx's deduplication of equal initializers) or a
+// Transpose is its layer's weight, each copy its own layer, the sources
+// that nothing else reads are dropped, and the forward pass is unchanged.
+func TestFoldInitializers(t *testing.T) {
+	b := newBuilder([]int{4})
+	w := b.init([]int{4, 4}, 0.5)
+	tb := map[string]graph.Attr{"transB": intAttr(1)}
+	h := b.node("Relu", nil, b.node("Gemm", tb, "x", w))
+	copyW := b.node("Identity", nil, w)
+	h = b.node("Relu", nil, b.node("Gemm", tb, h, copyW))
+	src := b.init([]int{3, 4}, 0.5)
+	wt := b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0)}, src)
+	g := b.finish(b.node("MatMul", nil, h, wt))
+	nodes := len(g.Nodes)
+	m, err := New(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weights []string
+	for _, l := range m.Layers {
+		weights = append(weights, l.Weight)
+	}
+	if want := []string{w, copyW, wt}; !slices.Equal(weights, want) {
+		t.Fatalf("layer weights %v, want %v", weights, want)
+	}
+	if m.Layers[2].Shape[0] != 4 || m.Layers[2].Shape[1] != 3 || m.Layers[2].ChannelAxis != 1 {
+		t.Fatalf("transposed weight: shape %v, channel axis %d", m.Layers[2].Shape, m.Layers[2].ChannelAxis)
+	}
+	if _, ok := m.Graph.Init[src]; ok {
+		t.Errorf("the transposed source %q is still an initializer", src)
+	}
+	if len(m.Graph.Nodes) != nodes-2 {
+		t.Errorf("%d nodes after folding, want %d", len(m.Graph.Nodes), nodes-2)
+	}
+	if len(g.Nodes) != nodes || g.Init[src] == nil {
+		t.Fatal("New modified its graph")
+	}
+	// The same network with the constants written out: equal outputs.
+	want := *g
+	want.Init = map[string]*graph.Tensor{w: g.Init[w], copyW: g.Init[w].Clone(), wt: m.Graph.Init[wt]}
+	want.Nodes = slices.DeleteFunc(slices.Clone(g.Nodes), func(n *graph.Node) bool { return n.Op == "Identity" || n.Op == "Transpose" })
+	x := []float64{1, -2, 0.5, 3, 0.25, 1, -1, 2}
+	got, err := NewSession[float64](m).Forward(x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3, err := New(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := NewSession[float64](m3).Forward(x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, ref) {
+		t.Fatalf("folded %v, written out %v", got, ref)
+	}
+}

@@ -235,3 +235,56 @@ func TestFoldBatchNormAfterConvTranspose(t *testing.T) {
 		}
 	}
 }
+
+// TestDedupCopiesAreLayers loads a PyTorch export of deep-copied modules
+// left at their equal initial values (nn.TransformerEncoder's two layers,
+// a copied Linear block), whose copies torch.onnx feeds through Identity
+// nodes of one initializer: every copy is its own layer, as it is its own
+// parameter in PyTorch, with its own gradient.
+func TestDedupCopiesAreLayers(t *testing.T) {
+	dir, _ := readZooManifest(t)
+	m, err := onnxio.LoadModel(filepath.Join(dir, "dedup_copies.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per encoder layer: the packed in-projection and linear1/linear2
+	// (MatMul), out_proj (Gemm); then the two blocks and the head.
+	if len(m.Layers) != 11 {
+		t.Fatalf("%d layers (%v), want 11", len(m.Layers), m.LayerNames())
+	}
+	seen := map[string]bool{}
+	for _, l := range m.Layers {
+		if seen[l.Weight] {
+			t.Fatalf("weight %q serves two layers", l.Weight)
+		}
+		seen[l.Weight] = true
+	}
+	x := readNPY[float32](t, filepath.Join(dir, "dedup_copies.input.npy"))
+	labels64 := readNPY[int64](t, filepath.Join(dir, "dedup_copies.labels.npy"))
+	x64 := make([]float64, len(x))
+	for i, v := range x {
+		x64[i] = float64(v)
+	}
+	labels := make([]int, len(labels64))
+	for i, v := range labels64 {
+		labels[i] = int(v)
+	}
+	s := engine.NewSession[float64](m)
+	if _, err := s.Forward(x64, len(labels)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backward(labels); err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.WeightGrad(0), s.WeightGrad(4) // the two encoder layers' in-projections
+	if len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("in-projection gradients of %d and %d values", len(a), len(b))
+	}
+	same := true
+	for i := range a {
+		same = same && a[i] == b[i]
+	}
+	if same {
+		t.Fatal("the two encoder layers' in-projections have one gradient")
+	}
+}

@@ -127,14 +127,54 @@ func (m *model) setConstant(name string, t *graph.Tensor) error {
 		}
 	}
 	if p := m.producer(name); p != nil {
-		if p.GetOpType() != "Constant" {
+		if !m.constant(p, 0) {
 			return fmt.Errorf("onnx: %q is computed by node %q (%s), not a constant mpq can replace", name, p.GetName(), p.GetOpType())
 		}
-		m.removeNode(p)
+		m.dropChain(p)
 	}
 	m.g.Initializer = append(m.g.Initializer, nt)
 	m.values[name] = true
 	return nil
+}
+
+// constant reports whether node n computes its outputs from constants
+// alone: a Constant, or a node (an Identity of a deduplicated initializer,
+// a Transpose of one) whose inputs are initializers or outputs of such
+// nodes, as the engine folds them into its layers' weights (depth bounds
+// the walk on malformed graphs).
+func (m *model) constant(n *onnx.NodeProto, depth int) bool {
+	if n.GetOpType() == "Constant" {
+		return true
+	}
+	if depth > 64 || !isDefault(n.GetDomain()) || n.GetOpType() == "DequantizeLinear" || len(n.GetInput()) == 0 {
+		return false
+	}
+	for _, in := range n.GetInput() {
+		if in == "" || m.initializer(in) != nil {
+			continue
+		}
+		p := m.producer(in)
+		if p == nil || !m.constant(p, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropChain removes node n, a constant computation (constant), and then
+// the nodes of its chain whose outputs nothing reads any more; prune drops
+// the initializers left unread.
+func (m *model) dropChain(n *onnx.NodeProto) {
+	m.removeNode(n)
+	used := m.usedNames()
+	for _, in := range n.GetInput() {
+		if in == "" || used[in] {
+			continue
+		}
+		if p := m.producer(in); p != nil && !slices.ContainsFunc(p.GetOutput(), func(o string) bool { return used[o] }) {
+			m.dropChain(p)
+		}
+	}
 }
 
 func (m *model) removeNode(n *onnx.NodeProto) {
@@ -217,8 +257,8 @@ func (m *model) dropConstant(name string) error {
 	if len(m.g.Initializer) < before {
 		return nil
 	}
-	if p := m.producer(name); p != nil && p.GetOpType() == "Constant" {
-		m.removeNode(p)
+	if p := m.producer(name); p != nil && m.constant(p, 0) {
+		m.dropChain(p)
 		return nil
 	}
 	return fmt.Errorf("onnx: %q is neither an initializer nor a Constant", name)
