@@ -727,6 +727,30 @@ class DedupCopies(nn.Module):
         return self.head(self.blocks(self.enc(x)).mean(1))
 
 
+class Recurrent(nn.Module):
+    """nn.LSTM (two layers), a bidirectional nn.GRU whose initial state is
+    computed from the input, and a ReLU nn.RNN, batch_first, after a Linear
+    on each step whose gradient flows back through all three; the head
+    reads the RNN's last step and the GRU's final states (Y_h)."""
+    in_shape = (5, 6)
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(6, 8)
+        self.lstm = nn.LSTM(8, 7, num_layers=2, batch_first=True)
+        self.init = nn.Linear(6, 10)
+        self.gru = nn.GRU(7, 5, batch_first=True, bidirectional=True)
+        self.rnn = nn.RNN(10, 4, nonlinearity="relu", batch_first=True)
+        self.head = nn.Linear(4 + 10, 10)
+
+    def forward(self, x):
+        h, _ = self.lstm(torch.tanh(self.proj(x)))
+        h0 = torch.tanh(self.init(x.mean(1))).reshape(-1, 2, 5).transpose(0, 1).contiguous()
+        g, gh = self.gru(h, h0)
+        r, _ = self.rnn(g)
+        return self.head(torch.cat([r[:, -1], gh.transpose(0, 1).flatten(1)], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -1078,6 +1102,15 @@ def main():
     om = export(model, 14, "logits")
     save("dedup_copies", model, om, x, torch_out(model, x), 14, False,
          "deep-copied modules at equal values (nn.TransformerEncoder's layers, a copied Linear): weights fed through Identity of one initializer; no grads", manifest)
+
+    # Recurrent layers (float in every plan), with gradients through time.
+    seed_all(SEED + 92)
+    model = Recurrent()
+    model.eval()
+    x = make_input(model, SEED + 1092)
+    om = export(model, 14, "logits")
+    save("recurrent", model, om, x, torch_out(model, x), 14, True,
+         "nn.LSTM (2 layers), bidirectional nn.GRU with a computed initial state, ReLU nn.RNN, batch_first, at opset 14", manifest)
 
     if manifest.only and manifest.only - manifest.seen:
         raise SystemExit("--only: no model named %s" % ", ".join(sorted(manifest.only - manifest.seen)))

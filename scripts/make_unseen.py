@@ -20,7 +20,8 @@ ShuffleNet channel shuffle, a SqueezeNet fire module, DenseNet's
 BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
 pooling with Tile and CumSum, attention and layers in torch.einsum, ConvTranspose2d decoders, a
-token-mixing torch.matmul(W, x)), other opsets
+token-mixing torch.matmul(W, x), an LSTM over the image's rows, a
+bidirectional GRU after a Conv front end), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -481,6 +482,42 @@ class TokenMix(nn.Module):
         return self.head(F.relu(self.feat(h)).flatten(1))
 
 
+class LSTMRows(nn.Module):
+    """The classic tutorial model: an nn.LSTM reading the image's 28 rows
+    as a sequence (batch_first), a Linear on its last hidden state. Only
+    the head is a quantizable layer; the LSTM runs in floating point."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(28, 64, batch_first=True)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        out, _ = self.rnn(x.squeeze(1))
+        return self.fc(out[:, -1])
+
+
+class ConvGRU(nn.Module):
+    """A strided Conv front end whose 13 output rows are a sequence for a
+    bidirectional two-layer nn.GRU, between two Linears, the head reading
+    both directions' final states (h_n)."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, stride=2)
+        self.proj = nn.Linear(8 * 13, 48)
+        self.gru = nn.GRU(48, 32, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(4 * 32, 10)
+
+    def forward(self, x):
+        h = F.relu(self.conv(x))                      # B x 8 x 13 x 13
+        h = h.permute(0, 2, 1, 3).flatten(2)          # B x 13 rows x 104
+        _, hn = self.gru(F.relu(self.proj(h)))        # 4 x B x 32
+        return self.head(hn.transpose(0, 1).flatten(1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -505,6 +542,8 @@ MODELS = {
     "hourglass": (Hourglass, 29, 3, 13, {}),
     "einsum_mlp": (EinsumMLP, 30, 2, 13, {}),
     "token_mix": (TokenMix, 31, 2, 13, {}),
+    "lstm_rows": (LSTMRows, 32, 2, 13, {}),
+    "conv_gru": (ConvGRU, 33, 2, 14, {}),
 }
 
 

@@ -256,6 +256,57 @@ def _bcast_int(v):
     return [int(t) for t in np.asarray(v).reshape(-1)]
 
 
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _recurrent(op, ins, a):
+    """LSTM, GRU and RNN (layout 0, default activations; RNN also Relu), in
+    float64, by the ONNX spec's equations. Returns Y, Y_h (and Y_c)."""
+    x = ins[0].astype(np.float64)
+    W, R = ins[1].astype(np.float64), ins[2].astype(np.float64)
+    seq, batch, _ = x.shape
+    dirs, gh, hid = R.shape
+    B = ins[3].astype(np.float64) if len(ins) > 3 and ins[3] is not None else np.zeros((dirs, 2 * gh))
+    h0 = ins[5].astype(np.float64) if len(ins) > 5 and ins[5] is not None else np.zeros((dirs, batch, hid))
+    c0 = ins[6].astype(np.float64) if len(ins) > 6 and ins[6] is not None else np.zeros((dirs, batch, hid))
+    acts = [_s(v) for v in a.get("activations", [])]
+    relu = op == "RNN" and acts[:1] == ["Relu"]
+    reverse = _s(a.get("direction", "forward")) == "reverse"
+    lbr = a.get("linear_before_reset", 0)
+    Y = np.zeros((seq, dirs, batch, hid))
+    Yh, Yc = np.zeros((dirs, batch, hid)), np.zeros((dirs, batch, hid))
+    for d in range(dirs):
+        w, r, wb, rb = W[d], R[d], B[d, :gh], B[d, gh:]
+        h, c = h0[d], c0[d]
+        order = range(seq - 1, -1, -1) if d == 1 or reverse else range(seq)
+        for t in order:
+            xt = x[t]
+            if op == "LSTM":
+                g = xt @ w.T + h @ r.T + wb + rb
+                i, o, f, cc = (g[:, k * hid:(k + 1) * hid] for k in range(4))
+                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(cc)
+                h = _sigmoid(o) * np.tanh(c)
+            elif op == "GRU":
+                gx = xt @ w.T + wb
+                z = _sigmoid(gx[:, :hid] + h @ r[:hid].T + rb[:hid])
+                rr = _sigmoid(gx[:, hid:2 * hid] + h @ r[hid:2 * hid].T + rb[hid:2 * hid])
+                if lbr:
+                    hh = np.tanh(gx[:, 2 * hid:] + rr * (h @ r[2 * hid:].T + rb[2 * hid:]))
+                else:
+                    hh = np.tanh(gx[:, 2 * hid:] + (rr * h) @ r[2 * hid:].T + rb[2 * hid:])
+                h = (1 - z) * hh + z * h
+            else:
+                v = xt @ w.T + h @ r.T + wb + rb
+                h = np.maximum(v, 0) if relu else np.tanh(v)
+            Y[t, d] = h
+        Yh[d], Yc[d] = h, c
+    out = [Y.astype(np.float32), Yh.astype(np.float32)]
+    if op == "LSTM":
+        out.append(Yc.astype(np.float32))
+    return out
+
+
 def run_node(node, vals, opset):
     a = _attrs(node)
     ins = [vals[i] if i else None for i in node.input]
@@ -265,6 +316,8 @@ def run_node(node, vals, opset):
         return [numpy_helper.to_array(a["value"])]
     if op == "Conv":
         return [_conv(x, ins[1], ins[2] if len(ins) > 2 else None, a)]
+    if op in ("LSTM", "GRU", "RNN"):
+        return _recurrent(op, ins, a)
     if op == "Gemm":
         A, B = ins[0].astype(np.float64), ins[1].astype(np.float64)
         if a.get("transA", 0):

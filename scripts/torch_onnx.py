@@ -835,6 +835,82 @@ class OnnxModule(nn.Module):
         ax = a["axis"]
         return lambda ins: [torch.cat([t for t in ins if t is not None], dim=ax)]
 
+    def _recurrent(self, node, a, consts):
+        """LSTM, GRU and RNN (layout 0, default activations; RNN also Relu)
+        as PyTorch's own nn.LSTM/nn.GRU/nn.RNN, one per direction, loaded
+        with the ONNX weights in PyTorch's gate order (ONNX LSTM i,o,f,c is
+        PyTorch's i,f,g,o; GRU z,r,h is r,z,n); a reverse direction runs
+        on the flipped sequence. They stay in floating point, as in mpq."""
+        op = node.op_type
+        W, R = consts[node.input[1]].float(), consts[node.input[2]].float()
+        dirs, gh, hid = R.shape
+        B = consts[node.input[3]].float() if len(node.input) > 3 and node.input[3] else torch.zeros(dirs, 2 * gh)
+        acts = [_s(v) for v in a.get("activations", [])]
+        direction = _s(a.get("direction", "forward"))
+        if a.get("layout", 0) or a.get("clip") is not None or a.get("input_forget", 0):
+            raise NotImplementedError("%s %s: layout/clip/input_forget" % (op, node.name))
+        if op == "GRU" and not a.get("linear_before_reset", 0):
+            raise NotImplementedError("GRU %s: linear_before_reset=0 (PyTorch's GRU is linear_before_reset=1)" % node.name)
+        if op == "LSTM":
+            order = [0, 2, 3, 1]
+            cls = nn.LSTM
+        elif op == "GRU":
+            order = [1, 0, 2]
+            cls = nn.GRU
+        else:
+            order = [0]
+            cls = lambda i, h: nn.RNN(i, h, nonlinearity="relu" if acts[:1] == ["Relu"] else "tanh")
+        def gates(t):
+            return torch.cat([t[k * hid:(k + 1) * hid] for k in order])
+        mods = []
+        for d in range(dirs):
+            m = cls(W.shape[2], hid)
+            with torch.no_grad():
+                m.weight_ih_l0.copy_(gates(W[d]))
+                m.weight_hh_l0.copy_(gates(R[d]))
+                m.bias_ih_l0.copy_(gates(B[d, :gh]))
+                m.bias_hh_l0.copy_(gates(B[d, gh:]))
+            mods.append(m.eval())
+        self._recurrent_modules = getattr(self, "_recurrent_modules", []) + mods  # keep them alive
+
+        def fn(ins):
+            x = ins[0]
+            h0 = ins[5] if len(ins) > 5 and ins[5] is not None else None
+            c0 = ins[6] if len(ins) > 6 and ins[6] is not None else None
+            ys, hs, cs = [], [], []
+            for d, m in enumerate(mods):
+                rev = d == 1 or direction == "reverse"
+                xi = torch.flip(x, [0]) if rev else x
+                st = None
+                if h0 is not None or c0 is not None:
+                    zero = torch.zeros(1, x.shape[1], hid)
+                    hd = h0[d:d + 1] if h0 is not None else zero
+                    cd = c0[d:d + 1] if c0 is not None else zero
+                    st = (hd.contiguous(), cd.contiguous()) if op == "LSTM" else hd.contiguous()
+                y, last = m(xi, st)
+                if rev:
+                    y = torch.flip(y, [0])
+                ys.append(y)
+                if op == "LSTM":
+                    hs.append(last[0])
+                    cs.append(last[1])
+                else:
+                    hs.append(last)
+            out = [torch.stack(ys, 1), torch.cat(hs, 0)]
+            if op == "LSTM":
+                out.append(torch.cat(cs, 0))
+            return out[:len(node.output)]
+        return fn
+
+    def _op_LSTM(self, node, a, consts, layer):
+        return self._recurrent(node, a, consts)
+
+    def _op_GRU(self, node, a, consts, layer):
+        return self._recurrent(node, a, consts)
+
+    def _op_RNN(self, node, a, consts, layer):
+        return self._recurrent(node, a, consts)
+
     def _op_Split(self, node, a, consts, layer):
         ax = a.get("axis", 0)
         nout = len(node.output)

@@ -76,6 +76,43 @@ func intAttr(v int64) graph.Attr     { return graph.Attr{Kind: graph.AttrInt, In
 func floatAttr(v float64) graph.Attr { return graph.Attr{Kind: graph.AttrFloat, Float: v} }
 func strAttr(v string) graph.Attr    { return graph.Attr{Kind: graph.AttrString, String: v} }
 
+// rnnCase builds a recurrent op (LSTM, GRU or RNN, hidden size 3) over a
+// batch × 3 steps × 4 features input, with dirs directions, computed
+// initial states when h0 (so that their gradients flow back to x too), and
+// all its outputs flattened into the logits.
+func rnnCase(op string, dirs int, h0 bool, attrs map[string]graph.Attr) func(b *builder, x string) string {
+	return func(b *builder, x string) string {
+		const hid = 3
+		gates := map[string]int{"RNN": 1, "GRU": 3, "LSTM": 4}[op]
+		xt := b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, x)
+		ins := []string{xt, b.init([]int{dirs, gates * hid, 4}, 0.6), b.init([]int{dirs, gates * hid, hid}, 0.6), b.init([]int{dirs, 2 * gates * hid}, 0.3)}
+		if h0 {
+			state := func() string {
+				m := b.node("ReduceMean", map[string]graph.Attr{"axes": ints(1)}, b.node("MatMul", nil, x, b.init([]int{4, hid}, 0.5)))
+				t := b.node("Tanh", nil, b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, m)) // 1 × N × hid
+				if dirs == 2 {
+					t = b.node("Concat", map[string]graph.Attr{"axis": intAttr(0)}, t, b.node("Mul", nil, t, b.scalar(-0.7)))
+				}
+				return t
+			}
+			ins = append(ins, "", state())
+			if op == "LSTM" {
+				ins = append(ins, state())
+			}
+		}
+		outs := []string{b.name("y"), b.name("yh")}
+		if op == "LSTM" {
+			outs = append(outs, b.name("yc"))
+		}
+		b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: b.name(op), Op: op, Inputs: ins, Outputs: outs, Attrs: attrs})
+		parts := []string{b.node("Flatten", nil, b.node("Transpose", map[string]graph.Attr{"perm": ints(2, 0, 1, 3)}, outs[0]))}
+		for _, o := range outs[1:] {
+			parts = append(parts, b.node("Flatten", nil, b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, o)))
+		}
+		return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, parts...)
+	}
+}
+
 type gradCase struct {
 	name  string
 	in    []int
@@ -184,6 +221,12 @@ func gradCases() []gradCase {
 			two := b.node("LayerNormalization", map[string]graph.Attr{"axis": intAttr(1), "epsilon": floatAttr(1e-3)}, h, b.init([]int{1, 5}, 1))
 			return b.node("Concat", map[string]graph.Attr{"axis": intAttr(1)}, last, two)
 		}},
+		{"lstm-bidirectional-h0-c0", []int{3, 4}, rnnCase("LSTM", 2, true, map[string]graph.Attr{"direction": strAttr("bidirectional")})},
+		{"lstm-reverse", []int{3, 4}, rnnCase("LSTM", 1, false, map[string]graph.Attr{"direction": strAttr("reverse")})},
+		{"gru-linear-before-reset-bidirectional-h0", []int{3, 4}, rnnCase("GRU", 2, true, map[string]graph.Attr{"direction": strAttr("bidirectional"), "linear_before_reset": intAttr(1)})},
+		{"gru", []int{3, 4}, rnnCase("GRU", 1, true, nil)},
+		{"rnn-tanh-bidirectional", []int{3, 4}, rnnCase("RNN", 2, false, map[string]graph.Attr{"direction": strAttr("bidirectional")})},
+		{"rnn-relu-reverse", []int{3, 4}, rnnCase("RNN", 1, true, map[string]graph.Attr{"direction": strAttr("reverse"), "activations": {Kind: graph.AttrStrings, Strings: []string{"Relu"}}})},
 		{"pools", []int{2, 7, 6}, func(b *builder, x string) string {
 			m := b.node("MaxPool", map[string]graph.Attr{"kernel_shape": ints(3, 2), "strides": ints(2, 2), "pads": ints(1, 0, 1, 1), "ceil_mode": intAttr(1)}, x)
 			a := b.node("AveragePool", map[string]graph.Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1), "count_include_pad": intAttr(1)}, x)

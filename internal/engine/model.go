@@ -19,16 +19,16 @@ var ErrShape = errors.New("shape mismatch")
 // supportedOps lists every default-domain operator the engine runs.
 var supportedOps = []string{
 	"Abs", "Add", "And", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip", "Concat",
-	"ConstantOfShape", "Conv", "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "DequantizeLinear", "Div",
-	"Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "Gelu", "Gemm",
-	"GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity",
-	"InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax",
-	"MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "Not", "Or", "PRelu", "Pad", "Pow",
-	"QuantizeLinear", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceMax",
-	"ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize",
-	"Round", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus", "Softsign",
-	"SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "ThresholdedRelu", "Tile", "Transpose",
-	"Unsqueeze", "Where", "Xor",
+	"ConstantOfShape", "Conv", "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "DequantizeLinear",
+	"Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "GRU",
+	"Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
+	"HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LSTM", "LayerNormalization",
+	"LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish",
+	"Mul", "Neg", "Not", "Or", "PRelu", "Pad", "Pow", "QuantizeLinear", "RNN", "Range", "Reciprocal",
+	"ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
+	"ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize", "Round", "Selu", "Shape", "Sigmoid",
+	"Sign", "Sin", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze",
+	"Sub", "Tanh", "ThresholdedRelu", "Tile", "Transpose", "Unsqueeze", "Where", "Xor",
 }
 
 // SupportedOps returns the operators the engine runs, sorted.
@@ -222,7 +222,7 @@ func (m *Model) Layer(name string) (int, bool) {
 
 // FloatWeight is a constant tensor a node multiplies by that is not a
 // quantizable layer's weight (an Einsum's constant of rank three, a
-// batched MatMul constant, ...): it stays in floating point in
+// batched MatMul constant, a recurrent op's W and R, ...): it stays in floating point in
 // every plan, and layer sizes and BOPs do not count it.
 type FloatWeight struct {
 	Node, Op, Name string
@@ -254,6 +254,8 @@ func (m *Model) FloatWeights() []FloatWeight {
 			operands = []string{n.Input(1)}
 		case "Einsum":
 			operands = n.Inputs
+		case "LSTM", "GRU", "RNN":
+			operands = []string{n.Input(1), n.Input(2)} // W and R
 		}
 		for _, name := range operands {
 			t, ok := m.Graph.Init[name]

@@ -468,6 +468,8 @@ func (c *compiler[T]) build() (stepper[T], [][]int, error) {
 		return c.where()
 	case "Resize":
 		return c.resize()
+	case "LSTM", "GRU", "RNN":
+		return c.rnn()
 	case "Einsum":
 		return c.einsum()
 	case "CumSum":

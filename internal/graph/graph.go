@@ -125,6 +125,7 @@ const (
 	AttrFloats
 	AttrTensor
 	AttrOther
+	AttrStrings
 )
 
 // Attr is a node attribute.
@@ -136,6 +137,8 @@ type Attr struct {
 	Ints   []int64
 	Floats []float64
 	Tensor *Tensor
+	// Strings holds a string-list attribute (an RNN's activations).
+	Strings []string
 }
 
 // Node is one operation.
@@ -187,6 +190,14 @@ func (n *Node) AttrString(name, def string) string {
 func (n *Node) AttrInts(name string) []int64 {
 	if a, ok := n.Attrs[name]; ok && a.Kind == AttrInts {
 		return a.Ints
+	}
+	return nil
+}
+
+// AttrStrings returns the string-list attribute name, or nil when absent.
+func (n *Node) AttrStrings(name string) []string {
+	if a, ok := n.Attrs[name]; ok && a.Kind == AttrStrings {
+		return a.Strings
 	}
 	return nil
 }

@@ -226,6 +226,12 @@ func attrFromProto(ap *onnx.AttributeProto) (graph.Attr, error) {
 			fs[i] = float64(f)
 		}
 		return graph.Attr{Kind: graph.AttrFloats, Floats: fs}, nil
+	case onnx.AttributeProto_STRINGS:
+		ss := make([]string, len(ap.GetStrings()))
+		for i, b := range ap.GetStrings() {
+			ss[i] = string(b)
+		}
+		return graph.Attr{Kind: graph.AttrStrings, Strings: ss}, nil
 	case onnx.AttributeProto_TENSOR:
 		t, err := TensorFromProto(ap.GetT())
 		if err != nil {

@@ -1,0 +1,440 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"mpq/internal/graph"
+	"mpq/internal/kernel"
+)
+
+// The recurrent ops as torch.onnx exports nn.LSTM, nn.GRU and nn.RNN
+// (opset 7 to 14 semantics, layout 0: X is sequence × batch × features;
+// batch_first modules add Transposes around them). They run in floating
+// point in every plan, forward and backward through time: their weights are
+// no layer's (the quantizable layers are the Conv/Linear family), as a
+// ConvTranspose's are in the integer path.
+
+type rnnKind int
+
+const (
+	rnnPlain rnnKind = iota // RNN: h' = act(x Wᵀ + h Rᵀ + Wb + Rb)
+	rnnGRU                  // gates z, r, h
+	rnnLSTM                 // gates i, o, f, c
+)
+
+type rnnStep[T Float] struct {
+	stepIO
+	kind                        rnnKind
+	seq, batch, feat, hid, dirs int
+	gates                       int  // per hidden unit: 1, 3 or 4
+	rev                         bool // direction reverse
+	lbr                         bool // GRU linear_before_reset
+	relu                        bool // RNN with Relu instead of Tanh
+	hasY, hasB, hasH0, hasC0    bool
+	acts, cells, hs, zeros, tmp []T
+	dg, dh, dc, dtmp            []T
+}
+
+// rnn plans LSTM, GRU and RNN.
+func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
+	n := c.node
+	s := &rnnStep[T]{kind: map[string]rnnKind{"RNN": rnnPlain, "GRU": rnnGRU, "LSTM": rnnLSTM}[n.Op]}
+	s.gates = [...]int{1, 3, 4}[s.kind]
+	x := c.shape(0)
+	if layout := n.AttrInt("layout", 0); layout != 0 {
+		return nil, nil, fmt.Errorf("layout %d is not supported (torch.onnx writes layout 0: sequence first)", layout)
+	}
+	if len(x) != 3 {
+		return nil, nil, fmt.Errorf("input X has shape %s, want sequence × batch × features: %w", graph.ShapeString(x), ErrShape)
+	}
+	s.seq, s.batch, s.feat = x[0], x[1], x[2]
+	if _, ok := n.Attrs["clip"]; ok {
+		return nil, nil, fmt.Errorf("the clip attribute is not supported")
+	}
+	if n.AttrInt("input_forget", 0) != 0 {
+		return nil, nil, fmt.Errorf("input_forget=1 (coupled input and forget gates) is not supported")
+	}
+	switch dir := n.AttrString("direction", "forward"); dir {
+	case "forward", "reverse":
+		s.dirs, s.rev = 1, dir == "reverse"
+	case "bidirectional":
+		s.dirs = 2
+	default:
+		return nil, nil, fmt.Errorf("direction %q is not forward, reverse or bidirectional", dir)
+	}
+	w, r := c.constIn(1), c.constIn(2)
+	if w == nil || r == nil || !w.DType.IsFloat() || !r.DType.IsFloat() {
+		return nil, nil, fmt.Errorf("the weights W and R must be float constants (initializers)")
+	}
+	if len(r.Shape) != 3 || r.Shape[0] != s.dirs || r.Shape[1]%s.gates != 0 {
+		return nil, nil, fmt.Errorf("R has shape %s, want %d × %d·hidden × hidden: %w", graph.ShapeString(r.Shape), s.dirs, s.gates, ErrShape)
+	}
+	s.hid = r.Shape[2]
+	gh := s.gates * s.hid
+	if hs := n.AttrInt("hidden_size", int64(s.hid)); hs != int64(s.hid) || r.Shape[1] != gh {
+		return nil, nil, fmt.Errorf("R has shape %s but hidden_size is %d: %w", graph.ShapeString(r.Shape), hs, ErrShape)
+	}
+	if !slices.Equal(w.Shape, []int{s.dirs, gh, s.feat}) {
+		return nil, nil, fmt.Errorf("W has shape %s, want %s for input X %s: %w", graph.ShapeString(w.Shape), graph.ShapeString([]int{s.dirs, gh, s.feat}), graph.ShapeString(x), ErrShape)
+	}
+	if c.has(3) {
+		b := c.constIn(3)
+		if b == nil || !b.DType.IsFloat() {
+			return nil, nil, fmt.Errorf("the bias B must be a float constant (initializer)")
+		}
+		if !slices.Equal(b.Shape, []int{s.dirs, 2 * gh}) {
+			return nil, nil, fmt.Errorf("B has shape %s, want %s: %w", graph.ShapeString(b.Shape), graph.ShapeString([]int{s.dirs, 2 * gh}), ErrShape)
+		}
+		s.hasB = true
+	}
+	if c.has(4) {
+		sl := c.constIn(4)
+		if sl == nil {
+			return nil, nil, fmt.Errorf("sequence_lens computed from data (packed sequences) are not supported")
+		}
+		for _, v := range sl.Ints() {
+			if v != int64(s.seq) {
+				return nil, nil, fmt.Errorf("sequence_lens %v: sequences shorter than the input's %d steps (packed sequences) are not supported", sl.Ints(), s.seq)
+			}
+		}
+	}
+	state := []int{s.dirs, s.batch, s.hid}
+	for i, name := range []string{5: "initial_h", 6: "initial_c"} {
+		if i < 5 || !c.has(i) {
+			continue
+		}
+		if i == 6 && s.kind != rnnLSTM {
+			return nil, nil, fmt.Errorf("%s has %d inputs; input %d is not defined for it", n.Op, len(n.Inputs), i)
+		}
+		if !slices.Equal(c.shape(i), state) {
+			return nil, nil, fmt.Errorf("%s has shape %s, want %s: %w", name, graph.ShapeString(c.shape(i)), graph.ShapeString(state), ErrShape)
+		}
+	}
+	s.hasH0, s.hasC0 = c.has(5), c.has(6)
+	if c.has(7) {
+		return nil, nil, fmt.Errorf("peephole weights P are not supported")
+	}
+	want := [...][]string{{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}}[s.kind]
+	if acts := n.AttrStrings("activations"); acts != nil {
+		ok := len(acts) == len(want)*s.dirs
+		for i := 0; ok && i < len(acts); i++ {
+			a, def := acts[i], want[i%len(want)]
+			switch {
+			case a == def:
+			case s.kind == rnnPlain && a == "Relu" && (i == 0 || s.relu):
+				s.relu = true
+			default:
+				ok = false
+			}
+		}
+		if ok && s.kind == rnnPlain && s.dirs == 2 && acts[0] != acts[1] {
+			ok = false
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("activations %v are not supported (mpq runs the defaults %v per direction%s)", acts, want, map[bool]string{true: ", or Relu", false: ""}[s.kind == rnnPlain])
+		}
+	}
+	s.lbr = n.AttrInt("linear_before_reset", 0) != 0
+	y := []int{s.seq, s.dirs, s.batch, s.hid}
+	shapes := [][]int{y, state}
+	if s.kind == rnnLSTM {
+		shapes = append(shapes, state)
+	}
+	if len(n.Outputs) > len(shapes) {
+		return nil, nil, fmt.Errorf("%s has %d outputs, at most %d are defined", n.Op, len(n.Outputs), len(shapes))
+	}
+	s.hasY = len(n.Outputs) > 0 && n.Outputs[0] != ""
+	per := s.dirs * s.seq * s.batch
+	s.acts = make([]T, per*gh)
+	s.cells = make([]T, per*s.hid)
+	s.hs = make([]T, per*s.hid)
+	s.zeros = make([]T, s.batch*s.hid)
+	s.tmp = make([]T, s.batch*s.hid)
+	return s, shapes[:len(n.Outputs)], nil
+}
+
+// output returns output j's data, nil when the node does not have it.
+func (s *rnnStep[T]) output(st *state[T], j int) []T {
+	if j >= len(s.out) || s.out[j] < 0 {
+		return nil
+	}
+	return st.data[s.out[j]]
+}
+
+func (s *rnnStep[T]) outGrad(st *state[T], j int) []T {
+	if j >= len(s.out) || s.out[j] < 0 {
+		return nil
+	}
+	return st.grad[s.out[j]]
+}
+
+// at returns the time step processed k-th in direction d (the second
+// direction of a bidirectional op runs backwards in time).
+func (s *rnnStep[T]) at(d, k int) int {
+	if d == 1 || s.rev {
+		return s.seq - 1 - k
+	}
+	return k
+}
+
+// slot returns the [batch × width] block of buf for direction d, time t.
+func (s *rnnStep[T]) slot(buf []T, d, t, width int) []T {
+	o := ((d*s.seq + t) * s.batch) * width
+	return buf[o : o+s.batch*width]
+}
+
+// prev returns the hidden and cell state before time step k of direction d.
+func (s *rnnStep[T]) prev(st *state[T], d, k int) (h, c []T) {
+	if k > 0 {
+		t := s.at(d, k-1)
+		return s.slot(s.hs, d, t, s.hid), s.slot(s.cells, d, t, s.hid)
+	}
+	h, c = s.zeros, s.zeros
+	bh := s.batch * s.hid
+	if s.hasH0 {
+		h = st.data[s.in[5]][d*bh : (d+1)*bh]
+	}
+	if s.hasC0 {
+		c = st.data[s.in[6]][d*bh : (d+1)*bh]
+	}
+	return h, c
+}
+
+func (s *rnnStep[T]) forward(st *state[T]) {
+	x, w, r := st.data[s.in[0]], st.data[s.in[1]], st.data[s.in[2]]
+	H, gh, B := s.hid, s.gates*s.hid, s.batch
+	for d := range s.dirs {
+		wd, rd := w[d*gh*s.feat:(d+1)*gh*s.feat], r[d*gh*H:(d+1)*gh*H]
+		acts := s.acts[d*s.seq*B*gh : (d+1)*s.seq*B*gh]
+		kernel.Gemm(st.team(), false, true, s.seq*B, gh, s.feat, 1, x, s.feat, wd, s.feat, 0, acts, gh)
+		var wb, rb []T
+		if s.hasB {
+			bd := st.data[s.in[3]][d*2*gh : (d+1)*2*gh]
+			wb, rb = bd[:gh], bd[gh:]
+			// Both biases go into the gates' sums, except the GRU's
+			// candidate-gate recurrent bias, which sits inside r ⊙ (…).
+			nb := gh
+			if s.kind == rnnGRU {
+				nb = 2 * H
+			}
+			for row := 0; row < len(acts); row += gh {
+				a := acts[row : row+gh]
+				for j := range a {
+					a[j] += wb[j]
+				}
+				for j := range nb {
+					a[j] += rb[j]
+				}
+			}
+		}
+		for k := range s.seq {
+			t := s.at(d, k)
+			hp, cp := s.prev(st, d, k)
+			g := s.slot(s.acts, d, t, gh)
+			hs, cs := s.slot(s.hs, d, t, H), s.slot(s.cells, d, t, H)
+			switch s.kind {
+			case rnnPlain:
+				kernel.Gemm(st.team(), false, true, B, H, H, 1, hp, H, rd, H, 1, g, H)
+				for i, v := range g {
+					if s.relu {
+						g[i] = max(v, 0)
+					} else {
+						g[i] = T(math.Tanh(float64(v)))
+					}
+				}
+				copy(hs, g)
+			case rnnLSTM:
+				kernel.Gemm(st.team(), false, true, B, gh, H, 1, hp, H, rd, H, 1, g, gh)
+				for b := range B {
+					gb := g[b*gh : (b+1)*gh]
+					for j := range H {
+						i := T(sigmoid(float64(gb[j])))
+						o := T(sigmoid(float64(gb[H+j])))
+						f := T(sigmoid(float64(gb[2*H+j])))
+						cc := T(math.Tanh(float64(gb[3*H+j])))
+						gb[j], gb[H+j], gb[2*H+j], gb[3*H+j] = i, o, f, cc
+						cell := f*cp[b*H+j] + i*cc
+						cs[b*H+j] = cell
+						hs[b*H+j] = o * T(math.Tanh(float64(cell)))
+					}
+				}
+			case rnnGRU:
+				// z and r: x Wᵀ + h Rᵀ (+ both biases, added above).
+				kernel.Gemm(st.team(), false, true, B, 2*H, H, 1, hp, H, rd, H, 1, g, gh)
+				for b := range B {
+					gb := g[b*gh : (b+1)*gh]
+					for j := range 2 * H {
+						gb[j] = T(sigmoid(float64(gb[j])))
+					}
+				}
+				// cs holds the candidate's recurrent term: h R_hᵀ + Rb_h
+				// (linear_before_reset, PyTorch's form) or (r ⊙ h) R_hᵀ + Rb_h.
+				src := hp
+				if !s.lbr {
+					src = s.tmp
+					for b := range B {
+						for j := range H {
+							src[b*H+j] = g[b*gh+H+j] * hp[b*H+j]
+						}
+					}
+				}
+				kernel.Gemm(st.team(), false, true, B, H, H, 1, src, H, rd[2*H*H:], H, 0, cs, H)
+				for b := range B {
+					gb, cb := g[b*gh:(b+1)*gh], cs[b*H:(b+1)*H]
+					for j := range H {
+						if rb != nil {
+							cb[j] += rb[2*H+j]
+						}
+						z, rr := gb[j], gb[H+j]
+						a := gb[2*H+j]
+						if s.lbr {
+							a += rr * cb[j]
+						} else {
+							a += cb[j]
+						}
+						hh := T(math.Tanh(float64(a)))
+						gb[2*H+j] = hh
+						hs[b*H+j] = (1-z)*hh + z*hp[b*H+j]
+					}
+				}
+			}
+			if y := s.output(st, 0); y != nil {
+				// Y is sequence × directions × batch × hidden.
+				o := (t*s.dirs + d) * B * H
+				copy(y[o:o+B*H], hs)
+			}
+		}
+		last := s.at(d, s.seq-1)
+		if yh := s.output(st, 1); yh != nil {
+			copy(yh[d*B*H:(d+1)*B*H], s.slot(s.hs, d, last, H))
+		}
+		if yc := s.output(st, 2); yc != nil {
+			copy(yc[d*B*H:(d+1)*B*H], s.slot(s.cells, d, last, H))
+		}
+	}
+}
+
+func (s *rnnStep[T]) backward(st *state[T]) {
+	gx := st.grad[s.in[0]]
+	var gh0, gc0 []T
+	if s.hasH0 {
+		gh0 = st.grad[s.in[5]]
+	}
+	if s.hasC0 {
+		gc0 = st.grad[s.in[6]]
+	}
+	if gx == nil && gh0 == nil && gc0 == nil {
+		return
+	}
+	w, r := st.data[s.in[1]], st.data[s.in[2]]
+	H, gh, B := s.hid, s.gates*s.hid, s.batch
+	bh := B * H
+	s.dg = grow(s.dg, s.seq*B*gh)
+	s.dh, s.dc, s.dtmp = grow(s.dh, bh), grow(s.dc, bh), grow(s.dtmp, bh)
+	gy, gyh, gyc := s.outGrad(st, 0), s.outGrad(st, 1), s.outGrad(st, 2)
+	for d := range s.dirs {
+		wd, rd := w[d*gh*s.feat:(d+1)*gh*s.feat], r[d*gh*H:(d+1)*gh*H]
+		dh, dc := s.dh, s.dc
+		clear(dh)
+		clear(dc)
+		if gyh != nil {
+			copy(dh, gyh[d*bh:(d+1)*bh])
+		}
+		if gyc != nil {
+			copy(dc, gyc[d*bh:(d+1)*bh])
+		}
+		for k := s.seq - 1; k >= 0; k-- {
+			t := s.at(d, k)
+			if gy != nil {
+				o := (t*s.dirs + d) * bh
+				for i, v := range gy[o : o+bh] {
+					dh[i] += v
+				}
+			}
+			hp, cp := s.prev(st, d, k)
+			g := s.slot(s.acts, d, t, gh)
+			dg := s.dg[t*B*gh : (t+1)*B*gh]
+			cs := s.slot(s.cells, d, t, H)
+			switch s.kind {
+			case rnnPlain:
+				for i, h := range g {
+					if s.relu {
+						if h > 0 {
+							dg[i] = dh[i]
+						} else {
+							dg[i] = 0
+						}
+					} else {
+						dg[i] = dh[i] * (1 - h*h)
+					}
+				}
+				kernel.Gemm(st.team(), false, false, B, H, H, 1, dg, H, rd, H, 0, dh, H)
+			case rnnLSTM:
+				for b := range B {
+					gb, db := g[b*gh:(b+1)*gh], dg[b*gh:(b+1)*gh]
+					for j := range H {
+						i, o, f, cc := gb[j], gb[H+j], gb[2*H+j], gb[3*H+j]
+						tc := T(math.Tanh(float64(cs[b*H+j])))
+						dhv := dh[b*H+j]
+						dcv := dc[b*H+j] + dhv*o*(1-tc*tc)
+						db[j] = dcv * cc * i * (1 - i)
+						db[H+j] = dhv * tc * o * (1 - o)
+						db[2*H+j] = dcv * cp[b*H+j] * f * (1 - f)
+						db[3*H+j] = dcv * i * (1 - cc*cc)
+						dc[b*H+j] = dcv * f
+					}
+				}
+				kernel.Gemm(st.team(), false, false, B, H, gh, 1, dg, gh, rd, H, 0, dh, H)
+			case rnnGRU:
+				// dtmp: the gradient of the candidate's recurrent term cs.
+				for b := range B {
+					gb, db := g[b*gh:(b+1)*gh], dg[b*gh:(b+1)*gh]
+					for j := range H {
+						z, rr, hh := gb[j], gb[H+j], gb[2*H+j]
+						dhv := dh[b*H+j]
+						da := dhv * (1 - z) * (1 - hh*hh)
+						db[j] = dhv * (hp[b*H+j] - hh) * z * (1 - z)
+						db[2*H+j] = da
+						if s.lbr {
+							db[H+j] = da * cs[b*H+j] * rr * (1 - rr)
+							s.dtmp[b*H+j] = da * rr
+						} else {
+							s.dtmp[b*H+j] = da
+						}
+						dh[b*H+j] = dhv * z
+					}
+				}
+				if s.lbr {
+					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*H:], H, 1, dh, H)
+				} else {
+					// d(r ⊙ h) = da R_h, into tmp; then r's and h's shares.
+					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*H:], H, 0, s.tmp, H)
+					for b := range B {
+						gb, db := g[b*gh:(b+1)*gh], dg[b*gh:(b+1)*gh]
+						for j := range H {
+							rr, drh := gb[H+j], s.tmp[b*H+j]
+							db[H+j] = drh * hp[b*H+j] * rr * (1 - rr)
+							dh[b*H+j] += drh * rr
+						}
+					}
+				}
+				kernel.Gemm(st.team(), false, false, B, H, 2*H, 1, dg, gh, rd, H, 1, dh, H)
+			}
+		}
+		if gh0 != nil {
+			for i, v := range dh {
+				gh0[d*bh+i] += v
+			}
+		}
+		if gc0 != nil {
+			for i, v := range dc {
+				gc0[d*bh+i] += v
+			}
+		}
+		if gx != nil {
+			kernel.Gemm(st.team(), false, false, s.seq*B, s.feat, gh, 1, s.dg, gh, wd, s.feat, 1, gx, s.feat)
+		}
+	}
+}
