@@ -21,7 +21,8 @@ BatchNorm-before-Conv concatenations, torch.where activations, a cosine
 classifier, torch.sign, F.interpolate and PixelShuffle, std/logsumexp
 pooling with Tile and CumSum, attention and layers in torch.einsum, ConvTranspose2d decoders, a
 token-mixing torch.matmul(W, x), an LSTM over the image's rows, a
-bidirectional GRU after a Conv front end), other opsets
+bidirectional GRU after a Conv front end, a vision transformer of
+nn.TransformerEncoder layers), other opsets
 (11, 13, 17) and other seeds, exported the way a user would export them
 (`torch.onnx.export(model.eval(), ...)`).
 """
@@ -518,6 +519,28 @@ class ConvGRU(nn.Module):
         return self.head(hn.transpose(0, 1).flatten(1))
 
 
+class ViTEnc(nn.Module):
+    """A small vision transformer as users write it from PyTorch's own
+    modules: a 7x7 stride-7 patch Conv (16 tokens), a learned position
+    embedding, an nn.TransformerEncoder of two pre-norm GELU layers
+    (nn.MultiheadAttention inside), a final LayerNorm, mean pooling and a
+    Linear head."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(1, 32, 7, stride=7)
+        self.pos = nn.Parameter(torch.randn(1, 16, 32) * 0.02)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, activation="gelu", batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(32)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2) + self.pos
+        return self.head(self.norm(self.enc(t)).mean(1))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -544,6 +567,7 @@ MODELS = {
     "token_mix": (TokenMix, 31, 2, 13, {}),
     "lstm_rows": (LSTMRows, 32, 2, 13, {}),
     "conv_gru": (ConvGRU, 33, 2, 14, {}),
+    "vit_enc": (ViTEnc, 34, 3, 14, {}),
 }
 
 

@@ -105,8 +105,10 @@ def layer_costs(onnx_path, module):
             macs = params * int(np.prod(vals[in_of[l.name]].shape[2:]))
         elif l.op in ("Einsum", "MatMulWeightFirst"):  # every output element sums over its channel's inputs
             macs = int(np.prod(out[1:])) * (params // l.weight.shape[0])
-        else:  # each row of a MatMul's batch x ... x rows x features output
-            macs = params * int(np.prod(out[1:-1]))
+        else:  # each row of a MatMul's ... x rows x features output (the
+            # batch may sit anywhere, e.g. an attention in-projection's
+            # tokens x batch x features: count all rows, per sample)
+            macs = params * int(np.prod(out[:-1])) // dims[0]
         costs[l.name] = (params, macs)
     return costs
 
