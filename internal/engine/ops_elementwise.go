@@ -119,57 +119,150 @@ func (s *binStep[T]) broadcast(a, b, y []T) {
 func (s *binStep[T]) backward(st *state[T]) {
 	a, b, g := st.data[s.in[0]], st.data[s.in[1]], st.grad[s.out[0]]
 	ga, gb := st.grad[s.in[0]], st.grad[s.in[1]]
-	for i, gy := range g {
-		ai, bi := i, i
-		if !s.same {
-			ai, bi = s.ia[i], s.ib[i]
+	if ga == nil && gb == nil {
+		return
+	}
+	if s.same {
+		binGrad(s.op, g, a, b, ga, gb, 1, 1)
+		return
+	}
+	if s.run > 0 {
+		// Per block an operand is a vector (stride 1) or one value
+		// (stride 0, whose gradient is the block's sum).
+		for j, oa := range s.offA {
+			ob := s.offB[j]
+			var gaj, gbj []T
+			if ga != nil {
+				gaj = ga[oa:]
+			}
+			if gb != nil {
+				gbj = gb[ob:]
+			}
+			binGrad(s.op, g[j*s.run:(j+1)*s.run], a[oa:], b[ob:], gaj, gbj, s.sa, s.sb)
 		}
-		switch s.op {
-		case '+':
+		return
+	}
+	// Short runs: element by element through the index maps.
+	for i := range g {
+		ai, bi := s.ia[i], s.ib[i]
+		var gai, gbi []T
+		if ga != nil {
+			gai = ga[ai : ai+1]
+		}
+		if gb != nil {
+			gbi = gb[bi : bi+1]
+		}
+		binGrad(s.op, g[i:i+1], a[ai:ai+1], b[bi:bi+1], gai, gbi, 1, 1)
+	}
+}
+
+// binGrad adds the gradients of y = a op b over one run of outputs (their
+// gradient g) to ga and gb (each nil when not wanted): operand x is read,
+// and its gradient written, at x[k·sx] for output k, sx 1 (a vector) or 0
+// (one value broadcast over the run). The op is chosen once per run, so
+// that the loops are plain.
+func binGrad[T Float](op byte, g, a, b, ga, gb []T, sa, sb int) {
+	n := len(g)
+	switch op {
+	case '+', '-':
+		sign := T(1)
+		if op == '-' {
+			sign = -1
+		}
+		if ga != nil {
+			addScaled(ga[:1+(n-1)*sa], g, sa, 1)
+		}
+		if gb != nil {
+			addScaled(gb[:1+(n-1)*sb], g, sb, sign)
+		}
+	case '*':
+		if ga != nil {
+			mulAdd(ga[:1+(n-1)*sa], g, b[:1+(n-1)*sb], sa, sb)
+		}
+		if gb != nil {
+			mulAdd(gb[:1+(n-1)*sb], g, a[:1+(n-1)*sa], sb, sa)
+		}
+	case '/':
+		for k, gy := range g {
+			bv := b[k*sb]
 			if ga != nil {
-				ga[ai] += gy
+				ga[k*sa] += gy / bv
 			}
 			if gb != nil {
-				gb[bi] += gy
+				gb[k*sb] -= gy * a[k*sa] / (bv * bv)
 			}
-		case '-':
-			if ga != nil {
-				ga[ai] += gy
-			}
-			if gb != nil {
-				gb[bi] -= gy
-			}
-		case '*':
-			if ga != nil {
-				ga[ai] += gy * b[bi]
-			}
-			if gb != nil {
-				gb[bi] += gy * a[ai]
-			}
-		case '/':
-			if ga != nil {
-				ga[ai] += gy / b[bi]
-			}
-			if gb != nil {
-				gb[bi] -= gy * a[ai] / (b[bi] * b[bi])
-			}
-		default:
+		}
+	default:
+		for k, gy := range g {
 			// The larger (Max) or smaller (Min) operand takes the
 			// gradient; a tie splits it, as PyTorch does.
 			fa := T(0)
-			switch av, bv := a[ai], b[bi]; {
+			switch av, bv := a[k*sa], b[k*sb]; {
 			case av == bv:
 				fa = 0.5
-			case (av > bv) == (s.op == 'M'):
+			case (av > bv) == (op == 'M'):
 				fa = 1
 			}
 			if ga != nil {
-				ga[ai] += gy * fa
+				ga[k*sa] += gy * fa
 			}
 			if gb != nil {
-				gb[bi] += gy * (1 - fa)
+				gb[k*sb] += gy * (1 - fa)
 			}
 		}
+	}
+}
+
+// addScaled adds sign·g to dst (stride 1) or sign·Σg to dst[0] (stride 0).
+func addScaled[T Float](dst, g []T, stride int, sign T) {
+	if stride == 0 {
+		sum := T(0)
+		for _, v := range g {
+			sum += v
+		}
+		dst[0] += sign * sum
+		return
+	}
+	dst = dst[:len(g)]
+	if sign == 1 {
+		for k, v := range g {
+			dst[k] += v
+		}
+		return
+	}
+	for k, v := range g {
+		dst[k] -= v
+	}
+}
+
+// mulAdd adds g ⊙ o to dst, each of dst and o a vector (stride 1) or one
+// value (stride 0): dst[k·sd] += g[k]·o[k·so].
+func mulAdd[T Float](dst, g, o []T, sd, so int) {
+	switch {
+	case sd == 1 && so == 1:
+		dst, o = dst[:len(g)], o[:len(g)]
+		for k, v := range g {
+			dst[k] += v * o[k]
+		}
+	case sd == 1:
+		ov := o[0]
+		dst = dst[:len(g)]
+		for k, v := range g {
+			dst[k] += v * ov
+		}
+	case so == 1:
+		o = o[:len(g)]
+		sum := T(0)
+		for k, v := range g {
+			sum += v * o[k]
+		}
+		dst[0] += sum
+	default:
+		sum := T(0)
+		for _, v := range g {
+			sum += v
+		}
+		dst[0] += sum * o[0]
 	}
 }
 
