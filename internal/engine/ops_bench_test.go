@@ -17,6 +17,8 @@ import (
 //	matmul-attn    the same with Transpose and MatMul
 //	resize-linear  bilinear 2× of 16×14×14 (half_pixel)
 //	resize-nearest nearest 2× of the same
+//	lstm           nn.LSTM(28, 64) over 28 rows of 28 (the final state)
+//	gru-bidir      bidirectional nn.GRU(28, 64) over the same
 func BenchmarkOps(b *testing.B) {
 	const batch = 256
 	eq := func(e string) map[string]graph.Attr { return map[string]graph.Attr{"equation": strAttr(e)} }
@@ -48,6 +50,8 @@ func BenchmarkOps(b *testing.B) {
 		}},
 		{"resize-linear", []int{16, 14, 14}, resize("linear")},
 		{"resize-nearest", []int{16, 14, 14}, resize("nearest")},
+		{"lstm", []int{28, 28}, recurrent("LSTM", 1, 64)},
+		{"gru-bidir", []int{28, 28}, recurrent("GRU", 2, 64)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			bl := newBuilder(tc.in)
@@ -72,5 +76,27 @@ func BenchmarkOps(b *testing.B) {
 			}
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
+	}
+}
+
+// recurrent builds op (LSTM or GRU; GRU with linear_before_reset, as
+// torch.onnx writes nn.GRU) over batch × steps × features, hid units per
+// direction, whose final states are the output.
+func recurrent(op string, dirs, hid int) func(b *builder, x string) string {
+	return func(b *builder, x string) string {
+		gates := map[string]int{"GRU": 3, "LSTM": 4}[op]
+		feat := 28
+		xt := b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, x)
+		attrs := map[string]graph.Attr{"hidden_size": intAttr(int64(hid)), "linear_before_reset": intAttr(1)}
+		if op == "LSTM" {
+			delete(attrs, "linear_before_reset")
+		}
+		if dirs == 2 {
+			attrs["direction"] = strAttr("bidirectional")
+		}
+		ins := []string{xt, b.init([]int{dirs, gates * hid, feat}, 0.2), b.init([]int{dirs, gates * hid, hid}, 0.2), b.init([]int{dirs, 2 * gates * hid}, 0.1)}
+		y, yh := b.name("y"), b.name("yh")
+		b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: b.name(op), Op: op, Inputs: ins, Outputs: []string{y, yh}, Attrs: attrs})
+		return b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, yh)
 	}
 }

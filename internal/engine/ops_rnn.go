@@ -237,27 +237,29 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 			switch s.kind {
 			case rnnPlain:
 				kernel.Gemm(st.team(), false, true, B, H, H, 1, hp, H, rd, H, 1, g, H)
-				for i, v := range g {
-					if s.relu {
+				if s.relu {
+					for i, v := range g {
 						g[i] = max(v, 0)
-					} else {
-						g[i] = T(math.Tanh(float64(v)))
 					}
+				} else {
+					kernel.Tanh(g, g)
 				}
 				copy(hs, g)
 			case rnnLSTM:
+				// The activations run over whole rows (kernel.Sigmoid and
+				// kernel.Tanh: vector code in float32, math in float64).
 				kernel.Gemm(st.team(), false, true, B, gh, H, 1, hp, H, rd, H, 1, g, gh)
 				for b := range B {
 					gb := g[b*gh : (b+1)*gh]
+					kernel.Sigmoid(gb[:3*H], gb[:3*H])
+					kernel.Tanh(gb[3*H:], gb[3*H:])
+					cb, hb, pb := cs[b*H:(b+1)*H], hs[b*H:(b+1)*H], cp[b*H:(b+1)*H]
 					for j := range H {
-						i := T(sigmoid(float64(gb[j])))
-						o := T(sigmoid(float64(gb[H+j])))
-						f := T(sigmoid(float64(gb[2*H+j])))
-						cc := T(math.Tanh(float64(gb[3*H+j])))
-						gb[j], gb[H+j], gb[2*H+j], gb[3*H+j] = i, o, f, cc
-						cell := f*cp[b*H+j] + i*cc
-						cs[b*H+j] = cell
-						hs[b*H+j] = o * T(math.Tanh(float64(cell)))
+						cb[j] = gb[2*H+j]*pb[j] + gb[j]*gb[3*H+j]
+					}
+					kernel.Tanh(hb, cb)
+					for j := range H {
+						hb[j] *= gb[H+j]
 					}
 				}
 			case rnnGRU:
@@ -265,9 +267,7 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 				kernel.Gemm(st.team(), false, true, B, 2*H, H, 1, hp, H, rd, H, 1, g, gh)
 				for b := range B {
 					gb := g[b*gh : (b+1)*gh]
-					for j := range 2 * H {
-						gb[j] = T(sigmoid(float64(gb[j])))
-					}
+					kernel.Sigmoid(gb[:2*H], gb[:2*H])
 				}
 				// cs holds the candidate's recurrent term: h R_hᵀ + Rb_h
 				// (linear_before_reset, PyTorch's form) or (r ⊙ h) R_hᵀ + Rb_h.
@@ -283,20 +283,22 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 				kernel.Gemm(st.team(), false, true, B, H, H, 1, src, H, rd[2*H*H:], H, 0, cs, H)
 				for b := range B {
 					gb, cb := g[b*gh:(b+1)*gh], cs[b*H:(b+1)*H]
+					a := gb[2*H:]
 					for j := range H {
 						if rb != nil {
 							cb[j] += rb[2*H+j]
 						}
-						z, rr := gb[j], gb[H+j]
-						a := gb[2*H+j]
 						if s.lbr {
-							a += rr * cb[j]
+							a[j] += gb[H+j] * cb[j]
 						} else {
-							a += cb[j]
+							a[j] += cb[j]
 						}
-						hh := T(math.Tanh(float64(a)))
-						gb[2*H+j] = hh
-						hs[b*H+j] = (1-z)*hh + z*hp[b*H+j]
+					}
+					kernel.Tanh(a, a)
+					hb, pb := hs[b*H:(b+1)*H], hp[b*H:(b+1)*H]
+					for j := range H {
+						z := gb[j]
+						hb[j] = (1-z)*a[j] + z*pb[j]
 					}
 				}
 			}
