@@ -830,11 +830,13 @@ def insert_passthrough(model, op_type, after_op, nth=0):
 # export / grads / checks
 # --------------------------------------------------------------------------
 
-def export(model, opset, output_name, preserve_bn=False):
+def export(model, opset, output_name, preserve_bn=False, fixed_batch=None):
     model.eval()
-    dummy = torch.randn((2,) + tuple(model.in_shape))
+    dummy = torch.randn((fixed_batch or 2,) + tuple(model.in_shape))
     kw = dict(opset_version=opset, input_names=["input"], output_names=[output_name],
               dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}})
+    if fixed_batch:
+        del kw["dynamic_axes"]
     if preserve_bn:
         kw.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     f = io.BytesIO()
@@ -1111,6 +1113,14 @@ def main():
     om = export(model, 14, "logits")
     save("recurrent", model, om, x, torch_out(model, x), 14, True,
          "nn.LSTM (2 layers), bidirectional nn.GRU with a computed initial state, ReLU nn.RNN, batch_first, at opset 14", manifest)
+    # The same module exported with a fixed batch of 4 (no dynamic_axes):
+    # the LSTM's and RNN's zero initial states are constants for 4 samples
+    # expanded to the input's batch; checked at batch 4, and sample by
+    # sample by TestRecurrentFixedBatch.
+    x4 = np.concatenate([x, x[:1] * 0.5])
+    om = export(model, 14, "logits", fixed_batch=4)
+    save("recurrent_fixed4", model, om, x4, torch_out(model, x4), 14, False,
+         "the recurrent model exported with a fixed batch of 4 (constant initial states for 4 samples)", manifest)
 
     if manifest.only and manifest.only - manifest.seen:
         raise SystemExit("--only: no model named %s" % ", ".join(sorted(manifest.only - manifest.seen)))

@@ -35,6 +35,30 @@ type rnnStep[T Float] struct {
 	hasY, hasB, hasH0, hasC0    bool
 	acts, cells, hs, zeros, tmp []T
 	dg, dh, dc, dtmp            []T
+	// h0c and c0c, when set, are constant initial states of one sample
+	// per direction (dirs × hid), from a fixed-batch export.
+	h0c, c0c []T
+	init     [2][]T
+}
+
+// batchInvariant returns the directions × hidden state of a constant
+// directions × B × hidden initial state whose B rows are equal per
+// direction, ok=false when they are not.
+func batchInvariant[T Float](v []float64, sh []int) ([]T, bool) {
+	dirs, b, hid := sh[0], sh[1], sh[2]
+	out := make([]T, dirs*hid)
+	for d := range dirs {
+		row := v[d*b*hid : d*b*hid+hid]
+		for k := 1; k < b; k++ {
+			if !slices.Equal(row, v[(d*b+k)*hid:(d*b+k+1)*hid]) {
+				return nil, false
+			}
+		}
+		for j, x := range row {
+			out[d*hid+j] = T(x)
+		}
+	}
+	return out, true
 }
 
 // rnn plans LSTM, GRU and RNN.
@@ -108,11 +132,28 @@ func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 		if i == 6 && s.kind != rnnLSTM {
 			return nil, nil, fmt.Errorf("%s has %d inputs; input %d is not defined for it", n.Op, len(n.Inputs), i)
 		}
-		if !slices.Equal(c.shape(i), state) {
-			return nil, nil, fmt.Errorf("%s has shape %s, want %s: %w", name, graph.ShapeString(c.shape(i)), graph.ShapeString(state), ErrShape)
+		sh := c.shape(i)
+		if t := c.constIn(i); t != nil && len(sh) == 3 && sh[0] == s.dirs && sh[2] == s.hid && sh[1] != s.batch && sh[1] == c.p.staticBatch {
+			// A model exported with a fixed batch B holds its initial
+			// state as a constant for B samples (zeros, when the module
+			// was called without one): the same state for every sample
+			// serves any batch.
+			v, ok := batchInvariant[T](t.Floats(), sh)
+			if !ok {
+				return nil, nil, fmt.Errorf("%s is a constant for the export's fixed batch of %d that differs from sample to sample; export with dynamic_axes on the batch", name, sh[1])
+			}
+			if i == 5 {
+				s.h0c = v
+			} else {
+				s.c0c = v
+			}
+			continue
+		}
+		if !slices.Equal(sh, state) {
+			return nil, nil, fmt.Errorf("%s has shape %s, want %s: %w", name, graph.ShapeString(sh), graph.ShapeString(state), ErrShape)
 		}
 	}
-	s.hasH0, s.hasC0 = c.has(5), c.has(6)
+	s.hasH0, s.hasC0 = c.has(5) && s.h0c == nil, c.has(6) && s.c0c == nil
 	if c.has(7) {
 		return nil, nil, fmt.Errorf("peephole weights P are not supported")
 	}
@@ -199,7 +240,26 @@ func (s *rnnStep[T]) prev(st *state[T], d, k int) (h, c []T) {
 	if s.hasC0 {
 		c = st.data[s.in[6]][d*bh : (d+1)*bh]
 	}
+	if s.h0c != nil || s.c0c != nil {
+		// One sample's constant state, repeated over the batch.
+		h, c = s.fill(s.h0c, d, h, 0), s.fill(s.c0c, d, c, 1)
+	}
 	return h, c
+}
+
+// fill returns direction d's row of the one-sample state v repeated over
+// the batch (in scratch buffer k), or h when v is nil.
+func (s *rnnStep[T]) fill(v []T, d int, h []T, k int) []T {
+	if v == nil {
+		return h
+	}
+	buf := &s.init[k]
+	*buf = grow(*buf, s.batch*s.hid)
+	row := v[d*s.hid : (d+1)*s.hid]
+	for b := range s.batch {
+		copy((*buf)[b*s.hid:(b+1)*s.hid], row)
+	}
+	return *buf
 }
 
 func (s *rnnStep[T]) forward(st *state[T]) {

@@ -288,3 +288,48 @@ func TestDedupCopiesAreLayers(t *testing.T) {
 		t.Fatal("the two encoder layers' in-projections have one gradient")
 	}
 }
+
+// TestRecurrentFixedBatch runs the recurrent model exported with a fixed
+// batch of 4 (its LSTM's and RNN's zero initial states are constants for 4
+// samples, expanded to the input's batch) one sample at a time and at
+// batch 7, against PyTorch's outputs for the 4 samples.
+func TestRecurrentFixedBatch(t *testing.T) {
+	dir, _ := readZooManifest(t)
+	m, err := onnxio.LoadModel(filepath.Join(dir, "recurrent_fixed4.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := readNPY[float32](t, filepath.Join(dir, "recurrent_fixed4.input.npy"))
+	want := readNPY[float32](t, filepath.Join(dir, "recurrent_fixed4.output.npy"))
+	per, k := len(x)/4, m.Classes
+	check := func(got []float32, samples []int) {
+		t.Helper()
+		for i, smp := range samples {
+			for j := range k {
+				w := want[smp*k+j]
+				if d := math.Abs(float64(got[i*k+j] - w)); d > 1e-4*max(1, math.Abs(float64(w))) {
+					t.Fatalf("batch of %d, sample %d logit %d: %g, PyTorch %g", len(samples), smp, j, got[i*k+j], w)
+				}
+			}
+		}
+	}
+	s := engine.NewSession[float32](m)
+	defer s.Close()
+	for i := range 4 {
+		got, err := s.Forward(x[i*per:(i+1)*per], 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(got, []int{i})
+	}
+	seven := []int{3, 1, 0, 2, 2, 1, 3}
+	var x7 []float32
+	for _, i := range seven {
+		x7 = append(x7, x[i*per:(i+1)*per]...)
+	}
+	got, err := s.Forward(x7, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(got, seven)
+}

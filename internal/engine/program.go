@@ -136,7 +136,11 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 			continue
 		}
 		if allConst {
-			if t, ok, err := foldConst(node, c.constIns(), g.Opset); err != nil {
+			ins := c.constIns()
+			if node.Op == "Expand" && len(ins) == 2 && ins[0] != nil && ins[1] != nil {
+				ins[0] = p.unbatchExpand(ins[0], ins[1].Ints())
+			}
+			if t, ok, err := foldConst(node, ins, g.Opset); err != nil {
 				return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
 			} else if ok {
 				c.setConst(0, t)
@@ -324,6 +328,42 @@ func (c *compiler[T]) constIn(i int) *graph.Tensor {
 		return nil
 	}
 	return c.p.consts[c.ins[i]]
+}
+
+// unbatchExpand returns the constant x that an Expand broadcasts to the
+// shape target, with its fixed-batch dimension collapsed to 1 where a
+// model exported with a fixed batch B expands a constant of B samples
+// (an RNN's zero initial state, [1, B, hidden]) to a shape computed from
+// the input, whose batch is this plan's: the same values for every
+// sample. x is returned as it is in every other case.
+func (p *program[T]) unbatchExpand(x *graph.Tensor, target []int64) *graph.Tensor {
+	b := p.staticBatch
+	if b <= 1 || b == p.batch || !x.DType.IsFloat() || len(target) < len(x.Shape) {
+		return x
+	}
+	off := len(target) - len(x.Shape)
+	for k, d := range x.Shape {
+		if d != b || target[off+k] != int64(p.batch) {
+			continue
+		}
+		inner := graph.NumElements(x.Shape[k+1:])
+		outer := graph.NumElements(x.Shape[:k])
+		v := x.Floats()
+		y := make([]float64, 0, outer*inner)
+		for o := range outer {
+			blk := v[o*b*inner : (o+1)*b*inner]
+			for j := 1; j < b; j++ {
+				if !slices.Equal(blk[:inner], blk[j*inner:(j+1)*inner]) {
+					return x // differs per sample: left to fail as it is
+				}
+			}
+			y = append(y, blk[:inner]...)
+		}
+		sh := slices.Clone(x.Shape)
+		sh[k] = 1
+		return &graph.Tensor{Name: x.Name, DType: x.DType, Shape: sh, Float: y}
+	}
+	return x
 }
 
 func (c *compiler[T]) constIns() []*graph.Tensor {
