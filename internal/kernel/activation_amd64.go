@@ -16,6 +16,9 @@ func tanhAVX2(y, x *float32, n int)
 //go:noescape
 func sigmoidAVX2(y, x *float32, n int)
 
+//go:noescape
+func erfAVX2(y, x *float32, n int)
+
 // clampAsm does Clamp's first len(y) rounded down to a multiple of 8
 // values and returns how many: 0 on CPUs without AVX2, and for bounds the
 // vector code does not reproduce Go's min and max for (a NaN bound, hi −0).
@@ -61,6 +64,9 @@ func unaryAsm(y, x []float32, k func(y, x *float32, n int)) int {
 
 // tanhAsm does Tanh's vector part (unaryAsm).
 func tanhAsm(y, x []float32) int { return unaryAsm(y, x, tanhAVX2) }
+
+// erfAsm does Erf's vector part (unaryAsm).
+func erfAsm(y, x []float32) int { return unaryAsm(y, x, erfAVX2) }
 
 // sigmoidAsm does Sigmoid's vector part (unaryAsm).
 func sigmoidAsm(y, x []float32) int { return unaryAsm(y, x, sigmoidAVX2) }

@@ -710,3 +710,91 @@ etnext:
 	VMOVSS X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// erfc<> holds erf32's constants, one float32 each (broadcast):
+// P0..P5, Q1..Q5, 4, −4, 1, −1.
+DATA erfc<>+0(SB)/4, $0x3f906eba // P0
+DATA erfc<>+4(SB)/4, $0x3e4632ed // P1
+DATA erfc<>+8(SB)/4, $0x3d5981e5 // P2
+DATA erfc<>+12(SB)/4, $0x3b7e8374 // P3
+DATA erfc<>+16(SB)/4, $0x39952f2f // P4
+DATA erfc<>+20(SB)/4, $0x36054e31 // P5
+DATA erfc<>+24(SB)/4, $0x3f013ed5 // Q1
+DATA erfc<>+28(SB)/4, $0x3dec3e3f // Q2
+DATA erfc<>+32(SB)/4, $0x3c7929db // Q3
+DATA erfc<>+36(SB)/4, $0x3a9b656c // Q4
+DATA erfc<>+40(SB)/4, $0x381cee4c // Q5
+DATA erfc<>+44(SB)/4, $0x40800000 // BIG
+DATA erfc<>+48(SB)/4, $0xc0800000 // NBIG
+DATA erfc<>+52(SB)/4, $0x3f800000 // ONE
+DATA erfc<>+56(SB)/4, $0xbf800000 // NONE
+GLOBL erfc<>(SB), RODATA|NOPTR, $60
+
+// func erfAVX2(y, x *float32, n int)
+//
+// For i < n, a multiple of 8: y[i] = erf32(x[i]), the same operations in
+// the same order (no fused multiply-adds), so bit for bit erf32's value:
+// a = min(max(x, −4), 4), t = a², a·P(t)/Q(t) clamped to [−1, 1]; NaN
+// lanes take x.
+TEXT ·erfAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ edone
+	VBROADCASTSS erfc<>+48(SB), Y10
+	VBROADCASTSS erfc<>+44(SB), Y11
+	VBROADCASTSS erfc<>+52(SB), Y12
+	VBROADCASTSS erfc<>+56(SB), Y13
+
+eloop:
+	VMOVUPS (SI), Y0
+	VMAXPS Y10, Y0, Y1
+	VMINPS Y11, Y1, Y1
+	VMULPS Y1, Y1, Y2
+	VBROADCASTSS erfc<>+20(SB), Y3
+	VMULPS Y2, Y3, Y3
+	VBROADCASTSS erfc<>+16(SB), Y9
+	VADDPS Y9, Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VBROADCASTSS erfc<>+12(SB), Y9
+	VADDPS Y9, Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VBROADCASTSS erfc<>+8(SB), Y9
+	VADDPS Y9, Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VBROADCASTSS erfc<>+4(SB), Y9
+	VADDPS Y9, Y3, Y3
+	VMULPS Y2, Y3, Y3
+	VBROADCASTSS erfc<>+0(SB), Y9
+	VADDPS Y9, Y3, Y3
+	VBROADCASTSS erfc<>+40(SB), Y4
+	VMULPS Y2, Y4, Y4
+	VBROADCASTSS erfc<>+36(SB), Y9
+	VADDPS Y9, Y4, Y4
+	VMULPS Y2, Y4, Y4
+	VBROADCASTSS erfc<>+32(SB), Y9
+	VADDPS Y9, Y4, Y4
+	VMULPS Y2, Y4, Y4
+	VBROADCASTSS erfc<>+28(SB), Y9
+	VADDPS Y9, Y4, Y4
+	VMULPS Y2, Y4, Y4
+	VBROADCASTSS erfc<>+24(SB), Y9
+	VADDPS Y9, Y4, Y4
+	VMULPS Y2, Y4, Y4
+	VADDPS Y12, Y4, Y4
+	VMULPS Y3, Y1, Y5
+	VDIVPS Y4, Y5, Y5
+	VMAXPS Y13, Y5, Y5
+	VMINPS Y12, Y5, Y5
+	VCMPPS $3, Y0, Y0, Y6
+	VBLENDVPS Y6, Y0, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ eloop
+
+edone:
+	VZEROUPPER
+	RET

@@ -72,6 +72,8 @@ func tanhAsm(y, x []float32) int { return 0 }
 
 func sigmoidAsm(y, x []float32) int { return 0 }
 
+func erfAsm(y, x []float32) int { return 0 }
+
 func expSumAsm(x []float32, m float32) (float32, int) { return 0, 0 }
 
 func expStoreAsm(y, x []float32, m float32) (float32, int) { return 0, 0 }
