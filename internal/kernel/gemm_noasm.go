@@ -74,6 +74,10 @@ func sigmoidAsm(y, x []float32) int { return 0 }
 
 func erfAsm(y, x []float32) int { return 0 }
 
+func dequantTileTAsm(y []float32, ldy int, tile []int32, corr []int32, scale, bias []float32, cols int) bool {
+	return false
+}
+
 func expSumAsm(x []float32, m float32) (float32, int) { return 0, 0 }
 
 func expStoreAsm(y, x []float32, m float32) (float32, int) { return 0, 0 }

@@ -463,6 +463,8 @@ type QLinearWork struct {
 	xt    []uint8 // the same, transposed: K rows of the samples
 	off   []int   // offset of each row of xt, in pairs
 	tiles []int32 // per worker: a qMR×qNR tile of sums
+	corr  []int32 // per output: ZP·Σ_k w[m, k]
+	zeros []float32
 }
 
 // QLinearForward computes the fully connected layer y = dequant(x_q·wᵀ) in
@@ -513,8 +515,21 @@ func QLinearForward(t *Team, n int, x []float32, w *QWeights, q *FakeQuant[float
 	if len(work.tiles) < t.Workers()*qTileRows*qNR {
 		work.tiles = make([]int32, t.Workers()*qTileRows*qNR)
 	}
+	// The epilogue's per-output constants: the zero-point correction, and
+	// a zero bias when there is none.
+	if cap(work.corr) < m {
+		work.corr = make([]int32, m)
+		work.zeros = make([]float32, m)
+	}
+	corr := work.corr[:m]
+	for r := range corr {
+		corr[r] = int32(q.ZP) * w.rowSum[r]
+	}
+	if bias == nil {
+		bias = work.zeros[:m]
+	}
 	job := teamJob[qlinearJob](t, slotQLinear)
-	*job = qlinearJob{n: n, m: m, k: k, ldx: ldx, x: x, w: w, q: q, scale: scale, bias: bias, y: y, codes: codes, xt: xt, off: off, tiles: work.tiles}
+	*job = qlinearJob{n: n, m: m, k: k, ldx: ldx, x: x, w: w, q: q, scale: scale, bias: bias, y: y, codes: codes, xt: xt, off: off, tiles: work.tiles, corr: corr}
 	parallelFor(t, panels, minChunk, t.Workers(), job)
 	*job = qlinearJob{}
 }
@@ -529,14 +544,14 @@ type qlinearJob struct {
 	codes, xt      []uint8
 	off            []int
 	tiles          []int32
+	corr           []int32 // per output: the zero point's share, ZP·Σ_k w[m, k]
 }
 
 // Range quantizes and multiplies the panels [lo, hi).
 func (jb *qlinearJob) Range(wi, lo, hi int) {
 	n, m, k, ldx := jb.n, jb.m, jb.k, jb.ldx
 	x, w, q, scale, bias, y := jb.x, jb.w, jb.q, jb.scale, jb.bias, jb.y
-	codes, xt, off := jb.codes, jb.xt, jb.off
-	zp := int32(q.ZP)
+	codes, xt, off, corr := jb.codes, jb.xt, jb.off, jb.corr
 	arch := qArch()
 	// Quantize this range's samples (vectorized), then transpose
 	// them into their columns of xt.
@@ -567,15 +582,20 @@ func (jb *qlinearJob) Range(wi, lo, hi int) {
 				panel := w.panel(0, pi)
 				arch.kernels[rows](w.kp, &panel[0], &xt[j], &off[0], &tile[0], qNR, 1)
 			}
-			for i := range rows {
-				r := pi*mr + i
-				corr, s := zp*w.rowSum[r], scale[r]
-				var b float32
-				if bias != nil {
-					b = bias[r]
-				}
-				for jj, v := range tile[i*qNR : i*qNR+cols] {
-					y[(j+jj)*m+r] = float32(float32(v-corr)*s) + b
+			// Per sample, the panel's rows are consecutive outputs: a
+			// full panel's tile is dequantized and transposed in
+			// registers (dequantTileTAsm); otherwise y's writes run
+			// along the rows and the tile (in L1) is read down its
+			// columns.
+			r0 := pi * mr
+			if rows == qTileRows && dequantTileTAsm(y[j*m+r0:], m, tile, corr[r0:], scale[r0:], bias[r0:], cols) {
+				continue
+			}
+			cr, sr, br := corr[r0:r0+rows], scale[r0:r0+rows], bias[r0:r0+rows]
+			for jj := range cols {
+				yr := y[(j+jj)*m+r0 : (j+jj)*m+r0+rows]
+				for i := range yr {
+					yr[i] = float32(float32(tile[i*qNR+jj]-cr[i])*sr[i]) + br[i]
 				}
 			}
 		}

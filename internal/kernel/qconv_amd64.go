@@ -69,6 +69,20 @@ func dequantRowAsm(dst []float32, acc []int32, corr int32, scale, bias float32) 
 //go:noescape
 func dequantRowsAVX2(dst *float32, acc *int32, rows, vecs, dstStride, srcStride int, corr int32, scale, bias float32)
 
+//go:noescape
+func dequantTileTAVX2(y *float32, ldy int, tile *int32, corr *int32, scale, bias *float32, cols int)
+
+// dequantTileTAsm writes a full tile's dequantized sums transposed (the
+// qlinear epilogue: 8 channels of each of cols ≤ 16 samples, y rows ldy
+// apart) on CPUs with AVX2 and reports whether it did.
+func dequantTileTAsm(y []float32, ldy int, tile []int32, corr []int32, scale, bias []float32, cols int) bool {
+	if !hasAVX2() || cols < 1 || cols > 16 || len(tile) < 8*16 || len(corr) < 8 || len(scale) < 8 || len(bias) < 8 || len(y) < (cols-1)*ldy+8 {
+		return false
+	}
+	dequantTileTAVX2(&y[0], ldy, &tile[0], &corr[0], &scale[0], &bias[0], cols)
+	return true
+}
+
 // dequantRowsAsm is dequantRows in whole vectors on CPUs with AVX2; it
 // reports whether it ran.
 func dequantRowsAsm(dst []float32, acc []int32, rows, n, srcStride int, corr int32, scale, bias float32) bool {

@@ -285,3 +285,109 @@ dqtail:
 	JNZ dqblock
 	VZEROUPPER
 	RET
+
+// DQROW(i, R) sets R to row i of the tile (8 int32 at AX + i·64 + half
+// offset in BX), minus corr[i], converted, times scale[i], plus bias[i]
+// (corr, scale, bias at SI, DX, R8).
+#define DQROW(i, R) \
+	VMOVDQU (i*64)(AX)(BX*1), R \
+	VPBROADCASTD (i*4)(SI), Y8 \
+	VPSUBD Y8, R, R \
+	VCVTDQ2PS R, R \
+	VBROADCASTSS (i*4)(DX), Y8 \
+	VMULPS Y8, R, R \
+	VBROADCASTSS (i*4)(R8), Y8 \
+	VADDPS Y8, R, R
+
+// func dequantTileTAVX2(y *float32, ldy int, tile *int32, corr *int32, scale, bias *float32, cols int)
+//
+// For a tile of 8 output channels × 16 samples of int32 sums (row-major,
+// 16 a row) and j < cols ≤ 16, i < 8: y[j·ldy + i] =
+// float32(tile[i·16 + j] − corr[i])·scale[i] + bias[i], the same
+// operations as the Go epilogue (no fused multiply-add): bit for bit its
+// values. Each half of 8 samples is dequantized row by row, transposed
+// 8×8 in registers and stored one sample (8 channels) at a time.
+TEXT ·dequantTileTAVX2(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), R9
+	SHLQ $2, R9
+	MOVQ tile+16(FP), AX
+	MOVQ corr+24(FP), SI
+	MOVQ scale+32(FP), DX
+	MOVQ bias+40(FP), R8
+	MOVQ cols+48(FP), CX
+	XORQ BX, BX
+
+thalf:
+	DQROW(0, Y0)
+	DQROW(1, Y1)
+	DQROW(2, Y2)
+	DQROW(3, Y3)
+	DQROW(4, Y4)
+	DQROW(5, Y5)
+	DQROW(6, Y6)
+	DQROW(7, Y7)
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y9, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y10, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y11, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y12, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y13, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y14, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	VMOVUPS Y15, (DI)
+	ADDQ R9, DI
+	DECQ CX
+	JZ tdone
+	CMPQ BX, $0
+	JNE tdone
+	MOVQ $32, BX
+	JMP thalf
+
+tdone:
+	VZEROUPPER
+	RET

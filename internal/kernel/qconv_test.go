@@ -164,11 +164,13 @@ func TestQuantCode(t *testing.T) {
 }
 
 // TestQLinearForward checks QLinearForward bit for bit against the
-// integer product done in int64, for odd batch sizes and depths.
+// integer product done in int64, for odd batch sizes and depths, output
+// counts around the 8-channel panels the epilogue transposes in
+// registers, with and without a bias.
 func TestQLinearForward(t *testing.T) {
 	r := newRand(15)
 	work := &QLinearWork{}
-	shapes := [][3]int{{1, 1, 1}, {3, 7, 5}, {17, 10, 84}, {33, 13, 121}, {5, 6, 2}}
+	shapes := [][3]int{{1, 1, 1}, {3, 7, 5}, {17, 10, 84}, {33, 13, 121}, {5, 6, 2}, {40, 16, 9}, {9, 8, 3}}
 	if !testing.Short() {
 		shapes = append(shapes, [3]int{256, 120, 400})
 	}
@@ -182,6 +184,9 @@ func TestQLinearForward(t *testing.T) {
 			}
 			codes, _ := randCodes(r, m*k)
 			scale, bias := to32(randSlice(r, m)), to32(randSlice(r, m))
+			if qi == 0 {
+				bias = nil // a MatMul layer's: no bias
+			}
 			y := nanSlice[float32](n * m)
 			QLinearForward(nil, n, x, PackQWeights(m, k, 1, codes), q, scale, bias, y, work)
 			for j := range n {
@@ -190,7 +195,11 @@ func TestQLinearForward(t *testing.T) {
 					for l := range k {
 						acc += int64(codes[i*k+l]) * (int64(quantCode(x[j*k+l], q)) - int64(q.ZP))
 					}
-					want := float32(float32(acc)*scale[i]) + bias[i]
+					b := float32(0)
+					if bias != nil {
+						b = bias[i]
+					}
+					want := float32(float32(acc)*scale[i]) + b
 					if got := y[j*m+i]; math.Float32bits(got) != math.Float32bits(want) {
 						t.Fatalf("%v q%d: y[%d,%d] = %v, want %v", s, qi, j, i, got, want)
 					}
