@@ -32,7 +32,7 @@ type rnnStep[T Float] struct {
 	rev                         bool // direction reverse
 	lbr                         bool // GRU linear_before_reset
 	relu                        bool // RNN with Relu instead of Tanh
-	hasY, hasB, hasH0, hasC0    bool
+	hasB, hasH0, hasC0          bool
 	acts, cells, hs, zeros, tmp []T
 	dg, dh, dc, dtmp            []T
 	// h0c and c0c, when set, are constant initial states of one sample
@@ -74,6 +74,9 @@ func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 		return nil, nil, fmt.Errorf("input X has shape %s, want sequence × batch × features: %w", graph.ShapeString(x), ErrShape)
 	}
 	s.seq, s.batch, s.feat = x[0], x[1], x[2]
+	if s.seq == 0 {
+		return nil, nil, fmt.Errorf("input X has shape %s: an empty sequence: %w", graph.ShapeString(x), ErrShape)
+	}
 	if _, ok := n.Attrs["clip"]; ok {
 		return nil, nil, fmt.Errorf("the clip attribute is not supported")
 	}
@@ -186,7 +189,6 @@ func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 	if len(n.Outputs) > len(shapes) {
 		return nil, nil, fmt.Errorf("%s has %d outputs, at most %d are defined", n.Op, len(n.Outputs), len(shapes))
 	}
-	s.hasY = len(n.Outputs) > 0 && n.Outputs[0] != ""
 	per := s.dirs * s.seq * s.batch
 	s.acts = make([]T, per*gh)
 	s.cells = make([]T, per*s.hid)

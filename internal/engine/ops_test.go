@@ -612,3 +612,40 @@ func TestFoldInitializers(t *testing.T) {
 		t.Fatalf("folded %v, written out %v", got, ref)
 	}
 }
+
+// TestRecurrentRefused checks that recurrent ops mpq does not run (or whose
+// inputs do not fit) fail at load time with an error naming the problem,
+// never a panic.
+func TestRecurrentRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		attrs map[string]graph.Attr
+		wRows int // W's and R's rows (4·hidden is right)
+		seqL  bool
+		want  string
+	}{
+		{"layout", map[string]graph.Attr{"layout": intAttr(1)}, 12, false, "layout 1"},
+		{"clip", map[string]graph.Attr{"clip": floatAttr(3)}, 12, false, "clip"},
+		{"input-forget", map[string]graph.Attr{"input_forget": intAttr(1)}, 12, false, "input_forget"},
+		{"activations", map[string]graph.Attr{"activations": {Kind: graph.AttrStrings, Strings: []string{"Relu", "Tanh", "Tanh"}}}, 12, false, "activations"},
+		{"direction", map[string]graph.Attr{"direction": strAttr("sideways")}, 12, false, "sideways"},
+		{"weight-shape", nil, 10, false, "R has shape"},
+		{"hidden-size", map[string]graph.Attr{"hidden_size": intAttr(5)}, 12, false, "hidden_size"},
+		{"sequence-lens", nil, 12, true, "sequence_lens"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder([]int{3, 4})
+			xt := b.node("Transpose", map[string]graph.Attr{"perm": ints(1, 0, 2)}, "x")
+			ins := []string{xt, b.init([]int{1, tc.wRows, 4}, 0.5), b.init([]int{1, tc.wRows, 3}, 0.5), ""}
+			if tc.seqL {
+				ins = append(ins, b.ints(2, 3))
+			}
+			y, yh := b.name("y"), b.name("yh")
+			b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: "lstm", Op: "LSTM", Inputs: ins, Outputs: []string{y, yh}, Attrs: tc.attrs})
+			_, err := New(b.finish(yh))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "lstm") {
+				t.Fatalf("err = %v, want it to name the node and say %q", err, tc.want)
+			}
+		})
+	}
+}
