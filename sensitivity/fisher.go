@@ -54,6 +54,7 @@ func fisherTrace(ctx context.Context, m *engine.Model, data *dataset.Dataset, re
 			defer wg.Done()
 			s := engine.NewSession[float64](m)
 			defer s.Close()
+			s.SkipInputGradient()
 			var x []float64
 			for {
 				i := int(next.Add(1) - 1)

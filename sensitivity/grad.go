@@ -41,7 +41,9 @@ type prefix struct {
 const maxPrefixBytes = 512 << 20
 
 func newLossGrad(m *engine.Model, data *dataset.Dataset, batch int) *lossGrad {
-	return &lossGrad{sess: engine.NewSession[float64](m), data: data, batch: batch, only: -1, pre: prefix{layer: -1}}
+	s := engine.NewSession[float64](m)
+	s.SkipInputGradient() // the weights' gradients are all it reads
+	return &lossGrad{sess: s, data: data, batch: batch, only: -1, pre: prefix{layer: -1}}
 }
 
 // batches runs a forward and a backward pass over each batch of the subset

@@ -333,3 +333,54 @@ func TestRecurrentFixedBatch(t *testing.T) {
 	}
 	check(got, seven)
 }
+
+// TestSkipInputGradient checks that a session told to skip the input's
+// gradient leaves it nil and computes the same weight gradients, bit for
+// bit, as one that computes it, on models whose first layer is a Gemm, a
+// MatMul and a Conv.
+func TestSkipInputGradient(t *testing.T) {
+	dir, _ := readZooManifest(t)
+	for _, name := range []string{"gemm_matmul", "conv_variants", "recurrent"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(dir, name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x32 := readNPY[float32](t, filepath.Join(dir, name+".input.npy"))
+			labels64 := readNPY[int64](t, filepath.Join(dir, name+".labels.npy"))
+			x := make([]float64, len(x32))
+			for i, v := range x32 {
+				x[i] = float64(v)
+			}
+			labels := make([]int, len(labels64))
+			for i, v := range labels64 {
+				labels[i] = int(v)
+			}
+			run := func(skip bool) *engine.Session[float64] {
+				s := engine.NewSession[float64](m)
+				if skip {
+					s.SkipInputGradient()
+				}
+				if _, err := s.Forward(x, len(labels)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Backward(labels); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			full, skip := run(false), run(true)
+			if full.Grad(m.Input) == nil || skip.Grad(m.Input) != nil {
+				t.Fatalf("input gradient: %d values computing it, %d skipping it", len(full.Grad(m.Input)), len(skip.Grad(m.Input)))
+			}
+			for l := range m.Layers {
+				a, b := full.WeightGrad(l), skip.WeightGrad(l)
+				for i := range a {
+					if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+						t.Fatalf("layer %s d/dw[%d]: %g computing the input's gradient, %g skipping it", m.Layers[l].Name, i, a[i], b[i])
+					}
+				}
+			}
+		})
+	}
+}

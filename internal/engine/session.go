@@ -33,7 +33,17 @@ type Session[T Float] struct {
 	// inference: Forward only, with a Relu that is a Conv's or an Add's
 	// only consumer run inside it (NewInferenceSession).
 	inference bool
+	// noInputGrad: Backward leaves the input's gradient out
+	// (SkipInputGradient).
+	noInputGrad bool
 }
+
+// SkipInputGradient makes Backward leave the gradient of the model's input
+// uncomputed (Grad of the input is then nil): the sensitivity passes need
+// the weights' gradients alone, and the input's costs as much as the first
+// layer's forward pass (most of an MLP's arithmetic is its first layer).
+// It takes effect for batch sizes whose first Backward comes after it.
+func (s *Session[T]) SkipInputGradient() { s.noInputGrad = true }
 
 // NewInferenceSession returns a Session for Forward alone: a Relu that is
 // the only consumer of a Conv's output runs inside the convolution, on each
@@ -297,7 +307,7 @@ func (s *Session[T]) backward(labels []int, layer int) (float64, error) {
 	if st.grad == nil {
 		st.grad = make([][]T, len(p.names))
 		for i := range p.names {
-			if p.dynamic[i] && p.alias[i] == i {
+			if p.dynamic[i] && p.alias[i] == i && !(s.noInputGrad && i == p.input) {
 				st.grad[i] = make([]T, graph.NumElements(p.shapes[i]))
 			}
 		}
