@@ -730,6 +730,13 @@ DATA erfc<>+52(SB)/4, $0x3f800000 // ONE
 DATA erfc<>+56(SB)/4, $0xbf800000 // NONE
 GLOBL erfc<>(SB), RODATA|NOPTR, $60
 
+// ERFSTEP(off, R) is one Horner step of erf32's polynomials in t = a²
+// (Y2): R = (R + c)·t for the constant at erfc<>+off.
+#define ERFSTEP(off, R) \
+	VBROADCASTSS erfc<>+off(SB), Y9 \
+	VADDPS Y9, R, R \
+	VMULPS Y2, R, R
+
 // func erfAVX2(y, x *float32, n int)
 //
 // For i < n, a multiple of 8: y[i] = erf32(x[i]), the same operations in
@@ -754,34 +761,18 @@ eloop:
 	VMULPS Y1, Y1, Y2
 	VBROADCASTSS erfc<>+20(SB), Y3
 	VMULPS Y2, Y3, Y3
-	VBROADCASTSS erfc<>+16(SB), Y9
-	VADDPS Y9, Y3, Y3
-	VMULPS Y2, Y3, Y3
-	VBROADCASTSS erfc<>+12(SB), Y9
-	VADDPS Y9, Y3, Y3
-	VMULPS Y2, Y3, Y3
-	VBROADCASTSS erfc<>+8(SB), Y9
-	VADDPS Y9, Y3, Y3
-	VMULPS Y2, Y3, Y3
-	VBROADCASTSS erfc<>+4(SB), Y9
-	VADDPS Y9, Y3, Y3
-	VMULPS Y2, Y3, Y3
+	ERFSTEP(16, Y3)
+	ERFSTEP(12, Y3)
+	ERFSTEP(8, Y3)
+	ERFSTEP(4, Y3)
 	VBROADCASTSS erfc<>+0(SB), Y9
 	VADDPS Y9, Y3, Y3
 	VBROADCASTSS erfc<>+40(SB), Y4
 	VMULPS Y2, Y4, Y4
-	VBROADCASTSS erfc<>+36(SB), Y9
-	VADDPS Y9, Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VBROADCASTSS erfc<>+32(SB), Y9
-	VADDPS Y9, Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VBROADCASTSS erfc<>+28(SB), Y9
-	VADDPS Y9, Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VBROADCASTSS erfc<>+24(SB), Y9
-	VADDPS Y9, Y4, Y4
-	VMULPS Y2, Y4, Y4
+	ERFSTEP(36, Y4)
+	ERFSTEP(32, Y4)
+	ERFSTEP(28, Y4)
+	ERFSTEP(24, Y4)
 	VADDPS Y12, Y4, Y4
 	VMULPS Y3, Y1, Y5
 	VDIVPS Y4, Y5, Y5

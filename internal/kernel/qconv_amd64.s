@@ -1,6 +1,7 @@
 //go:build !purego && !noasm
 
 #include "textflag.h"
+#include "transpose_amd64.h"
 
 // Quantization to and dequantization from integer codes for the integer
 // layers (qconv.go), AVX2. Each computes exactly the float32 operations
@@ -299,6 +300,14 @@ dqtail:
 	VBROADCASTSS (i*4)(R8), Y8 \
 	VADDPS Y8, R, R
 
+// TSTORE(R) stores R as the next sample's 8 outputs (at DI, rows R9
+// bytes apart) and returns when that was the last of CX samples.
+#define TSTORE(R) \
+	VMOVUPS R, (DI) \
+	ADDQ R9, DI \
+	DECQ CX \
+	JZ tdone
+
 // func dequantTileTAVX2(y *float32, ldy int, tile *int32, corr *int32, scale, bias *float32, cols int)
 //
 // For a tile of 8 output channels × 16 samples of int32 sums (row-major,
@@ -327,62 +336,15 @@ thalf:
 	DQROW(5, Y5)
 	DQROW(6, Y6)
 	DQROW(7, Y7)
-	VUNPCKLPS Y1, Y0, Y8
-	VUNPCKHPS Y1, Y0, Y9
-	VUNPCKLPS Y3, Y2, Y10
-	VUNPCKHPS Y3, Y2, Y11
-	VUNPCKLPS Y5, Y4, Y12
-	VUNPCKHPS Y5, Y4, Y13
-	VUNPCKLPS Y7, Y6, Y14
-	VUNPCKHPS Y7, Y6, Y15
-	VSHUFPS $0x44, Y10, Y8, Y0
-	VSHUFPS $0xEE, Y10, Y8, Y1
-	VSHUFPS $0x44, Y11, Y9, Y2
-	VSHUFPS $0xEE, Y11, Y9, Y3
-	VSHUFPS $0x44, Y14, Y12, Y4
-	VSHUFPS $0xEE, Y14, Y12, Y5
-	VSHUFPS $0x44, Y15, Y13, Y6
-	VSHUFPS $0xEE, Y15, Y13, Y7
-	VPERM2F128 $0x20, Y4, Y0, Y8
-	VPERM2F128 $0x20, Y5, Y1, Y9
-	VPERM2F128 $0x20, Y6, Y2, Y10
-	VPERM2F128 $0x20, Y7, Y3, Y11
-	VPERM2F128 $0x31, Y4, Y0, Y12
-	VPERM2F128 $0x31, Y5, Y1, Y13
-	VPERM2F128 $0x31, Y6, Y2, Y14
-	VPERM2F128 $0x31, Y7, Y3, Y15
-	VMOVUPS Y8, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y9, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y10, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y11, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y12, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y13, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y14, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
-	VMOVUPS Y15, (DI)
-	ADDQ R9, DI
-	DECQ CX
-	JZ tdone
+	TRANSPOSE8X8PS
+	TSTORE(Y8)
+	TSTORE(Y9)
+	TSTORE(Y10)
+	TSTORE(Y11)
+	TSTORE(Y12)
+	TSTORE(Y13)
+	TSTORE(Y14)
+	TSTORE(Y15)
 	CMPQ BX, $0
 	JNE tdone
 	MOVQ $32, BX
