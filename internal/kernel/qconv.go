@@ -1,6 +1,9 @@
 package kernel
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Integer layers: float32 activations are quantized to uint8 codes, the
 // codes are multiplied by the weight codes exactly in int32, and the sums
@@ -534,6 +537,73 @@ func QLinearForward(t *Team, n int, x []float32, w *QWeights, q *FakeQuant[float
 	*job = qlinearJob{}
 }
 
+// transposeCodes sets xt[l·ldx + j] = codes[j·k + l] for samples
+// j0 ≤ j < j1 and l < k: 8 samples × 8 codes at a time as eight 64-bit
+// words whose bytes are transposed in three rounds of masked swaps (the
+// off-diagonal 4×4 blocks, then 2×2, then single bytes), the rest byte by
+// byte.
+func transposeCodes(xt []uint8, ldx int, codes []uint8, k, j0, j1 int) {
+	le := binary.LittleEndian
+	j := j0
+	for ; j+8 <= j1; j += 8 {
+		l := 0
+		for ; l+8 <= k; l += 8 {
+			// Eight variables, not an array: an array would stay in memory.
+			b := codes[j*k+l:]
+			r0, r1, r2, r3 := le.Uint64(b), le.Uint64(b[k:]), le.Uint64(b[2*k:]), le.Uint64(b[3*k:])
+			r4, r5, r6, r7 := le.Uint64(b[4*k:]), le.Uint64(b[5*k:]), le.Uint64(b[6*k:]), le.Uint64(b[7*k:])
+			const m32, m16, m8 = 0x00000000ffffffff, 0x0000ffff0000ffff, 0x00ff00ff00ff00ff
+			t := (r0>>32 ^ r4) & m32
+			r0, r4 = r0^t<<32, r4^t
+			t = (r1>>32 ^ r5) & m32
+			r1, r5 = r1^t<<32, r5^t
+			t = (r2>>32 ^ r6) & m32
+			r2, r6 = r2^t<<32, r6^t
+			t = (r3>>32 ^ r7) & m32
+			r3, r7 = r3^t<<32, r7^t
+			t = (r0>>16 ^ r2) & m16
+			r0, r2 = r0^t<<16, r2^t
+			t = (r1>>16 ^ r3) & m16
+			r1, r3 = r1^t<<16, r3^t
+			t = (r4>>16 ^ r6) & m16
+			r4, r6 = r4^t<<16, r6^t
+			t = (r5>>16 ^ r7) & m16
+			r5, r7 = r5^t<<16, r7^t
+			t = (r0>>8 ^ r1) & m8
+			r0, r1 = r0^t<<8, r1^t
+			t = (r2>>8 ^ r3) & m8
+			r2, r3 = r2^t<<8, r3^t
+			t = (r4>>8 ^ r5) & m8
+			r4, r5 = r4^t<<8, r5^t
+			t = (r6>>8 ^ r7) & m8
+			r6, r7 = r6^t<<8, r7^t
+			d := xt[l*ldx+j:]
+			le.PutUint64(d, r0)
+			le.PutUint64(d[ldx:], r1)
+			le.PutUint64(d[2*ldx:], r2)
+			le.PutUint64(d[3*ldx:], r3)
+			le.PutUint64(d[4*ldx:], r4)
+			le.PutUint64(d[5*ldx:], r5)
+			le.PutUint64(d[6*ldx:], r6)
+			le.PutUint64(d[7*ldx:], r7)
+		}
+		for ; l < k; l++ {
+			dst := xt[l*ldx+j : l*ldx+j+8]
+			for jj := range dst {
+				dst[jj] = codes[(j+jj)*k+l]
+			}
+		}
+	}
+	if j < j1 {
+		for l := range k {
+			dst := xt[l*ldx+j : l*ldx+j1]
+			for jj := range dst {
+				dst[jj] = codes[(j+jj)*k+l]
+			}
+		}
+	}
+}
+
 // qlinearJob is the Ranger of QLinearForward over panels of samples.
 type qlinearJob struct {
 	n, m, k, ldx   int
@@ -557,12 +627,7 @@ func (jb *qlinearJob) Range(wi, lo, hi int) {
 	// them into their columns of xt.
 	j0, j1 := lo*qNR, min(hi*qNR, n)
 	quantizeCodes(codes[j0*k:j1*k], x[j0*k:j1*k], 0, 1, q)
-	for l := range k {
-		dst := xt[l*ldx+j0 : l*ldx+j1]
-		for jj := range dst {
-			dst[jj] = codes[(j0+jj)*k+l]
-		}
-	}
+	transposeCodes(xt, ldx, codes, k, j0, j1)
 	// A tile on the stack would escape to the heap: the kernels are
 	// called through function values.
 	tile := jb.tiles[wi*qTileRows*qNR : (wi+1)*qTileRows*qNR]
