@@ -57,6 +57,22 @@ func readZooManifest(t *testing.T) (string, zooManifest) {
 	return dir, man
 }
 
+// zooBatch64 returns zoo model name's input batch in float64 and its labels.
+func zooBatch64(t *testing.T, dir, name string) ([]float64, []int) {
+	t.Helper()
+	x32 := readNPY[float32](t, filepath.Join(dir, name+".input.npy"))
+	labels64 := readNPY[int64](t, filepath.Join(dir, name+".labels.npy"))
+	x := make([]float64, len(x32))
+	for i, v := range x32 {
+		x[i] = float64(v)
+	}
+	labels := make([]int, len(labels64))
+	for i, v := range labels64 {
+		labels[i] = int(v)
+	}
+	return x, labels
+}
+
 // TestOpZoo runs small PyTorch exports covering every supported op (made by
 // scripts/make_opzoo.py) and compares outputs, loss and weight gradients with
 // PyTorch's.
@@ -259,16 +275,7 @@ func TestDedupCopiesAreLayers(t *testing.T) {
 		}
 		seen[l.Weight] = true
 	}
-	x := readNPY[float32](t, filepath.Join(dir, "dedup_copies.input.npy"))
-	labels64 := readNPY[int64](t, filepath.Join(dir, "dedup_copies.labels.npy"))
-	x64 := make([]float64, len(x))
-	for i, v := range x {
-		x64[i] = float64(v)
-	}
-	labels := make([]int, len(labels64))
-	for i, v := range labels64 {
-		labels[i] = int(v)
-	}
+	x64, labels := zooBatch64(t, dir, "dedup_copies")
 	s := engine.NewSession[float64](m)
 	if _, err := s.Forward(x64, len(labels)); err != nil {
 		t.Fatal(err)
@@ -346,16 +353,7 @@ func TestSkipInputGradient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x32 := readNPY[float32](t, filepath.Join(dir, name+".input.npy"))
-			labels64 := readNPY[int64](t, filepath.Join(dir, name+".labels.npy"))
-			x := make([]float64, len(x32))
-			for i, v := range x32 {
-				x[i] = float64(v)
-			}
-			labels := make([]int, len(labels64))
-			for i, v := range labels64 {
-				labels[i] = int(v)
-			}
+			x, labels := zooBatch64(t, dir, name)
 			run := func(skip bool) *engine.Session[float64] {
 				s := engine.NewSession[float64](m)
 				if skip {
