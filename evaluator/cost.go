@@ -9,7 +9,9 @@ import (
 type Cost struct {
 	// SizeBits = Σ params × weight bits (binary counts 1, ternary 2, float 32).
 	SizeBits int64 `json:"size_bits"`
-	// BOPs = Σ MACs per sample × weight bits × activation bits.
+	// BOPs = Σ MACs per sample × weight bits × activation bits; a
+	// recurrent layer's products with its hidden state, which stays in
+	// floating point, count 32 activation bits.
 	BOPs int64 `json:"bops"`
 	// OverheadBits counts the quantization parameters stored beside the
 	// weights: per-channel scales, codebooks, activation scale and zero point
@@ -28,7 +30,7 @@ func CostOf(m *engine.Model, p Plan) Cost {
 		wb := int64(quant.EffectiveBits(quant.WeightSpec{Method: s.WeightQuantizer, Bits: s.WeightBits}))
 		ab := int64(s.ActivationBits)
 		c.SizeBits += int64(l.Params) * wb
-		c.BOPs += l.MACs * wb * ab
+		c.BOPs += l.MACs*wb*ab + l.StateMACs*wb*FloatBits
 		fp += int64(l.Params) * 32
 		if s.WeightBits != FloatBits {
 			switch s.WeightQuantizer {

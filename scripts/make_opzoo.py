@@ -874,7 +874,45 @@ def weight_grads(model, onnx_model, x, labels):
         if len(hits) != 1:
             raise RuntimeError("initializer %s matched %d parameters" % (name, len(hits)))
         grads[name] = hits[0][1].astype(np.float32)
+    grads.update(recurrent_grads(onnx_model, inits, params))
     return grads
+
+
+# ONNX gate k of each recurrent op is PyTorch's gate ONNX_FROM_TORCH[op][k]
+# (LSTM: ONNX i,o,f,c, PyTorch i,f,g,o; GRU: ONNX z,r,h, PyTorch r,z,n).
+ONNX_FROM_TORCH = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def recurrent_grads(onnx_model, inits, params):
+    """The gradient of each LSTM/GRU/RNN's quantizable weight as mpq holds
+    it: rows (direction, gate unit) of [W | R], keyed "<W>+<R>" (mpq's name
+    for it), from the PyTorch weight_ih/weight_hh whose values, in ONNX's
+    gate order, are the node's W and R."""
+    out = {}
+    byname = dict(params)
+    for n in onnx_model.graph.node:
+        if n.op_type not in ONNX_FROM_TORCH or len(n.input) < 3 or n.input[1] not in inits:
+            continue
+        W, R = inits[n.input[1]], inits[n.input[2]]
+        dirs, gh, _ = W.shape
+        hid = R.shape[2]
+        order = ONNX_FROM_TORCH[n.op_type]
+
+        def onnx_rows(t):
+            return np.concatenate([t[k * hid:(k + 1) * hid] for k in order])
+        rows = []
+        for d in range(dirs):
+            hits = [pn for pn, p in params if ".weight_ih_l" in pn and p.shape == W[d].shape
+                    and np.array_equal(onnx_rows(p.detach().numpy()), W[d])]
+            if len(hits) != 1:
+                raise RuntimeError("%s direction %d: W matched %d parameters" % (n.name, d, len(hits)))
+            hh = byname[hits[0].replace(".weight_ih_l", ".weight_hh_l")]
+            if not np.array_equal(onnx_rows(hh.detach().numpy()), R[d]):
+                raise RuntimeError("%s direction %d: R is not %s" % (n.name, d, hits[0]))
+            gi = onnx_rows(byname[hits[0]].grad.numpy())
+            rows.append(np.concatenate([gi, onnx_rows(hh.grad.numpy())], 1))
+        out[n.input[1] + "+" + n.input[2]] = np.concatenate(rows).astype(np.float32)
+    return out
 
 
 def graph_ops(m):

@@ -8,7 +8,8 @@ into the Conv before it, input ranges calibrated on the first 512 training
 images). Accuracy must agree within 0.3 percentage points (1 point for plans
 with a 2- or 3-bit layer); size_bits (Σ params × weight bits, from the ONNX
 weights) and BOPs (Σ MACs × weight bits × input bits, float layers at 32 × 32, MACs
-from the layer's output shape in a run of scripts/onnx_ref.py) must be exact.
+from the layer's output shape in a run of scripts/onnx_ref.py; a recurrent
+layer's products with its float hidden state at 32 input bits) must be exact.
 
     go build -o /tmp/mpq ./cmd/mpq
     /usr/bin/python3 scripts/plan_check_torch.py --mpq /tmp/mpq [--plans 6] CONFIG.yaml ...
@@ -99,6 +100,11 @@ def layer_costs(onnx_path, module):
     for l in module.layers:
         params = l.weight.numel()
         out = vals[out_of[l.name]].shape
+        if l.op in ("LSTM", "GRU", "RNN"):  # per step, each row of [W | R] over the input and the hidden state
+            seq, feat = vals[in_of[l.name]].shape[0], vals[in_of[l.name]].shape[2]
+            rows = l.weight.shape[0]
+            costs[l.name] = (params, seq * rows * feat, seq * rows * (l.weight.shape[1] - feat))
+            continue
         if l.op == "Conv":
             macs = params * int(np.prod(out[2:]))
         elif l.op == "ConvTranspose":  # each input position meets every weight
@@ -109,7 +115,7 @@ def layer_costs(onnx_path, module):
             # batch may sit anywhere, e.g. an attention in-projection's
             # tokens x batch x features: count all rows, per sample)
             macs = params * int(np.prod(out[:-1])) // dims[0]
-        costs[l.name] = (params, macs)
+        costs[l.name] = (params, macs, 0)
     return costs
 
 
@@ -153,8 +159,10 @@ def main():
             costs = layer_costs(onnx_path, m)
             if sorted(costs) != sorted(l["name"] for l in layers):
                 raise RuntimeError("%s: PyTorch finds layers %s, mpq %s" % (onnx_path, sorted(costs), [l["name"] for l in layers]))
-            size = sum(p * plan.get(n, (32, 32))[0] for n, (p, _) in costs.items())
-            bops = sum(mc * plan.get(n, (32, 32))[0] * plan.get(n, (32, 32))[1] for n, (_, mc) in costs.items())
+            size = sum(p * plan.get(n, (32, 32))[0] for n, (p, _, _) in costs.items())
+            # A recurrent layer's products with its hidden state, which
+            # stays float, count 32 input bits.
+            bops = sum((mc * plan.get(n, (32, 32))[1] + smc * 32) * plan.get(n, (32, 32))[0] for n, (_, mc, smc) in costs.items())
             low = any(wb <= 3 for wb, _ in plan.values())
             tol = 0.01 if low else 0.003
             ok = abs(got["accuracy"] - acc) <= tol and got["size_bits"] == size and got["bops"] == bops \

@@ -344,6 +344,16 @@ class OnnxModule(nn.Module):
     def _layer(self, node, consts):
         """(name, op, weight in [out, in...] layout) if node is a quantizable layer."""
         op = node.op_type
+        if op in ("LSTM", "GRU", "RNN"):
+            # One layer: rows (direction, gate unit) of [W | R], the
+            # weights over the input and the previous hidden state, as mpq
+            # quantizes them (one scale per row); its input is X.
+            W, R = consts.get(node.input[1]), consts.get(node.input[2])
+            if W is None or R is None or W.dim() != 3 or R.dim() != 3:
+                return None
+            rows = W.shape[0] * W.shape[1]
+            w = torch.cat([W.reshape(rows, -1), R.reshape(rows, -1)], 1)
+            return (node.name or node.input[1] + "+" + node.input[2]), op, w
         if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum") or len(node.input) < 2:
             return None
         w = consts.get(node.input[1])
@@ -835,15 +845,18 @@ class OnnxModule(nn.Module):
         ax = a["axis"]
         return lambda ins: [torch.cat([t for t in ins if t is not None], dim=ax)]
 
-    def _recurrent(self, node, a, consts):
+    def _recurrent(self, node, a, consts, layer):
         """LSTM, GRU and RNN (layout 0, default activations; RNN also Relu)
         as PyTorch's own nn.LSTM/nn.GRU/nn.RNN, one per direction, loaded
         with the ONNX weights in PyTorch's gate order (ONNX LSTM i,o,f,c is
         PyTorch's i,f,g,o; GRU z,r,h is r,z,n); a reverse direction runs
-        on the flipped sequence. They stay in floating point, as in mpq."""
+        on the flipped sequence. As a quantized layer (mpq's semantics):
+        X is fake-quantized, and [W | R] per row (Layer); the hidden state
+        stays in floating point."""
         op = node.op_type
         W, R = consts[node.input[1]].float(), consts[node.input[2]].float()
         dirs, gh, hid = R.shape
+        feat = W.shape[2]
         B = consts[node.input[3]].float() if len(node.input) > 3 and node.input[3] else torch.zeros(dirs, 2 * gh)
         acts = [_s(v) for v in a.get("activations", [])]
         direction = _s(a.get("direction", "forward"))
@@ -862,19 +875,33 @@ class OnnxModule(nn.Module):
             cls = lambda i, h: nn.RNN(i, h, nonlinearity="relu" if acts[:1] == ["Relu"] else "tanh")
         def gates(t):
             return torch.cat([t[k * hid:(k + 1) * hid] for k in order])
-        mods = []
-        for d in range(dirs):
-            m = cls(W.shape[2], hid)
-            with torch.no_grad():
-                m.weight_ih_l0.copy_(gates(W[d]))
-                m.weight_hh_l0.copy_(gates(R[d]))
-                m.bias_ih_l0.copy_(gates(B[d, :gh]))
-                m.bias_hh_l0.copy_(gates(B[d, gh:]))
-            mods.append(m.eval())
-        self._recurrent_modules = getattr(self, "_recurrent_modules", []) + mods  # keep them alive
+
+        def load(W, R):
+            mods = []
+            for d in range(dirs):
+                m = cls(feat, hid)
+                with torch.no_grad():
+                    m.weight_ih_l0.copy_(gates(W[d]))
+                    m.weight_hh_l0.copy_(gates(R[d]))
+                    m.bias_ih_l0.copy_(gates(B[d, :gh]))
+                    m.bias_hh_l0.copy_(gates(B[d, gh:]))
+                mods.append(m.eval())
+            return mods
+        float_mods = load(W, R)
+        cache = {}
 
         def fn(ins):
             x = ins[0]
+            mods = float_mods
+            if layer is not None and self._observing:
+                layer.observe(x)
+            elif layer is not None:
+                x = layer.fq_input(x)
+                if layer.wbits < 32:
+                    wq = layer.fq_weight()
+                    if cache.get("w") is not wq:
+                        cache["w"], cache["mods"] = wq, load(wq[:, :feat].reshape(dirs, gh, feat), wq[:, feat:].reshape(dirs, gh, hid))
+                    mods = cache["mods"]
             h0 = ins[5] if len(ins) > 5 and ins[5] is not None else None
             c0 = ins[6] if len(ins) > 6 and ins[6] is not None else None
             ys, hs, cs = [], [], []
@@ -903,13 +930,13 @@ class OnnxModule(nn.Module):
         return fn
 
     def _op_LSTM(self, node, a, consts, layer):
-        return self._recurrent(node, a, consts)
+        return self._recurrent(node, a, consts, layer)
 
     def _op_GRU(self, node, a, consts, layer):
-        return self._recurrent(node, a, consts)
+        return self._recurrent(node, a, consts, layer)
 
     def _op_RNN(self, node, a, consts, layer):
-        return self._recurrent(node, a, consts)
+        return self._recurrent(node, a, consts, layer)
 
     def _op_Split(self, node, a, consts, layer):
         ax = a.get("axis", 0)

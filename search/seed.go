@@ -47,7 +47,7 @@ func predictedFront(sp *Space, t *sensitivity.Table, m *engine.Model, costName s
 					eb := int64(quant.EffectiveBits(quant.WeightSpec{Method: q, Bits: wb}))
 					cost := float64(int64(layer.Params) * eb)
 					if costName == config.ObjectiveBops {
-						cost = float64(layer.MACs * eb * int64(ab))
+						cost = float64(layer.MACs*eb*int64(ab) + layer.StateMACs*eb*evaluator.FloatBits)
 					}
 					pen := 0.0
 					if wb != evaluator.FloatBits {

@@ -19,8 +19,20 @@ type layerJSON struct {
 	Weight string `json:"weight"`
 	Shape  []int  `json:"shape"`
 	Params int    `json:"params"`
-	MACs   int64  `json:"macs"`
-	Input  string `json:"input"`
+	// MACs counts all multiply-accumulates per sample; StateMACs those
+	// of a recurrent layer against its hidden state (included in MACs),
+	// which stays in floating point.
+	MACs      int64          `json:"macs"`
+	StateMACs int64          `json:"state_macs,omitempty"`
+	Input     string         `json:"input"`
+	Recurrent *recurrentJSON `json:"recurrent,omitempty"`
+}
+
+// recurrentJSON names the file's W and R whose rows [W | R] make a
+// recurrent layer's weight.
+type recurrentJSON struct {
+	W string `json:"w"`
+	R string `json:"r"`
 }
 
 func newInspectCmd() *cobra.Command {
@@ -47,7 +59,11 @@ func newInspectCmd() *cobra.Command {
 func inventory(m *engine.Model) []layerJSON {
 	out := make([]layerJSON, len(m.Layers))
 	for i, l := range m.Layers {
-		out[i] = layerJSON{Name: l.Name, Op: l.Op, Weight: l.Weight, Shape: l.Shape, Params: l.Params, MACs: l.MACs, Input: l.Input}
+		out[i] = layerJSON{Name: l.Name, Op: l.Op, Weight: l.Weight, Shape: l.Shape, Params: l.Params, MACs: l.MACs + l.StateMACs, Input: l.Input}
+		if r := l.Recurrent; r != nil {
+			out[i].StateMACs = l.StateMACs
+			out[i].Recurrent = &recurrentJSON{W: r.W, R: r.R}
+		}
 	}
 	return out
 }
@@ -64,9 +80,9 @@ func writeInventory(w io.Writer, m *engine.Model) error {
 	fmt.Fprintln(tw, "layer\top\tweight\tshape\tparams\tMACs\tinput\t")
 	var params, macs int64
 	for _, l := range m.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", l.Name, l.Op, l.Weight, graph.ShapeString(l.Shape), l.Params, l.MACs, l.Input)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", l.Name, l.Op, l.Weight, graph.ShapeString(l.Shape), l.Params, l.MACs+l.StateMACs, l.Input)
 		params += int64(l.Params)
-		macs += l.MACs
+		macs += l.MACs + l.StateMACs
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t%d\t%d\t\t\n", params, macs)
 	if err := tw.Flush(); err != nil {

@@ -58,7 +58,38 @@ type Layer struct {
 	// operand: the weight is node input 0 and the activation (Input) input
 	// 1, the other way round from every other layer.
 	WeightFirst bool
-	node        int // index in Model.Graph.Nodes
+	// Recurrent is set for an LSTM, GRU or RNN node: its weight is the
+	// matrix [W | R] of Recurrent's W and R, one row per direction and
+	// gate unit over the input and the previous hidden state (ChannelAxis
+	// 0). Its input activation is the sequence X; the hidden state stays
+	// in floating point.
+	Recurrent *Recurrent
+	// StateMACs are the multiply-accumulates per sample whose other
+	// operand stays in floating point (a recurrent layer's R times the
+	// hidden state); MACs counts the rest.
+	StateMACs int64
+	node      int // index in Model.Graph.Nodes
+}
+
+// Recurrent names the file's weights of a recurrent layer: W (directions ×
+// gates·hidden × features) and R (directions × gates·hidden × hidden).
+type Recurrent struct {
+	W, R                   string
+	Dirs, Features, Hidden int
+}
+
+// Split returns the directions × gates·hidden × features W and the
+// directions × gates·hidden × hidden R of v, a recurrent layer's weight
+// in its [W | R] layout.
+func (r *Recurrent) Split(v []float64) (w, rr []float64) {
+	f, h := r.Features, r.Hidden
+	rows := len(v) / (f + h)
+	w, rr = make([]float64, rows*f), make([]float64, rows*h)
+	for k := range rows {
+		copy(w[k*f:(k+1)*f], v[k*(f+h):])
+		copy(rr[k*h:(k+1)*h], v[k*(f+h)+f:])
+	}
+	return w, rr
 }
 
 // Model is a validated, BatchNorm-folded graph with its layer inventory.
@@ -140,6 +171,7 @@ func New(g *graph.Graph) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	fg = fuseRecurrent(fg)
 	m := &Model{Graph: fg, Input: in.Name, InputShape: slices.Clone(in.Shape), Output: g.Outputs[0].Name, byName: map[string]int{}}
 	m.InputShape[0] = -1
 	if in.Shape[0] > 0 {
@@ -167,6 +199,15 @@ func New(g *graph.Graph) (*Model, error) {
 		l := &m.Layers[i]
 		n := fg.Nodes[l.node]
 		ys := p.shapes[n.Outputs[0]]
+		switch {
+		case l.Recurrent != nil:
+			// Per step and direction, gates·hidden rows over the input
+			// (MACs) and over the hidden state (StateMACs).
+			seq := int64(p.shapes[n.Inputs[0]][0])
+			l.MACs = seq * int64(l.Shape[0]) * int64(l.Recurrent.Features)
+			l.StateMACs = seq * int64(l.Shape[0]) * int64(l.Recurrent.Hidden)
+			continue
+		}
 		switch l.Op {
 		case "Conv":
 			// MACs = output elements × (C/group × kh × kw)
@@ -222,7 +263,8 @@ func (m *Model) Layer(name string) (int, bool) {
 
 // FloatWeight is a constant tensor a node multiplies by that is not a
 // quantizable layer's weight (an Einsum's constant of rank three, a
-// batched MatMul constant, a recurrent op's W and R, ...): it stays in floating point in
+// batched MatMul constant, a recurrent op's W and R when another node reads
+// them too, ...): it stays in floating point in
 // every plan, and layer sizes and BOPs do not count it.
 type FloatWeight struct {
 	Node, Op, Name string
@@ -290,6 +332,26 @@ func (m *Model) inventory() error {
 		}
 	}
 	for i, n := range g.Nodes {
+		if a, ok := n.Attrs[fusedWR]; ok {
+			wname := n.Input(1)
+			w := g.Init[wname]
+			f := int(a.Int)
+			h := w.Shape[1] - f
+			dirs := 1
+			if n.AttrString("direction", "forward") == "bidirectional" {
+				dirs = 2
+			}
+			l := Layer{Name: n.Name, Op: n.Op, Weight: wname, Shape: slices.Clone(w.Shape), Params: w.Len(), Input: n.Input(0), node: i,
+				Channels: w.Shape[0], Recurrent: &Recurrent{Dirs: dirs, Features: f, Hidden: h}}
+			if len(a.Strings) == 2 {
+				l.Recurrent.W, l.Recurrent.R = a.Strings[0], a.Strings[1]
+			}
+			if l.Name == "" {
+				l.Name = wname
+			}
+			m.Layers = append(m.Layers, l)
+			continue
+		}
 		if n.Op != "Conv" && n.Op != "ConvTranspose" && n.Op != "Gemm" && n.Op != "MatMul" && n.Op != "Einsum" {
 			continue
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -11,10 +12,11 @@ import (
 
 // The recurrent ops as torch.onnx exports nn.LSTM, nn.GRU and nn.RNN
 // (opset 7 to 14 semantics, layout 0: X is sequence × batch × features;
-// batch_first modules add Transposes around them). They run in floating
-// point in every plan, forward and backward through time: their weights are
-// no layer's (the quantizable layers are the Conv/Linear family), as a
-// ConvTranspose's are in the integer path.
+// batch_first modules add Transposes around them), forward and backward
+// through time. Each is a quantizable layer whose weight is [W | R]
+// (fuseRecurrent) and whose input is X, fake-quantized as a Conv's; the
+// hidden and cell states stay in floating point, and the step runs in
+// floating point in every plan (no integer kernels).
 
 type rnnKind int
 
@@ -33,6 +35,13 @@ type rnnStep[T Float] struct {
 	lbr                         bool // GRU linear_before_reset
 	relu                        bool // RNN with Relu instead of Tanh
 	hasB, hasH0, hasC0          bool
+	// fused is set when input 1 is [W | R] (fuseRecurrent) and input 2
+	// absent; ldw and ldr are the row strides of W and R.
+	fused                       bool
+	ldw, ldr                    int
+	layer                       int // the quantizable layer whose input is X, -1 if none
+	qx, usedX                   []T // the fake-quantized input, and the input the gates saw
+	rh                          []T // r ⊙ h of a GRU step, for the gradient of R
 	acts, cells, hs, zeros, tmp []T
 	dg, dh, dc, dtmp            []T
 	// h0c and c0c, when set, are constant initial states of one sample
@@ -64,7 +73,7 @@ func batchInvariant[T Float](v []float64, sh []int) ([]T, bool) {
 // rnn plans LSTM, GRU and RNN.
 func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 	n := c.node
-	s := &rnnStep[T]{kind: map[string]rnnKind{"RNN": rnnPlain, "GRU": rnnGRU, "LSTM": rnnLSTM}[n.Op]}
+	s := &rnnStep[T]{kind: map[string]rnnKind{"RNN": rnnPlain, "GRU": rnnGRU, "LSTM": rnnLSTM}[n.Op], layer: -1}
 	s.gates = [...]int{1, 3, 4}[s.kind]
 	x := c.shape(0)
 	if layout := n.AttrInt("layout", 0); layout != 0 {
@@ -91,20 +100,41 @@ func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 	default:
 		return nil, nil, fmt.Errorf("direction %q is not forward, reverse or bidirectional", dir)
 	}
-	w, r := c.constIn(1), c.constIn(2)
-	if w == nil || r == nil || !w.DType.IsFloat() || !r.DType.IsFloat() {
-		return nil, nil, fmt.Errorf("the weights W and R must be float constants (initializers)")
+	var wShape, rShape []int
+	if a, ok := n.Attrs[fusedWR]; ok {
+		// One weight [W | R] (fuseRecurrent): the node's layer weight.
+		sh := c.shape(1)
+		if len(sh) != 2 || sh[1] <= int(a.Int) || int(a.Int) != s.feat {
+			return nil, nil, fmt.Errorf("the fused weight has shape %s for input X %s: %w", graph.ShapeString(sh), graph.ShapeString(x), ErrShape)
+		}
+		s.fused = true
+		h := sh[1] - s.feat
+		wShape = []int{sh[0] / (s.gates * h), s.gates * h, s.feat}
+		rShape = []int{wShape[0], wShape[1], h}
+		if sh[0]%(s.gates*h) != 0 {
+			wShape[0] = -1 // reported below
+		}
+	} else {
+		w, r := c.constIn(1), c.constIn(2)
+		if w == nil || r == nil || !w.DType.IsFloat() || !r.DType.IsFloat() {
+			return nil, nil, fmt.Errorf("the weights W and R must be float constants (initializers)")
+		}
+		wShape, rShape = w.Shape, r.Shape
 	}
-	if len(r.Shape) != 3 || r.Shape[0] != s.dirs || r.Shape[1]%s.gates != 0 {
-		return nil, nil, fmt.Errorf("R has shape %s, want %d × %d·hidden × hidden: %w", graph.ShapeString(r.Shape), s.dirs, s.gates, ErrShape)
+	if len(rShape) != 3 || rShape[0] != s.dirs || rShape[1]%s.gates != 0 {
+		return nil, nil, fmt.Errorf("R has shape %s, want %d × %d·hidden × hidden: %w", graph.ShapeString(rShape), s.dirs, s.gates, ErrShape)
 	}
-	s.hid = r.Shape[2]
+	s.hid = rShape[2]
 	gh := s.gates * s.hid
-	if hs := n.AttrInt("hidden_size", int64(s.hid)); hs != int64(s.hid) || r.Shape[1] != gh {
-		return nil, nil, fmt.Errorf("R has shape %s but hidden_size is %d: %w", graph.ShapeString(r.Shape), hs, ErrShape)
+	if hs := n.AttrInt("hidden_size", int64(s.hid)); hs != int64(s.hid) || rShape[1] != gh {
+		return nil, nil, fmt.Errorf("R has shape %s but hidden_size is %d: %w", graph.ShapeString(rShape), hs, ErrShape)
 	}
-	if !slices.Equal(w.Shape, []int{s.dirs, gh, s.feat}) {
-		return nil, nil, fmt.Errorf("W has shape %s, want %s for input X %s: %w", graph.ShapeString(w.Shape), graph.ShapeString([]int{s.dirs, gh, s.feat}), graph.ShapeString(x), ErrShape)
+	if !slices.Equal(wShape, []int{s.dirs, gh, s.feat}) {
+		return nil, nil, fmt.Errorf("W has shape %s, want %s for input X %s: %w", graph.ShapeString(wShape), graph.ShapeString([]int{s.dirs, gh, s.feat}), graph.ShapeString(x), ErrShape)
+	}
+	s.ldw, s.ldr = s.feat, s.hid
+	if s.fused {
+		s.ldw, s.ldr = s.feat+s.hid, s.feat+s.hid
 	}
 	if c.has(3) {
 		b := c.constIn(3)
@@ -265,12 +295,18 @@ func (s *rnnStep[T]) fill(v []T, d int, h []T, k int) []T {
 }
 
 func (s *rnnStep[T]) forward(st *state[T]) {
-	x, w, r := st.data[s.in[0]], st.data[s.in[1]], st.data[s.in[2]]
+	x := st.data[s.in[0]]
+	if q := st.inQuant(s.layer); q != nil {
+		s.qx = grow(s.qx, len(x))
+		st.parallel(len(x), 1<<14, ewJob[T]{kind: ewQuantize, q: q, a: x, y: s.qx})
+		x = s.qx
+	}
+	s.usedX = x
 	H, gh, B := s.hid, s.gates*s.hid, s.batch
 	for d := range s.dirs {
-		wd, rd := w[d*gh*s.feat:(d+1)*gh*s.feat], r[d*gh*H:(d+1)*gh*H]
+		wd, rd := s.weights(st.data, d)
 		acts := s.acts[d*s.seq*B*gh : (d+1)*s.seq*B*gh]
-		kernel.Gemm(st.team(), false, true, s.seq*B, gh, s.feat, 1, x, s.feat, wd, s.feat, 0, acts, gh)
+		kernel.Gemm(st.team(), false, true, s.seq*B, gh, s.feat, 1, x, s.feat, wd, s.ldw, 0, acts, gh)
 		var wb, rb []T
 		if s.hasB {
 			bd := st.data[s.in[3]][d*2*gh : (d+1)*2*gh]
@@ -298,7 +334,7 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 			hs, cs := s.slot(s.hs, d, t, H), s.slot(s.cells, d, t, H)
 			switch s.kind {
 			case rnnPlain:
-				kernel.Gemm(st.team(), false, true, B, H, H, 1, hp, H, rd, H, 1, g, H)
+				kernel.Gemm(st.team(), false, true, B, H, H, 1, hp, H, rd, s.ldr, 1, g, H)
 				if s.relu {
 					for i, v := range g {
 						g[i] = max(v, 0)
@@ -310,7 +346,7 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 			case rnnLSTM:
 				// The activations run over whole rows (kernel.Sigmoid and
 				// kernel.Tanh: vector code in float32, math in float64).
-				kernel.Gemm(st.team(), false, true, B, gh, H, 1, hp, H, rd, H, 1, g, gh)
+				kernel.Gemm(st.team(), false, true, B, gh, H, 1, hp, H, rd, s.ldr, 1, g, gh)
 				for b := range B {
 					gb := g[b*gh : (b+1)*gh]
 					kernel.Sigmoid(gb[:3*H], gb[:3*H])
@@ -326,7 +362,7 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 				}
 			case rnnGRU:
 				// z and r: x Wᵀ + h Rᵀ (+ both biases, added above).
-				kernel.Gemm(st.team(), false, true, B, 2*H, H, 1, hp, H, rd, H, 1, g, gh)
+				kernel.Gemm(st.team(), false, true, B, 2*H, H, 1, hp, H, rd, s.ldr, 1, g, gh)
 				for b := range B {
 					gb := g[b*gh : (b+1)*gh]
 					kernel.Sigmoid(gb[:2*H], gb[:2*H])
@@ -342,7 +378,7 @@ func (s *rnnStep[T]) forward(st *state[T]) {
 						}
 					}
 				}
-				kernel.Gemm(st.team(), false, true, B, H, H, 1, src, H, rd[2*H*H:], H, 0, cs, H)
+				kernel.Gemm(st.team(), false, true, B, H, H, 1, src, H, rd[2*H*s.ldr:], s.ldr, 0, cs, H)
 				for b := range B {
 					gb, cb := g[b*gh:(b+1)*gh], cs[b*H:(b+1)*H]
 					a := gb[2*H:]
@@ -389,17 +425,24 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 	if s.hasC0 {
 		gc0 = st.grad[s.in[6]]
 	}
-	if gx == nil && gh0 == nil && gc0 == nil {
+	var gw []T
+	if s.fused {
+		gw = st.grad[s.in[1]]
+	}
+	if gx == nil && gh0 == nil && gc0 == nil && gw == nil {
 		return
 	}
-	w, r := st.data[s.in[1]], st.data[s.in[2]]
 	H, gh, B := s.hid, s.gates*s.hid, s.batch
 	bh := B * H
 	s.dg = grow(s.dg, s.seq*B*gh)
 	s.dh, s.dc, s.dtmp = grow(s.dh, bh), grow(s.dc, bh), grow(s.dtmp, bh)
 	gy, gyh, gyc := s.outGrad(st, 0), s.outGrad(st, 1), s.outGrad(st, 2)
 	for d := range s.dirs {
-		wd, rd := w[d*gh*s.feat:(d+1)*gh*s.feat], r[d*gh*H:(d+1)*gh*H]
+		wd, rd := s.weights(st.data, d)
+		var gwd, grd []T
+		if gw != nil {
+			gwd, grd = s.weights(st.grad, d)
+		}
 		dh, dc := s.dh, s.dc
 		clear(dh)
 		clear(dc)
@@ -434,7 +477,7 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 						dg[i] = dh[i] * (1 - h*h)
 					}
 				}
-				kernel.Gemm(st.team(), false, false, B, H, H, 1, dg, H, rd, H, 0, dh, H)
+				kernel.Gemm(st.team(), false, false, B, H, H, 1, dg, H, rd, s.ldr, 0, dh, H)
 			case rnnLSTM:
 				for b := range B {
 					gb, db := g[b*gh:(b+1)*gh], dg[b*gh:(b+1)*gh]
@@ -450,7 +493,7 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 						dc[b*H+j] = dcv * f
 					}
 				}
-				kernel.Gemm(st.team(), false, false, B, H, gh, 1, dg, gh, rd, H, 0, dh, H)
+				kernel.Gemm(st.team(), false, false, B, H, gh, 1, dg, gh, rd, s.ldr, 0, dh, H)
 			case rnnGRU:
 				// dtmp: the gradient of the candidate's recurrent term cs.
 				for b := range B {
@@ -471,10 +514,10 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 					}
 				}
 				if s.lbr {
-					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*H:], H, 1, dh, H)
+					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*s.ldr:], s.ldr, 1, dh, H)
 				} else {
 					// d(r ⊙ h) = da R_h, into tmp; then r's and h's shares.
-					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*H:], H, 0, s.tmp, H)
+					kernel.Gemm(st.team(), false, false, B, H, H, 1, s.dtmp, H, rd[2*H*s.ldr:], s.ldr, 0, s.tmp, H)
 					for b := range B {
 						gb, db := g[b*gh:(b+1)*gh], dg[b*gh:(b+1)*gh]
 						for j := range H {
@@ -484,7 +527,10 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 						}
 					}
 				}
-				kernel.Gemm(st.team(), false, false, B, H, 2*H, 1, dg, gh, rd, H, 1, dh, H)
+				kernel.Gemm(st.team(), false, false, B, H, 2*H, 1, dg, gh, rd, s.ldr, 1, dh, H)
+			}
+			if grd != nil {
+				s.recurrentGrad(st, grd, dg, hp, g)
 			}
 		}
 		if gh0 != nil {
@@ -498,7 +544,136 @@ func (s *rnnStep[T]) backward(st *state[T]) {
 			}
 		}
 		if gx != nil {
-			kernel.Gemm(st.team(), false, false, s.seq*B, s.feat, gh, 1, s.dg, gh, wd, s.feat, 1, gx, s.feat)
+			// Straight through the input quantizer, as the other layers.
+			kernel.Gemm(st.team(), false, false, s.seq*B, s.feat, gh, 1, s.dg, gh, wd, s.ldw, 1, gx, s.feat)
+		}
+		if gwd != nil {
+			// dW += Σ_t dgₜᵀ xₜ over the whole sequence at once.
+			kernel.Gemm(st.team(), true, false, gh, s.feat, s.seq*B, 1, s.dg, gh, s.usedX, s.feat, 1, gwd, s.ldw)
 		}
 	}
+}
+
+// recurrentGrad adds one time step's share of the gradient of R, dgᵀ h
+// (with h the state before the step; for the GRU's candidate rows, the
+// state the candidate's recurrent term multiplied: h or r ⊙ h), to grd,
+// one direction's rows of R (row stride s.ldr).
+func (s *rnnStep[T]) recurrentGrad(st *state[T], grd, dg, hp, g []T) {
+	H, gh, B := s.hid, s.gates*s.hid, s.batch
+	if s.kind != rnnGRU {
+		kernel.Gemm(st.team(), true, false, gh, H, B, 1, dg, gh, hp, H, 1, grd, s.ldr)
+		return
+	}
+	kernel.Gemm(st.team(), true, false, 2*H, H, B, 1, dg, gh, hp, H, 1, grd, s.ldr)
+	src := hp
+	if !s.lbr {
+		s.rh = grow(s.rh, B*H)
+		for b := range B {
+			for j := range H {
+				s.rh[b*H+j] = g[b*gh+H+j] * hp[b*H+j]
+			}
+		}
+		src = s.rh
+	}
+	kernel.Gemm(st.team(), true, false, H, H, B, 1, s.dtmp, H, src, H, 1, grd[2*H*s.ldr:], s.ldr)
+}
+
+// weights returns direction d's rows of W and R in vals (the values or
+// their gradients): row strides s.ldw and s.ldr.
+func (s *rnnStep[T]) weights(vals [][]T, d int) (wd, rd []T) {
+	gh := s.gates * s.hid
+	w := vals[s.in[1]]
+	if s.fused {
+		o := d * gh * s.ldw
+		return w[o:], w[o+s.feat:]
+	}
+	return w[d*gh*s.feat:], vals[s.in[2]][d*gh*s.hid:]
+}
+
+func (s *rnnStep[T]) setLayer(l int) { s.layer = l }
+
+// fusedWR is the attribute fuseRecurrent sets on the recurrent nodes it
+// rewrites: their input 1 is then [W | R] and input 2 is empty. Its Int
+// is the number of input features (W's columns), its Strings the names of
+// the file's W and R.
+const fusedWR = "mpq_fused_wr"
+
+// fuseRecurrent returns g with each LSTM, GRU and RNN whose W and R are
+// float initializers that no other node reads taking one weight instead:
+// the (directions·gates·hidden) × (features + hidden) matrix [W | R], row
+// (d, g) holding direction d's gate unit g's weights over the input and
+// over the previous hidden state. The gate's pre-activation is one linear
+// map of [x; h], and that matrix is the node's quantizable layer weight
+// (one row per output channel). g is not modified.
+func fuseRecurrent(g *graph.Graph) *graph.Graph {
+	uses := map[string]int{}
+	taken := map[string]bool{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			uses[in]++
+		}
+		for _, o := range n.Outputs {
+			taken[o] = true
+		}
+	}
+	for _, in := range g.Inputs {
+		taken[in.Name] = true
+	}
+	var out *graph.Graph
+	for i, n := range g.Nodes {
+		if n.Op != "LSTM" && n.Op != "GRU" && n.Op != "RNN" || n.Domain != "" && n.Domain != "ai.onnx" {
+			continue
+		}
+		if _, done := n.Attrs[fusedWR]; done {
+			continue
+		}
+		wn, rn := n.Input(1), n.Input(2)
+		w, okW := g.Init[wn]
+		r, okR := g.Init[rn]
+		if !okW || !okR || !w.DType.IsFloat() || !r.DType.IsFloat() || uses[wn] != 1 || uses[rn] != 1 || wn == rn ||
+			len(w.Shape) != 3 || len(r.Shape) != 3 || w.Shape[0] != r.Shape[0] || w.Shape[1] != r.Shape[1] {
+			continue // left to the op, which names what does not fit
+		}
+		rows, f, h := w.Shape[0]*w.Shape[1], w.Shape[2], r.Shape[2]
+		wv, rv := w.Floats(), r.Floats()
+		wr := make([]float64, rows*(f+h))
+		for k := range rows {
+			copy(wr[k*(f+h):], wv[k*f:(k+1)*f])
+			copy(wr[k*(f+h)+f:], rv[k*h:(k+1)*h])
+		}
+		name := wn + "+" + rn
+		for j := 1; taken[name] || g.Init[name] != nil; j++ {
+			name = fmt.Sprintf("%s+%s_%d", wn, rn, j)
+		}
+		taken[name] = true
+		if out == nil {
+			c := *g
+			c.Init = maps.Clone(g.Init)
+			c.Nodes = slices.Clone(g.Nodes)
+			c.InitOrder = slices.Clone(g.InitOrder)
+			out = &c
+		}
+		delete(out.Init, wn)
+		delete(out.Init, rn)
+		out.Init[name] = &graph.Tensor{Name: name, DType: w.DType, Shape: []int{rows, f + h}, Float: wr}
+		for j, iname := range out.InitOrder {
+			if iname == wn {
+				out.InitOrder[j] = name
+			}
+		}
+		out.InitOrder = slices.DeleteFunc(out.InitOrder, func(s string) bool { return s == rn })
+		c := *n
+		c.Inputs = slices.Clone(n.Inputs)
+		c.Inputs[1], c.Inputs[2] = name, ""
+		c.Attrs = maps.Clone(n.Attrs)
+		if c.Attrs == nil {
+			c.Attrs = map[string]graph.Attr{}
+		}
+		c.Attrs[fusedWR] = graph.Attr{Kind: graph.AttrInt, Int: int64(f), Strings: []string{wn, rn}}
+		out.Nodes[i] = &c
+	}
+	if out == nil {
+		return g
+	}
+	return out
 }

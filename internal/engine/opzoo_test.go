@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"codeberg.org/sbinet/npyio"
@@ -380,5 +381,73 @@ func TestSkipInputGradient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecurrentLayers checks the recurrent ops' layers in the operator-zoo
+// model (a 2-layer nn.LSTM, a bidirectional nn.GRU and an nn.RNN): each
+// node is one layer whose weight is [W | R] row by row, the file's W and R
+// come back from it (Recurrent.Split), its MACs count the input's products
+// and StateMACs the hidden state's, and the file's graph is not changed.
+func TestRecurrentLayers(t *testing.T) {
+	dir, _ := readZooManifest(t)
+	path := filepath.Join(dir, "recurrent.onnx")
+	g, err := onnxio.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.New(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := 5 // the model's input is batch × 5 steps × 6 features
+	want := map[string]struct{ dirs, gates, feat, hid int }{
+		"LSTM": {1, 4, 0, 7}, "GRU": {2, 3, 7, 5}, "RNN": {1, 1, 10, 4},
+	}
+	found := map[string]int{}
+	for l, layer := range m.Layers {
+		w, ok := want[layer.Op]
+		if !ok {
+			continue
+		}
+		found[layer.Op]++
+		r := layer.Recurrent
+		if r == nil {
+			t.Fatalf("layer %s (%s): no Recurrent", layer.Name, layer.Op)
+		}
+		fw, fr := g.Init[r.W], g.Init[r.R]
+		if fw == nil || fr == nil {
+			t.Fatalf("layer %s: W %q or R %q is not an initializer of the file", layer.Name, r.W, r.R)
+		}
+		feat := fw.Shape[2]
+		if w.feat != 0 && feat != w.feat {
+			t.Errorf("layer %s: %d features, want %d", layer.Name, feat, w.feat)
+		}
+		rows := w.dirs * w.gates * w.hid
+		if !slices.Equal(layer.Shape, []int{rows, feat + w.hid}) || layer.Channels != rows || layer.ChannelAxis != 0 ||
+			r.Dirs != w.dirs || r.Features != feat || r.Hidden != w.hid || layer.Params != fw.Len()+fr.Len() {
+			t.Errorf("layer %s: shape %v, %d channels on axis %d, %+v, %d params", layer.Name, layer.Shape, layer.Channels, layer.ChannelAxis, *r, layer.Params)
+		}
+		gw, gr := r.Split(m.Graph.Init[layer.Weight].Floats())
+		if !slices.Equal(gw, fw.Floats()) || !slices.Equal(gr, fr.Floats()) {
+			t.Errorf("layer %s: [W | R] does not split into the file's W and R", layer.Name)
+		}
+		if layer.MACs != int64(seq*rows*feat) || layer.StateMACs != int64(seq*rows*w.hid) {
+			t.Errorf("layer %s: %d MACs and %d state MACs, want %d and %d", layer.Name, layer.MACs, layer.StateMACs, seq*rows*feat, seq*rows*w.hid)
+		}
+		if li, ok := m.Layer(layer.Name); !ok || li != l {
+			t.Errorf("layer %s is not found by its name", layer.Name)
+		}
+	}
+	if found["LSTM"] != 2 || found["GRU"] != 1 || found["RNN"] != 1 {
+		t.Fatalf("recurrent layers %v, want 2 LSTM, 1 GRU, 1 RNN", found)
+	}
+	if fl := m.FloatWeights(); len(fl) != 0 {
+		t.Errorf("float weights %v: the recurrent weights are layers", fl)
+	}
+	for _, n := range g.Nodes {
+		if _, ok := want[n.Op]; ok && (n.Input(2) == "" || len(n.Attrs) > 0 && n.Attrs["mpq_fused_wr"].Kind != 0) {
+			t.Fatalf("node %s of the file's graph was rewritten", n.Label())
+		}
 	}
 }

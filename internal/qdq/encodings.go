@@ -65,6 +65,9 @@ type LayerDetails struct {
 	ActivationBits  int            `json:"activation_bits"`
 	Precision       string         `json:"tensorrt_precision"`
 	Weight          *TensorDetails `json:"weight,omitempty"`
+	// RecurrentWeight is a recurrent layer's R (Weight is then its W):
+	// quantized with W's bits and each row's scale.
+	RecurrentWeight *TensorDetails `json:"recurrent_weight,omitempty"`
 	Input           *TensorDetails `json:"input,omitempty"`
 }
 

@@ -193,7 +193,11 @@ func (m *model) layerNode(l engine.Layer) (*onnx.NodeProto, error) {
 	for _, n := range m.g.GetNode() {
 		in := n.GetInput()
 		wi, xi := operands(l)
-		if n.GetOpType() == l.Op && isDefault(n.GetDomain()) && len(in) > 1 && in[xi] == l.Input && in[wi] == l.Weight {
+		match := len(in) > 1 && in[xi] == l.Input && in[wi] == l.Weight
+		if r := l.Recurrent; r != nil {
+			match = len(in) > 2 && in[0] == l.Input && in[1] == r.W && in[2] == r.R
+		}
+		if n.GetOpType() == l.Op && isDefault(n.GetDomain()) && match {
 			if found != nil {
 				return nil, fmt.Errorf("%w: layer %q: two %s nodes read %q with weight %q; mpq cannot tell which is the layer", ErrExport, l.Name, l.Op, l.Input, l.Weight)
 			}
@@ -216,11 +220,11 @@ func (m *model) quantize(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodi
 	if err := check(l, q); err != nil {
 		return d, err
 	}
-	w, err := m.weight(l, n, q, enc)
+	w, rw, err := m.weight(l, n, q, enc)
 	if err != nil {
 		return d, err
 	}
-	d.Weight = w
+	d.Weight, d.RecurrentWeight = w, rw
 	_, xi := operands(l)
 	in, err := m.input(n, xi, q, enc)
 	if err != nil {
@@ -268,16 +272,61 @@ func check(l engine.Layer, q Layer) error {
 }
 
 // weight writes layer l's weight: int8 codes + DequantizeLinear, or float
-// values, or nothing when it stays float.
-func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetails, error) {
+// values, or nothing when it stays float. A recurrent layer's [W | R] is
+// written back as the file's W and R (recurrentWeight).
+func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetails, *TensorDetails, error) {
 	if q.WeightBits == FloatBits {
-		return nil, nil
+		return nil, nil, nil
+	}
+	if l.Recurrent != nil {
+		return m.recurrentWeight(l, n, q, enc)
 	}
 	wi, _ := operands(l)
+	td, err := m.weightTensor(n, wi, l.Shape, l.ChannelAxis, nil, q, q.Codes, q.Weight, enc)
+	return td, nil, err
+}
+
+// recurrentWeight writes a recurrent layer's quantized [W | R] as the
+// node's W and R: each a rows × columns tensor (int8 codes with the rows'
+// scales, dequantized per row, or float values) reshaped to directions ×
+// gates·hidden × columns.
+func (m *model) recurrentWeight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetails, *TensorDetails, error) {
+	r := l.Recurrent
+	rows, f, h := l.Shape[0], r.Features, r.Hidden
+	split := func(off, cols int) ([]float32, []int8) {
+		v := make([]float32, rows*cols)
+		var c []int8
+		if q.Codes != nil {
+			c = make([]int8, rows*cols)
+		}
+		for row := range rows {
+			copy(v[row*cols:(row+1)*cols], q.Weight[row*(f+h)+off:])
+			if c != nil {
+				copy(c[row*cols:(row+1)*cols], q.Codes[row*(f+h)+off:])
+			}
+		}
+		return v, c
+	}
+	var tds [2]*TensorDetails
+	for k, part := range [2]struct{ off, cols int }{{0, f}, {f, h}} {
+		v, c := split(part.off, part.cols)
+		td, err := m.weightTensor(n, 1+k, []int{rows, part.cols}, 0, []int{r.Dirs, rows / r.Dirs, part.cols}, q, c, v, enc)
+		if err != nil {
+			return nil, nil, err
+		}
+		tds[k] = td
+	}
+	return tds[0], tds[1], nil
+}
+
+// weightTensor writes node input wi, a weight of the given shape whose
+// output channels are axis, as q's codes or values; with reshape set, the
+// tensor is stored in shape and reshaped to it for the node.
+func (m *model) weightTensor(n *onnx.NodeProto, wi int, shape []int, axis int, reshape []int, q Layer, codes []int8, vals []float32, enc *Encodings) (*TensorDetails, error) {
 	wname := n.GetInput()[wi]
 	sole := m.uses(wname) == 1 && !m.isGraphOutput(wname)
 	td := &TensorDetails{Bitwidth: q.WeightBits, Signed: true, Method: string(q.Method)}
-	if q.Codes != nil {
+	if codes != nil {
 		qname := m.value(wname + "_quantized")
 		sname := m.value(wname + "_scale")
 		zname := m.value(wname + "_zero_point")
@@ -289,7 +338,7 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 			}
 		}
 		m.g.Initializer = append(m.g.Initializer,
-			int8Tensor(qname, l.Shape, q.Codes),
+			int8Tensor(qname, shape, codes),
 			floatTensor(sname, []int{len(scales)}, scales),
 			int8Tensor(zname, []int{len(scales)}, make([]int8, len(scales))))
 		out := wname
@@ -300,14 +349,26 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 		} else {
 			out = m.value(wname + "_dequantized")
 		}
+		dq := out
+		if reshape != nil {
+			dq = m.value(wname + "_dequantized_rows")
+		}
 		m.insertBefore(n, &onnx.NodeProto{Name: m.nodeName(n.GetName() + "/weight_DequantizeLinear"), OpType: "DequantizeLinear",
-			Input: []string{qname, sname, zname}, Output: []string{out},
-			Attribute: []*onnx.AttributeProto{intAttr("axis", int64(l.ChannelAxis))}})
+			Input: []string{qname, sname, zname}, Output: []string{dq},
+			Attribute: []*onnx.AttributeProto{intAttr("axis", int64(axis))}})
+		if reshape != nil {
+			shp := m.value(wname + "_shape")
+			m.g.Initializer = append(m.g.Initializer, int64Tensor(shp, []int{len(reshape)}, dims(reshape)))
+			m.insertBefore(n, &onnx.NodeProto{Name: m.nodeName(n.GetName() + "/weight_Reshape"), OpType: "Reshape",
+				Input: []string{dq, shp}, Output: []string{out}})
+		}
 		n.Input[wi] = out
-		axis := l.ChannelAxis
 		lim := 1<<(q.WeightBits-1) - 1
 		td.Tensor, td.IntegerTensor, td.Dtype, td.Symmetric, td.Axis = out, qname, "int8", true, &axis
 		td.Storage = fmt.Sprintf("int8 codes + DequantizeLinear (per channel, axis %d)", axis)
+		if reshape != nil {
+			td.Storage += fmt.Sprintf(" + Reshape to %s", graph.ShapeString(reshape))
+		}
 		td.Qmin, td.Qmax = -lim, lim
 		td.ZeroPoints = make([]int, len(scales))
 		for _, s := range scales {
@@ -316,8 +377,11 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 		enc.ParamEncodings[out] = weightEncodings(q.WeightBits, td.Scales)
 		return td, nil
 	}
-	t := &graph.Tensor{Name: wname, DType: graph.Float32, Shape: l.Shape, Float: make([]float64, len(q.Weight))}
-	for i, v := range q.Weight {
+	if reshape != nil {
+		shape = reshape // float values need no reshaping
+	}
+	t := &graph.Tensor{Name: wname, DType: graph.Float32, Shape: shape, Float: make([]float64, len(vals))}
+	for i, v := range vals {
 		t.Float[i] = float64(v)
 	}
 	out := wname
@@ -327,7 +391,7 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 		}
 	} else {
 		out = m.value(fmt.Sprintf("%s_%s%d", wname, q.Method, q.WeightBits))
-		m.g.Initializer = append(m.g.Initializer, floatTensor(out, l.Shape, q.Weight))
+		m.g.Initializer = append(m.g.Initializer, floatTensor(out, shape, vals))
 		n.Input[wi] = out
 	}
 	td.Tensor, td.Dtype = out, "float32"
@@ -335,7 +399,6 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 	if q.Scales != nil {
 		// The uniform quantizer beyond int8: the values are exactly on
 		// the b-bit grid the scales describe.
-		axis := l.ChannelAxis
 		lim := 1<<(q.WeightBits-1) - 1
 		td.Symmetric, td.Axis, td.Qmin, td.Qmax = true, &axis, -lim, lim
 		td.Storage += " (opset 13 has no 16-bit integer type); the encodings give its grid"
