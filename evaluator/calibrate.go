@@ -16,6 +16,14 @@ const (
 	MSE        = "mse"
 )
 
+// CalibrationBudget bounds the bytes of values the calibration pass holds
+// for a batch: Calibrate runs smaller batches than asked when a sample's
+// values would not fit (engine.Model.BatchWithin). The ranges do not depend
+// on the batch for minmax; the percentile and MSE histograms re-bin as
+// values arrive, so for them the batch is part of the (deterministic)
+// result.
+const CalibrationBudget = 512 << 20
+
 // CalibrationMethods lists the activation calibration methods.
 func CalibrationMethods() []string { return []string{MinMax, Percentile, MSE} }
 
@@ -84,6 +92,9 @@ func Calibrate(ctx context.Context, m *engine.Model, data *dataset.Dataset, meth
 	}
 	s := engine.NewSession[float32](m)
 	defer s.Close()
+	// The session keeps every value of a batch (the layer inputs are read
+	// after each pass): a large model's batch is capped to keep it bounded.
+	batch = m.BatchWithin(batch, CalibrationBudget, 4, false)
 	for _, b := range data.Batches(batch) {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -45,6 +45,18 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 	for l, layer := range m.Layers {
 		t.Layers[l] = LayerResult{Name: layer.Name, Params: layer.Params}
 	}
+	budget := int64(SessionBudget)
+	if o.budget > 0 {
+		budget = o.budget
+	}
+	if b := m.BatchWithin(o.Batch, budget, 8, true); b < o.Batch {
+		// The gradient sessions keep every value of a batch and its
+		// gradient in float64, and two run at once: a large model's batch
+		// is capped so that memory does not grow with the configured batch.
+		t.Notes = append(t.Notes, fmt.Sprintf("batches of %d samples instead of %d: %.1f MB of values and gradients per sample, at most %d MB per session",
+			b, o.Batch, float64(m.SampleBytes(8, true))/1e6, budget>>20))
+		o.Batch = b
+	}
 	phase := func(name string, fn func() error) error {
 		t0 := time.Now()
 		err := fn()

@@ -394,3 +394,41 @@ func TestGradientFreeNote(t *testing.T) {
 		t.Fatalf("notes %q: want one gradient note, about %s", tab.Notes, first)
 	}
 }
+
+// TestBatchCap checks that a session budget too small for the configured
+// batch runs smaller batches, says so, and gives the same table: traces,
+// Fisher and activation traces equal within rounding.
+func TestBatchCap(t *testing.T) {
+	m := loadShipped(t, "lenet")
+	d := mnistTest(t, m, 40)
+	opt := Options{Methods: []string{Hutchinson, Fisher, Activation}, Estimator: Hutchinson, MinSamples: 3, MaxSamples: 3, Batch: 40, Seed: 2}
+	full, err := Analyze(context.Background(), m, d, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.budget = m.SampleBytes(8, true) * 7 // batches of 7
+	capped, err := Analyze(context.Background(), m, d, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Notes) != 0 || len(capped.Notes) != 1 || !strings.Contains(capped.Notes[0], "batches of 7 samples instead of 40") {
+		t.Fatalf("notes %q and %q", full.Notes, capped.Notes)
+	}
+	close := func(what string, a, b float64) {
+		if math.Abs(a-b) > 1e-6*math.Abs(a) {
+			t.Errorf("%s: %g with batches of 40, %g with batches of 7", what, a, b)
+		}
+	}
+	for l := range full.Layers {
+		f, c := full.Layers[l], capped.Layers[l]
+		if f.HessianTrace == 0 || f.FisherTrace == 0 || f.ActivationTrace == 0 {
+			t.Fatalf("%s: a measure was not computed: %+v", f.Name, f)
+		}
+		close(f.Name+" trace", f.HessianTrace, c.HessianTrace)
+		close(f.Name+" fisher", f.FisherTrace, c.FisherTrace)
+		close(f.Name+" activation trace", f.ActivationTrace, c.ActivationTrace)
+	}
+	if m.BatchWithin(256, 1<<40, 8, true) != 256 || m.BatchWithin(256, 1, 8, true) != 1 || m.BatchWithin(256, m.SampleBytes(4, false)*3, 4, false) != 3 {
+		t.Error("BatchWithin does not bound the batch by the budget")
+	}
+}

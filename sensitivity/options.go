@@ -43,6 +43,11 @@ const (
 	DefaultBatch          = 256
 )
 
+// SessionBudget bounds the bytes of values and gradients one gradient
+// Session holds for a batch: Analyze runs smaller batches than Options.Batch
+// when a sample's values would not fit (engine.Model.BatchWithin).
+const SessionBudget = 768 << 20
+
 // ErrOptions marks invalid Options.
 var ErrOptions = errors.New("sensitivity: invalid options")
 
@@ -86,6 +91,9 @@ type Options struct {
 	// Progress, when not nil, is called as work proceeds, from one
 	// goroutine at a time. It must return quickly.
 	Progress func(Progress)
+
+	// budget replaces SessionBudget when set (tests).
+	budget int64
 }
 
 // Progress reports how far Analyze has come.

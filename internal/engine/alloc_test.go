@@ -145,3 +145,43 @@ func TestSessionGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSampleBytes checks Model.SampleBytes, the per-sample memory the
+// batch caps of calibration and sensitivity rely on, against what a
+// float64 Session's first Forward+Backward of a batch allocates: the
+// values and gradients, plus the kernels' scratch.
+func TestSampleBytes(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const n = 128
+	for _, name := range shippedModels {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.LoadModel(filepath.Join(repo, "testdata/models", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bt := loadMNISTTest(t, m).BatchAt(0, n)
+			x := make([]float64, len(bt.X))
+			for i, v := range bt.X {
+				x[i] = float64(v)
+			}
+			s := engine.NewSession[float64](m)
+			defer s.Close()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if _, err := s.Forward(x, n); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Backward(bt.Labels); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			got, want := float64(after.TotalAlloc-before.TotalAlloc), float64(m.SampleBytes(8, true)*n)
+			t.Logf("%.1f MB allocated, %.1f MB predicted", got/1e6, want/1e6)
+			if got < 0.7*want || got > 2.5*want {
+				t.Errorf("a batch of %d allocated %.1f MB; SampleBytes predicts %.1f MB", n, got/1e6, want/1e6)
+			}
+		})
+	}
+}

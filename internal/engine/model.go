@@ -110,6 +110,9 @@ type Model struct {
 	// dynamic: a model exported with a fixed batch has it folded into its
 	// Reshape targets (x.view(x.size(0), -1) becomes Reshape [B, -1]).
 	staticBatch int
+	// sampleValues is the number of value elements a Session holds per
+	// sample of a batch (planned at batch 1).
+	sampleValues int64
 }
 
 // New validates g, folds Conv→BatchNormalization pairs and builds the layer
@@ -194,6 +197,7 @@ func New(g *graph.Graph) (*Model, error) {
 		return nil, fmt.Errorf("onnx: output %q has shape %s; mpq needs classification logits of shape [batch x classes] (or [batch x classes x 1 x 1])", m.Output, graph.ShapeString(out))
 	}
 	m.Classes = out[1]
+	m.sampleValues = p.values
 	m.Output = logitsOf(fg, m.Output, len(out))
 	for i := range m.Layers {
 		l := &m.Layers[i]
@@ -691,4 +695,34 @@ func uniqueName(m map[string]*graph.Tensor, base string) string {
 		}
 		name = fmt.Sprintf("%s_%d", base, i)
 	}
+}
+
+// BatchWithin returns the largest batch size up to want whose values fit in
+// budget bytes in a Session computing in elements of elemBytes bytes (4
+// for float32, 8 for float64), with their gradients too when gradients is
+// set; at least 1. The sessions that keep every value of a batch (those
+// that compute gradients, and calibration's, which reads every layer's
+// input after the pass) hold batch × that many bytes: capping the batch
+// keeps a large model's memory bounded whatever batch a config asks for.
+// A batch is a sum's unit of work, so the results do not depend on it
+// beyond rounding.
+func (m *Model) BatchWithin(want int, budget int64, elemBytes int, gradients bool) int {
+	per := m.sampleValues * int64(elemBytes)
+	if gradients {
+		per *= 2
+	}
+	if per <= 0 || want < 1 {
+		return max(want, 1)
+	}
+	return int(max(1, min(int64(want), budget/per)))
+}
+
+// SampleBytes is the memory a Session holds per sample of a batch, in
+// elements of elemBytes bytes, with gradients when gradients is set.
+func (m *Model) SampleBytes(elemBytes int, gradients bool) int64 {
+	per := m.sampleValues * int64(elemBytes)
+	if gradients {
+		per *= 2
+	}
+	return per
 }

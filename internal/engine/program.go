@@ -50,6 +50,9 @@ type step[T Float] interface {
 // shapes is what planShapes reports: the per-value shapes at a batch size.
 type shapeInfo struct {
 	shapes map[string][]int
+	// values counts the elements of the values computed per batch (one
+	// buffer per alias group; layer weights excluded).
+	values int64
 }
 
 // planShapes plans the model at batch size n and reports every value's shape.
@@ -59,8 +62,15 @@ func planShapes(m *Model, n int) (*shapeInfo, error) {
 		return nil, err
 	}
 	si := &shapeInfo{shapes: make(map[string][]int, len(p.names))}
+	isW := map[int]bool{}
+	for _, w := range p.layerW {
+		isW[w] = true
+	}
 	for i, name := range p.names {
 		si.shapes[name] = p.shapes[i]
+		if p.dynamic[i] && p.alias[i] == i && !isW[i] {
+			si.values += int64(graph.NumElements(p.shapes[i]))
+		}
 	}
 	return si, nil
 }
