@@ -751,6 +751,28 @@ class Recurrent(nn.Module):
         return self.head(torch.cat([r[:, -1], gh.transpose(0, 1).flatten(1)], 1))
 
 
+class Pool3DLRN(nn.Module):
+    """nn.LocalResponseNorm (torch.onnx writes it as a 3-D AveragePool over
+    the channels of x² and an If that squeezes the pooled dimension when it
+    is 1), a channel max (MaxPool3d over depth: maxout) and a 3-D pool over
+    height and width, each on a 5-D view of a 4-D map."""
+    in_shape = (3, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.lrn = nn.LocalResponseNorm(3, alpha=0.1, beta=0.75, k=1.0)
+        self.maxout = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
+        self.hw = nn.AvgPool3d((1, 2, 2), stride=(1, 2, 2))
+        self.fc = nn.Linear(6 * 4 * 4 + 3 * 8 * 8, 10)
+
+    def forward(self, x):
+        h = self.lrn(torch.relu(self.conv(x)))
+        m = self.maxout(h.unsqueeze(1)).squeeze(1)  # N x 3 x 8 x 8
+        a = self.hw(h.unsqueeze(1)).squeeze(1)      # N x 6 x 4 x 4
+        return self.fc(torch.cat([a.flatten(1), m.flatten(1)], 1))
+
+
 # --------------------------------------------------------------------------
 # graph surgery helpers
 # --------------------------------------------------------------------------
@@ -1142,6 +1164,15 @@ def main():
     om = export(model, 14, "logits")
     save("dedup_copies", model, om, x, torch_out(model, x), 14, False,
          "deep-copied modules at equal values (nn.TransformerEncoder's layers, a copied Linear): weights fed through Identity of one initializer; no grads", manifest)
+
+    # 3-D pools with a trivial side, and nn.LocalResponseNorm's If.
+    seed_all(SEED + 93)
+    model = Pool3DLRN()
+    model.eval()
+    x = make_input(model, SEED + 1093)
+    om = export(model, 13, "logits")
+    save("pool3d_lrn", model, om, x, torch_out(model, x), 13, True,
+         "nn.LocalResponseNorm (3-D AveragePool over channels, If on a shape), MaxPool3d over depth, AvgPool3d over height and width, at opset 13", manifest)
 
     # Recurrent layers (float in every plan), with gradients through time.
     seed_all(SEED + 92)

@@ -541,6 +541,27 @@ class ViTEnc(nn.Module):
         return self.head(self.norm(self.enc(t)).mean(1))
 
 
+class AlexLRN(nn.Module):
+    """An AlexNet-style stack: Conv, ReLU, nn.LocalResponseNorm, MaxPool,
+    twice, then two Linears. torch.onnx writes each LRN as a 3-D
+    AveragePool over the channels of x² and an If that squeezes the pooled
+    dimension when it is 1."""
+    input_shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 16, 5, padding=2)
+        self.c2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        self.fc1 = nn.Linear(32 * 7 * 7, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = F.max_pool2d(self.lrn(F.relu(self.c1(x))), 2)
+        h = F.max_pool2d(self.lrn(F.relu(self.c2(h))), 2)
+        return self.fc2(F.relu(self.fc1(h.flatten(1))))
+
+
 MODELS = {
     "vgg_bn": (VGGBN, 11, 1, 13, {}),
     "vgg_bn_kept": (VGGBN, 11, 1, 13, {"keep_bn": True}),
@@ -568,6 +589,7 @@ MODELS = {
     "lstm_rows": (LSTMRows, 32, 2, 13, {}),
     "conv_gru": (ConvGRU, 33, 2, 14, {}),
     "vit_enc": (ViTEnc, 34, 3, 14, {}),
+    "alex_lrn": (AlexLRN, 35, 1, 13, {}),
 }
 
 

@@ -6,6 +6,7 @@ constant-fold shape sub-graphs (fold_constants). No onnxruntime needed.
 
 Usage as a script:  /usr/bin/python3 scripts/onnx_ref.py model.onnx input.npy [expected.npy]
 """
+import itertools
 import math
 import sys
 
@@ -111,41 +112,41 @@ def _conv_transpose(x, w, b, a):
 
 
 def _pool(x, a, kind):
+    """Max or average pooling over any number of spatial dimensions."""
     if x.ndim == 3:  # MaxPool1d/AvgPool1d as 2-D pooling over height 1
         return _pool(x[:, :, None, :], _lift_1d(a), kind)[:, :, 0, :]
     k = a["kernel_shape"]
-    s = a.get("strides", [1] * len(k))
-    d = a.get("dilations", [1] * len(k))
-    pads = a.get("pads", [0] * (2 * len(k)))
+    r = len(k)
+    s = a.get("strides", [1] * r)
+    d = a.get("dilations", [1] * r)
+    pads = a.get("pads", [0] * (2 * r))
     ceil_mode = a.get("ceil_mode", 0)
     if _s(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
         raise NotImplementedError("auto_pad")
-    n, c, h, w = x.shape
-    oh = _pool_out(h, k[0], s[0], pads[0], pads[2], d[0], ceil_mode)
-    ow = _pool_out(w, k[1], s[1], pads[1], pads[3], d[1], ceil_mode)
+    n, c = x.shape[:2]
+    sp = x.shape[2:]
+    outs = [_pool_out(sp[i], k[i], s[i], pads[i], pads[i + r], d[i], ceil_mode) for i in range(r)]
     # pad generously on the right for ceil_mode windows
-    eh = max(0, (oh - 1) * s[0] + (k[0] - 1) * d[0] + 1 - (h + pads[0]))
-    ew = max(0, (ow - 1) * s[1] + (k[1] - 1) * d[1] + 1 - (w + pads[1]))
+    extra = [max(0, (outs[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - (sp[i] + pads[i])) for i in range(r)]
     fill = -np.inf if kind == "max" else 0.0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], eh), (pads[1], ew)), constant_values=fill)
-    valid = np.pad(np.ones((h, w)), ((pads[0], eh), (pads[1], ew)))
+    widths = tuple((pads[i], extra[i]) for i in range(r))
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0)) + widths, constant_values=fill)
+    valid = np.pad(np.ones(sp), widths)
     # "declared" region = input plus declared pads (count_include_pad counts these)
     decl = np.zeros_like(valid)
-    decl[:pads[0] + h + pads[2], :pads[1] + w + pads[3]] = 1
-    out = np.full((n, c, oh, ow), -np.inf if kind == "max" else 0.0)
-    cnt_valid = np.zeros((oh, ow))
-    cnt_decl = np.zeros((oh, ow))
-    for i in range(k[0]):
-        for j in range(k[1]):
-            sl = (slice(i * d[0], i * d[0] + s[0] * (oh - 1) + 1, s[0]),
-                  slice(j * d[1], j * d[1] + s[1] * (ow - 1) + 1, s[1]))
-            patch = xp[:, :, sl[0], sl[1]]
-            if kind == "max":
-                out = np.maximum(out, patch)
-            else:
-                out += patch
-                cnt_valid += valid[sl]
-                cnt_decl += decl[sl]
+    decl[tuple(slice(0, pads[i] + sp[i] + pads[i + r]) for i in range(r))] = 1
+    out = np.full((n, c) + tuple(outs), -np.inf if kind == "max" else 0.0)
+    cnt_valid = np.zeros(outs)
+    cnt_decl = np.zeros(outs)
+    for off in itertools.product(*[range(kk) for kk in k]):
+        sl = tuple(slice(off[i] * d[i], off[i] * d[i] + s[i] * (outs[i] - 1) + 1, s[i]) for i in range(r))
+        patch = xp[(slice(None), slice(None)) + sl]
+        if kind == "max":
+            out = np.maximum(out, patch)
+        else:
+            out += patch
+            cnt_valid += valid[sl]
+            cnt_decl += decl[sl]
     if kind == "avg":
         cnt = cnt_decl if a.get("count_include_pad", 0) else cnt_valid
         out = out / cnt
@@ -314,6 +315,15 @@ def run_node(node, vals, opset):
     x = ins[0] if ins else None
     if op == "Constant":
         return [numpy_helper.to_array(a["value"])]
+    if op == "If":  # the chosen branch, reading the enclosing graph's values
+        g = a["then_branch"] if bool(np.asarray(x).reshape(-1)[0]) else a["else_branch"]
+        env = dict(vals)
+        env.update({t.name: numpy_helper.to_array(t) for t in g.initializer})
+        for bn in g.node:
+            for name, v in zip(bn.output, run_node(bn, env, opset)):
+                if name:
+                    env[name] = v
+        return [env[o.name] for o in g.output]
     if op == "Conv":
         return [_conv(x, ins[1], ins[2] if len(ins) > 2 else None, a)]
     if op in ("LSTM", "GRU", "RNN"):

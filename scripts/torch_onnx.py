@@ -144,6 +144,28 @@ def _einsum_linear(eq, operands):
     return channel if summed == 1 else None
 
 
+def outer_reads(node):
+    """The values of the enclosing graph an If's branches read (ONNX lets a
+    branch name them without declaring them as inputs), sorted."""
+    out = set()
+    for at in node.attribute:
+        if at.type != onnx.AttributeProto.GRAPH:
+            continue
+        local = {""} | {t.name for t in at.g.initializer}
+        for bn in at.g.node:
+            out.update(i for i in node_inputs(bn) if i not in local)
+            local.update(bn.output)
+        out.update(o.name for o in at.g.output if o.name not in local)
+    return sorted(out)
+
+
+def node_inputs(node):
+    """A node's inputs, with an If's outer reads after its condition."""
+    if node.op_type == "If":
+        return list(node.input) + outer_reads(node)
+    return list(node.input)
+
+
 class Layer:
     """One quantizable layer: its weight in [out, in, ...] layout (output
     channel on axis 0; Gemm transB=0 and MatMul weights are stored
@@ -227,10 +249,10 @@ class OnnxModule(nn.Module):
         outputs = set(self.output_names)
         rest = []
         for node in nodes:
-            if node.op_type != "Dropout" and all(i == "" or i in consts for i in node.input) \
+            if node.op_type != "Dropout" and all(i == "" or i in consts for i in node_inputs(node)) \
                     and not any(o in outputs for o in node.output):
                 fn = self._build(node, consts, None)
-                vals = fn([consts[i] if i else None for i in node.input])
+                vals = fn([consts[i] if i else None for i in node_inputs(node)])
                 for name, v in zip(node.output, vals):
                     if name:
                         consts[name] = v
@@ -259,15 +281,15 @@ class OnnxModule(nn.Module):
         self.program = []
         last_use = {}
         for k, node in enumerate(rest):
-            for i in node.input:
+            for i in node_inputs(node):
                 if i and i not in consts:
                     last_use[i] = k
         for k, node in enumerate(rest):
             fn = self._build(node, consts, layer_of.get(id(node)))
-            ins = [(True, None) if i == "" else ((True, consts[i]) if i in consts else (False, i)) for i in node.input]
+            ins = [(True, None) if i == "" else ((True, consts[i]) if i in consts else (False, i)) for i in node_inputs(node)]
             # values read for the last time here are dropped right after, so
             # activations are freed as early as in an nn.Module's forward
-            drop = sorted({i for i in node.input if last_use.get(i) == k and i not in outputs})
+            drop = sorted({i for i in node_inputs(node) if last_use.get(i) == k and i not in outputs})
             self.program.append((fn, ins, list(node.output), drop))
         self._observing = False
 
@@ -281,14 +303,14 @@ class OnnxModule(nn.Module):
         while pending:
             progress, nxt = False, []
             for n in pending:
-                if all(i in avail for i in n.input):
+                if all(i in avail for i in node_inputs(n)):
                     order.append(n)
                     avail.update(n.output)
                     progress = True
                 else:
                     nxt.append(n)
             if not progress:
-                missing = sorted({i for n in nxt for i in n.input if i not in avail})
+                missing = sorted({i for n in nxt for i in node_inputs(n) if i not in avail})
                 raise ValueError("ONNX graph: inputs never produced: %s" % ", ".join(missing[:10]))
             pending = nxt
         return order
@@ -1034,6 +1056,28 @@ class OnnxModule(nn.Module):
 
     def _op_CastLike(self, node, a, consts, layer):
         return lambda ins: [ins[0].to(ins[1].dtype)]
+
+    def _op_If(self, node, a, consts, layer):
+        """The branch the condition chooses, run on the enclosing graph's
+        values (ins: the condition, then outer_reads(node))."""
+        outer = outer_reads(node)
+        branches = {}
+        for key in ("then_branch", "else_branch"):
+            g = a[key]
+            local = {t.name: to_torch(numpy_helper.to_array(t)) for t in g.initializer}
+            steps = [(self._build(bn, local, None), node_inputs(bn), list(bn.output)) for bn in g.node]
+            branches[key] = (local, steps, [o.name for o in g.output])
+
+        def fn(ins):
+            local, steps, outs = branches["then_branch" if bool(ins[0].reshape(-1)[0]) else "else_branch"]
+            env = dict(local)
+            env.update(zip(outer, ins[1:]))
+            for f, names, results in steps:
+                for name, v in zip(results, f([env[i] if i else None for i in names])):
+                    if name:
+                        env[name] = v
+            return [env[o] for o in outs]
+        return fn
 
     def _op_Constant(self, node, a, consts, layer):
         if "value" in a:

@@ -22,7 +22,7 @@ var supportedOps = []string{
 	"ConstantOfShape", "Conv", "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "DequantizeLinear",
 	"Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "GRU",
 	"Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
-	"HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LSTM", "LayerNormalization",
+	"HardSigmoid", "HardSwish", "Identity", "If", "InstanceNormalization", "LSTM", "LayerNormalization",
 	"LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min", "Mish",
 	"Mul", "Neg", "Not", "Or", "PRelu", "Pad", "Pow", "QuantizeLinear", "RNN", "Range", "Reciprocal",
 	"ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
@@ -122,7 +122,7 @@ func New(g *graph.Graph) (*Model, error) {
 		return nil, fmt.Errorf("onnx: opset %d is outside what mpq reads (11–17 are tested); export with torch.onnx.export(..., opset_version=13)", g.Opset)
 	}
 	var bad []string
-	for _, n := range g.Nodes {
+	walkNodes(g.Nodes, func(n *graph.Node) {
 		if (n.Domain != "" && n.Domain != "ai.onnx") || !slices.Contains(supportedOps, n.Op) {
 			op := n.Op
 			if n.Domain != "" && n.Domain != "ai.onnx" {
@@ -130,7 +130,7 @@ func New(g *graph.Graph) (*Model, error) {
 			}
 			bad = append(bad, fmt.Sprintf("%s (node %q)", op, n.Label()))
 		}
-	}
+	})
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("onnx: %w: %s; mpq supports %s", ErrUnsupported, strings.Join(bad, ", "), strings.Join(supportedOps, ", "))
 	}
@@ -725,4 +725,17 @@ func (m *Model) SampleBytes(elemBytes int, gradients bool) int64 {
 		per *= 2
 	}
 	return per
+}
+
+// walkNodes calls fn on each node and on each node of its graph attributes
+// (an If's branches), depth first.
+func walkNodes(nodes []*graph.Node, fn func(*graph.Node)) {
+	for _, n := range nodes {
+		fn(n)
+		for _, a := range n.Attrs {
+			if a.Kind == graph.AttrGraph && a.Graph != nil {
+				walkNodes(a.Graph.Nodes, fn)
+			}
+		}
+	}
 }

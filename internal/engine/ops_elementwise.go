@@ -481,6 +481,13 @@ func (s *unaryStep[T]) forwardRange(x, y []T, lo, hi int) {
 			for i, v := range xs {
 				ys[i] = T(math.Sqrt(float64(v)))
 			}
+		case 0.75:
+			// nn.LocalResponseNorm's default β: x^¾ = √x·√√x, within an
+			// ulp of math.Pow in float64 and several times faster.
+			for i, v := range xs {
+				r := math.Sqrt(float64(v))
+				ys[i] = T(r * math.Sqrt(r))
+			}
 		default:
 			for i, v := range xs {
 				ys[i] = T(math.Pow(float64(v), a))

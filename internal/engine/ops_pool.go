@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -61,6 +62,15 @@ func (c *compiler[T]) pool() (stepper[T], [][]int, error) {
 		}
 		x = []int{x[0], x[1], 1, x[2]}
 	}
+	var y5 []int // a 3-D pool's input shape, run as a 2-D one (lift3D)
+	if len(x) == 5 {
+		var err error
+		x5 := x
+		if n, x, err = lift3D(n, x); err != nil {
+			return nil, nil, err
+		}
+		y5 = x5
+	}
 	if len(x) != 4 {
 		return nil, nil, fmt.Errorf("mpq pools 1-D and 2-D feature maps only (input %s): %w", graph.ShapeString(x), ErrShape)
 	}
@@ -84,6 +94,16 @@ func (c *compiler[T]) pool() (stepper[T], [][]int, error) {
 	y := []int{x[0], x[1], p.OutH(), p.OutW()}
 	if oneD {
 		y = []int{x[0], x[1], p.OutW()}
+	}
+	if y5 != nil {
+		// Back to five dimensions: with C and D merged (x[1] = C·D) H and
+		// W were pooled; otherwise D was, and the merged H·W kept its size.
+		// (With D = 1 the two agree.)
+		if x[1] != y5[1] {
+			y = []int{y5[0], y5[1], y5[2], p.OutH(), p.OutW()}
+		} else {
+			y = []int{y5[0], y5[1], p.OutH(), y5[3], y5[4]}
+		}
 	}
 	return &poolStep[T]{p: p, n: x[0], max: n.Op == "MaxPool"}, [][]int{y}, nil
 }
@@ -257,4 +277,60 @@ func (c *compiler[T]) qdq() (stepper[T], [][]int, error) {
 		}
 	}
 	return s, [][]int{slices.Clone(c.shape(0))}, nil
+}
+
+// lift3D rewrites a pool over an N×C×D×H×W input as a 2-D one when one
+// side of it is untouched (kernel 1, stride 1, no padding, dilation 1):
+// H and W, merged into one dimension (N×C×D×HW, pooled over D; the
+// channel-window pooling of nn.LocalResponseNorm's export), or D, merged
+// into the channels (N×CD×H×W). The data's layout is the same. Other 3-D
+// pools are refused.
+func lift3D(n *graph.Node, x []int) (*graph.Node, []int, error) {
+	if ap := n.AttrString("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" {
+		return nil, nil, fmt.Errorf("auto_pad %s on a 3-D pool is not supported: %w", ap, ErrShape)
+	}
+	get := func(name string, k int, def int64) ([]int64, error) {
+		v := n.AttrInts(name)
+		if v == nil {
+			v = slices.Repeat([]int64{def}, k)
+		}
+		if len(v) != k {
+			return nil, fmt.Errorf("%s %v on a 3-D input: want %d values: %w", name, v, k, ErrShape)
+		}
+		return v, nil
+	}
+	ks, err := get("kernel_shape", 3, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := get("strides", 3, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	dl, err := get("dilations", 3, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	pd, err := get("pads", 6, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	trivial := func(i int) bool { return ks[i] == 1 && st[i] == 1 && dl[i] == 1 && pd[i] == 0 && pd[i+3] == 0 }
+	out := *n
+	out.Attrs = maps.Clone(n.Attrs)
+	set := func(i, j int) {
+		out.Attrs["kernel_shape"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{ks[i], ks[j]}}
+		out.Attrs["strides"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{st[i], st[j]}}
+		out.Attrs["dilations"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{dl[i], dl[j]}}
+		out.Attrs["pads"] = graph.Attr{Kind: graph.AttrInts, Ints: []int64{pd[i], pd[j], pd[i+3], pd[j+3]}}
+	}
+	switch {
+	case trivial(1) && trivial(2):
+		set(0, 1) // D, and the merged H·W whose window is trivial
+		return &out, []int{x[0], x[1], x[2], x[3] * x[4]}, nil
+	case trivial(0):
+		set(1, 2)
+		return &out, []int{x[0], x[1] * x[2], x[3], x[4]}, nil
+	}
+	return nil, nil, fmt.Errorf("mpq pools a 3-D input only when the window leaves its depth or its height and width untouched (kernel %v, strides %v): %w", ks, st, ErrShape)
 }

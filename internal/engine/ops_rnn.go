@@ -109,11 +109,11 @@ func (c *compiler[T]) rnn() (stepper[T], [][]int, error) {
 		}
 		s.fused = true
 		h := sh[1] - s.feat
-		wShape = []int{sh[0] / (s.gates * h), s.gates * h, s.feat}
-		rShape = []int{wShape[0], wShape[1], h}
-		if sh[0]%(s.gates*h) != 0 {
-			wShape[0] = -1 // reported below
+		if sh[0] != s.dirs*s.gates*h {
+			return nil, nil, fmt.Errorf("W and R have %d rows in all for hidden size %d (R's columns), want %d direction(s) × %d gates × %d: %w", sh[0], h, s.dirs, s.gates, h, ErrShape)
 		}
+		wShape = []int{s.dirs, s.gates * h, s.feat}
+		rShape = []int{s.dirs, s.gates * h, h}
 	} else {
 		w, r := c.constIn(1), c.constIn(2)
 		if w == nil || r == nil || !w.DType.IsFloat() || !r.DType.IsFloat() {

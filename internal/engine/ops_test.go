@@ -629,7 +629,7 @@ func TestRecurrentRefused(t *testing.T) {
 		{"input-forget", map[string]graph.Attr{"input_forget": intAttr(1)}, 12, false, "input_forget"},
 		{"activations", map[string]graph.Attr{"activations": {Kind: graph.AttrStrings, Strings: []string{"Relu", "Tanh", "Tanh"}}}, 12, false, "activations"},
 		{"direction", map[string]graph.Attr{"direction": strAttr("sideways")}, 12, false, "sideways"},
-		{"weight-shape", nil, 10, false, "R has shape"},
+		{"weight-shape", nil, 10, false, "10 rows in all"},
 		{"hidden-size", map[string]graph.Attr{"hidden_size": intAttr(5)}, 12, false, "hidden_size"},
 		{"sequence-lens", nil, 12, true, "sequence_lens"},
 	} {
@@ -648,4 +648,31 @@ func TestRecurrentRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIfAndPool3DRefused checks the errors for an If whose condition the
+// data decides and for a 3-D pool that moves over every side.
+func TestIfAndPool3DRefused(t *testing.T) {
+	t.Run("if-on-data", func(t *testing.T) {
+		b := newBuilder([]int{4})
+		s := b.node("ReduceSum", map[string]graph.Attr{"keepdims": intAttr(0)}, "x")
+		cond := b.node("Greater", nil, s, b.init([]int{}, 0))
+		then := &graph.Graph{Init: map[string]*graph.Tensor{}, Nodes: []*graph.Node{{Op: "Neg", Inputs: []string{"x"}, Outputs: []string{"neg"}}}, Outputs: []graph.ValueInfo{{Name: "neg"}}}
+		els := &graph.Graph{Init: map[string]*graph.Tensor{}, Nodes: []*graph.Node{{Op: "Identity", Inputs: []string{"x"}, Outputs: []string{"same"}}}, Outputs: []graph.ValueInfo{{Name: "same"}}}
+		y := b.name("y")
+		b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: "choose", Op: "If", Inputs: []string{cond, "x"}, Outputs: []string{y},
+			Attrs: map[string]graph.Attr{"then_branch": {Kind: graph.AttrGraph, Graph: then}, "else_branch": {Kind: graph.AttrGraph, Graph: els}}})
+		_, err := New(b.finish(y))
+		if err == nil || !strings.Contains(err.Error(), "choose") || !strings.Contains(err.Error(), "depends on the data") {
+			t.Fatalf("err = %v, want it to name the node and say its condition depends on the data", err)
+		}
+	})
+	t.Run("pool3d-every-side", func(t *testing.T) {
+		b := newBuilder([]int{1, 4, 4, 4})
+		y := b.node("MaxPool", map[string]graph.Attr{"kernel_shape": ints(2, 2, 2)}, "x")
+		_, err := New(b.finish(b.node("Flatten", nil, y)))
+		if err == nil || !strings.Contains(err.Error(), "3-D input only when") {
+			t.Fatalf("err = %v, want it to refuse the 3-D window", err)
+		}
+	})
 }

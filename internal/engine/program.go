@@ -75,6 +75,56 @@ func planShapes(m *Model, n int) (*shapeInfo, error) {
 	return si, nil
 }
 
+// inlineIf plans the branch an If's condition chooses, when the condition
+// is known at planning time: computed from shapes, as torch.onnx writes
+// x.squeeze(d) on a dimension it cannot prove is 1 (nn.LocalResponseNorm).
+// The If's outputs are the branch's outputs. Its inputs after the
+// condition are the values its branches read (onnxio appends them).
+func (p *program[T]) inlineIf(node *graph.Node, add func(string, []int) int, compileNode func(int, *graph.Node) error) error {
+	var cond *graph.Tensor
+	if ci, ok := p.index[node.Input(0)]; ok && !p.dynamic[ci] {
+		cond = p.consts[ci]
+	}
+	if cond == nil || cond.Len() != 1 {
+		return fmt.Errorf("onnx: node %q (If): its condition %q depends on the data; mpq runs an If only when the input's shape decides it (as in torch.onnx's squeeze of a dimension it could not prove is 1)", node.Label(), node.Input(0))
+	}
+	v := cond.Floats()[0]
+	branch := "else_branch"
+	if v != 0 {
+		branch = "then_branch"
+	}
+	a, ok := node.Attrs[branch]
+	if !ok || a.Kind != graph.AttrGraph || a.Graph == nil {
+		return fmt.Errorf("onnx: node %q (If) has no %s graph", node.Label(), branch)
+	}
+	bg := a.Graph
+	if len(bg.Outputs) != len(node.Outputs) {
+		return fmt.Errorf("onnx: node %q (If): its %s has %d outputs for the node's %d", node.Label(), branch, len(bg.Outputs), len(node.Outputs))
+	}
+	for _, name := range bg.InitOrder {
+		if _, taken := p.index[name]; !taken {
+			t := bg.Init[name]
+			p.consts[add(name, slices.Clone(t.Shape))] = t
+		}
+	}
+	for _, bn := range bg.Nodes {
+		if err := compileNode(-1, bn); err != nil {
+			return err
+		}
+	}
+	for k, o := range node.Outputs {
+		if o == "" {
+			continue
+		}
+		src, ok := p.index[bg.Outputs[k].Name]
+		if !ok {
+			return fmt.Errorf("onnx: node %q (If): its %s does not compute its output %q", node.Label(), branch, bg.Outputs[k].Name)
+		}
+		p.index[o] = src
+	}
+	return nil
+}
+
 // compile plans m for batch size n; with fuse, for Forward alone (see
 // fuseRelu).
 func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
@@ -121,7 +171,11 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	for i, l := range m.Layers {
 		layerAt[l.node] = i
 	}
-	for ni, node := range g.Nodes {
+	var compileNode func(ni int, node *graph.Node) error
+	compileNode = func(ni int, node *graph.Node) error {
+		if node.Op == "If" {
+			return p.inlineIf(node, add, compileNode)
+		}
 		ins := make([]int, len(node.Inputs))
 		allConst := true
 		for j, name := range node.Inputs {
@@ -132,7 +186,7 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 			constOf(name)
 			idx, ok := p.index[name]
 			if !ok {
-				return nil, fmt.Errorf("onnx: node %q (%s) reads %q before it is defined", node.Label(), node.Op, name)
+				return fmt.Errorf("onnx: node %q (%s) reads %q before it is defined", node.Label(), node.Op, name)
 			}
 			ins[j] = idx
 			if p.consts[idx] == nil || p.dynamic[idx] {
@@ -143,7 +197,7 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 		if node.Op == "Shape" && len(ins) == 1 && ins[0] >= 0 {
 			t := shapeOf(node, p.shapes[ins[0]])
 			c.setConst(0, t)
-			continue
+			return nil
 		}
 		if allConst {
 			ins := c.constIns()
@@ -151,10 +205,10 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 				ins[0] = p.unbatchExpand(ins[0], ins[1].Ints())
 			}
 			if t, ok, err := foldConst(node, ins, g.Opset); err != nil {
-				return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
+				return fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
 			} else if ok {
 				c.setConst(0, t)
-				continue
+				return nil
 			}
 		}
 		st, outShapes, err := c.build()
@@ -164,10 +218,10 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
+			return fmt.Errorf("onnx: node %q (%s): %w", node.Label(), node.Op, err)
 		}
 		if len(outShapes) == 0 {
-			continue
+			return nil
 		}
 		for j, sh := range outShapes {
 			if j >= len(node.Outputs) || node.Outputs[j] == "" {
@@ -205,6 +259,12 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 			p.steps = append(p.steps, st)
 			p.stepIns = append(p.stepIns, c.ins)
 			p.stepOuts = append(p.stepOuts, c.outs)
+		}
+		return nil
+	}
+	for ni, node := range g.Nodes {
+		if err := compileNode(ni, node); err != nil {
+			return nil, err
 		}
 	}
 	out, ok := p.index[m.Output]

@@ -126,6 +126,7 @@ const (
 	AttrTensor
 	AttrOther
 	AttrStrings
+	AttrGraph
 )
 
 // Attr is a node attribute.
@@ -139,6 +140,10 @@ type Attr struct {
 	Tensor *Tensor
 	// Strings holds a string-list attribute (an RNN's activations).
 	Strings []string
+	// Graph holds a graph attribute (an If's branches): its Nodes, its
+	// Init (initializers and Constant nodes) and its Outputs. Its nodes may
+	// read values of the enclosing graph by name.
+	Graph *Graph
 }
 
 // Node is one operation.

@@ -397,6 +397,34 @@ func avgPoolForwardRange[T Float](p Pool2D, d poolDims, x, y []T, lo, hi int) {
 		}
 		return
 	}
+	if p.KW == 1 && p.StrideW == 1 && p.DilW == 1 && p.PadLeft == 0 && p.PadRight == 0 && d.ow == p.W {
+		// Windows one column wide (a 3-D pool over depth with height and
+		// width merged: nn.LocalResponseNorm's sum over channels): whole
+		// rows added, the loop's sums in the loop's order.
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.hw : (pl+1)*d.hw]
+			yp := y[pl*d.p : (pl+1)*d.p]
+			for oh := range d.oh {
+				hs, kh0, kh1 := window(oh, p.StrideH, p.PadTop, p.DilH, p.KH, p.H)
+				ch := avgCount(hs, p.DilH, p.KH, p.H, p.PadTop, p.PadBottom, kh0, kh1, p.CountIncludePad)
+				out := yp[oh*d.ow : (oh+1)*d.ow]
+				clear(out)
+				for kh := kh0; kh < kh1; kh++ {
+					row := xp[(hs+kh*p.DilH)*p.W : (hs+kh*p.DilH+1)*p.W]
+					for i, v := range row {
+						out[i] += v
+					}
+				}
+				if ch > 0 {
+					c := T(ch)
+					for i := range out {
+						out[i] /= c
+					}
+				}
+			}
+		}
+		return
+	}
 	// 3×3 windows: the columns whose windows lie inside the input, [a, b),
 	// in rows whose windows do too, take the nine cells unrolled, in the
 	// loop's order.

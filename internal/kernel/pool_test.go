@@ -94,6 +94,8 @@ func allPools() map[string]Pool2D {
 		"1x2 s2 odd":     {C: 2, H: 5, W: 9, KH: 1, KW: 2, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1},
 		"1-D 2 s2 ceil":  {C: 2, H: 1, W: 7, KH: 1, KW: 2, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1, CeilMode: true},
 		"1-D 2 s2 incl":  {C: 2, H: 3, W: 7, KH: 1, KW: 2, StrideH: 1, StrideW: 2, PadRight: 1, DilH: 1, DilW: 1, CeilMode: true, CountIncludePad: true},
+		"lrn column 5x1": {C: 1, H: 10, W: 12, KH: 5, KW: 1, StrideH: 1, StrideW: 1, PadTop: 2, PadBottom: 2, DilH: 1, DilW: 1, CountIncludePad: true},
+		"column s2 dil2": {C: 2, H: 9, W: 5, KH: 3, KW: 1, StrideH: 2, StrideW: 1, PadTop: 1, PadBottom: 2, DilH: 2, DilW: 1, CeilMode: true},
 	}
 	for i, p := range randomPools(8, 150) {
 		m[fmt.Sprintf("random%03d_%s", i, poolName(p))] = p

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -154,12 +155,92 @@ func FromProto(m *onnx.ModelProto) (*graph.Graph, error) {
 		}
 		nodes = append(nodes, n)
 	}
+	for _, n := range nodes {
+		if n.Op == "If" && (n.Domain == "" || n.Domain == "ai.onnx") {
+			n.Inputs = append(n.Inputs, outerReads(n)...)
+		}
+	}
 	sorted, err := topoSort(g, nodes)
 	if err != nil {
 		return nil, err
 	}
 	g.Nodes = sorted
 	return g, nil
+}
+
+// subgraphFromProto reads a graph attribute (an If's branch): its nodes in
+// file order, its initializers and Constant nodes as Init, its outputs.
+func subgraphFromProto(gp *onnx.GraphProto) (*graph.Graph, error) {
+	g := &graph.Graph{Name: gp.GetName(), Init: map[string]*graph.Tensor{}}
+	for _, tp := range gp.GetInitializer() {
+		t, err := TensorFromProto(tp)
+		if err != nil {
+			return nil, err
+		}
+		g.Init[t.Name] = t
+		g.InitOrder = append(g.InitOrder, t.Name)
+	}
+	for _, vi := range gp.GetOutput() {
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: vi.GetName()})
+	}
+	for i, np := range gp.GetNode() {
+		n, err := nodeFromProto(np, i)
+		if err != nil {
+			return nil, err
+		}
+		if n.Op == "Constant" && (n.Domain == "" || n.Domain == "ai.onnx") && len(n.Outputs) == 1 {
+			t, err := constantValue(n)
+			if err != nil {
+				return nil, err
+			}
+			t.Name = n.Outputs[0]
+			g.Init[t.Name] = t
+			g.InitOrder = append(g.InitOrder, t.Name)
+			continue
+		}
+		if n.Op == "If" && (n.Domain == "" || n.Domain == "ai.onnx") {
+			n.Inputs = append(n.Inputs, outerReads(n)...)
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	return g, nil
+}
+
+// outerReads lists the values of the enclosing graph that an If's branches
+// read (ONNX lets a branch name them without declaring them as inputs).
+// The reader appends them to the If's inputs, after the condition, so that
+// ordering and liveness see them as the inputs they are.
+func outerReads(n *graph.Node) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range n.Attrs {
+		if a.Kind != graph.AttrGraph {
+			continue
+		}
+		local := map[string]bool{"": true}
+		for name := range a.Graph.Init {
+			local[name] = true
+		}
+		read := func(name string) {
+			if !local[name] && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+		for _, bn := range a.Graph.Nodes {
+			for _, in := range bn.Inputs {
+				read(in)
+			}
+			for _, o := range bn.Outputs {
+				local[o] = true
+			}
+		}
+		for _, o := range a.Graph.Outputs {
+			read(o.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func valueInfo(vi *onnx.ValueInfoProto) (graph.ValueInfo, error) {
@@ -238,6 +319,12 @@ func attrFromProto(ap *onnx.AttributeProto) (graph.Attr, error) {
 			return graph.Attr{}, err
 		}
 		return graph.Attr{Kind: graph.AttrTensor, Tensor: t}, nil
+	case onnx.AttributeProto_GRAPH:
+		g, err := subgraphFromProto(ap.GetG())
+		if err != nil {
+			return graph.Attr{}, err
+		}
+		return graph.Attr{Kind: graph.AttrGraph, Graph: g}, nil
 	}
 	return graph.Attr{Kind: graph.AttrOther}, nil
 }
