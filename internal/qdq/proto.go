@@ -93,13 +93,27 @@ func (m *model) producer(name string) *onnx.NodeProto {
 // uses counts the node inputs and graph outputs that read name.
 func (m *model) uses(name string) int {
 	k := 0
-	for _, n := range m.g.GetNode() {
-		for _, in := range n.GetInput() {
-			if in == name {
-				k++
+	var walk func(nodes []*onnx.NodeProto)
+	walk = func(nodes []*onnx.NodeProto) {
+		for _, n := range nodes {
+			for _, in := range n.GetInput() {
+				if in == name {
+					k++
+				}
+			}
+			for _, a := range n.GetAttribute() {
+				if g := a.GetG(); g != nil {
+					walk(g.GetNode())
+					for _, o := range g.GetOutput() {
+						if o.GetName() == name {
+							k++
+						}
+					}
+				}
 			}
 		}
 	}
+	walk(m.g.GetNode())
 	for _, o := range m.g.GetOutput() {
 		if o.GetName() == name {
 			k++
@@ -266,11 +280,25 @@ func (m *model) dropConstant(name string) error {
 
 func (m *model) usedNames() map[string]bool {
 	used := map[string]bool{}
-	for _, n := range m.g.GetNode() {
-		for _, in := range n.GetInput() {
-			used[in] = true
+	var walk func(nodes []*onnx.NodeProto)
+	walk = func(nodes []*onnx.NodeProto) {
+		for _, n := range nodes {
+			for _, in := range n.GetInput() {
+				used[in] = true
+			}
+			// An If's branches may read the graph's values by name
+			// (over-counted here: a branch's own names are never pruned).
+			for _, a := range n.GetAttribute() {
+				if g := a.GetG(); g != nil {
+					walk(g.GetNode())
+					for _, o := range g.GetOutput() {
+						used[o.GetName()] = true
+					}
+				}
+			}
 		}
 	}
+	walk(m.g.GetNode())
 	for _, o := range m.g.GetOutput() {
 		used[o.GetName()] = true
 	}
