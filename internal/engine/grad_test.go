@@ -192,6 +192,7 @@ func gradCases() []gradCase {
 				b.node("Pow", nil, x, b.scalar(2)),
 				b.node("Pow", nil, x, b.scalar(3)),
 				b.node("Pow", nil, pos, b.scalar(0.5)),
+				b.node("Pow", nil, pos, b.scalar(0.75)),
 				b.node("Pow", nil, away, b.scalar(-1.7)),
 				b.node("Max", nil, x, b.node("Mul", nil, x, b.scalar(-0.5))),
 				b.node("Min", nil, x, b.init([]int{12}, 0.5)))

@@ -672,6 +672,10 @@ func (s *unaryStep[T]) backwardRange(x, y, gy, gx []T, lo, hi int) {
 			for i, v := range xs {
 				gxs[i] += gys[i] * 3 * v * v
 			}
+		case 0.75:
+			for i, v := range xs {
+				gxs[i] += gys[i] * T(0.75/math.Sqrt(math.Sqrt(float64(v))))
+			}
 		default:
 			for i, v := range xs {
 				gxs[i] += gys[i] * T(a*math.Pow(float64(v), a-1))
