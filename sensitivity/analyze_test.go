@@ -396,8 +396,8 @@ func TestGradientFreeNote(t *testing.T) {
 }
 
 // TestBatchCap checks that a session budget too small for the configured
-// batch runs smaller batches, says so, and gives the same table: traces,
-// Fisher and activation traces equal within rounding.
+// batch runs smaller, equal batches, says so, and gives the same table:
+// traces, Fisher and activation traces equal within rounding.
 func TestBatchCap(t *testing.T) {
 	m := loadShipped(t, "lenet")
 	d := mnistTest(t, m, 40)
@@ -406,17 +406,17 @@ func TestBatchCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.budget = m.SampleBytes(8, true) * 7 // batches of 7
+	opt.budget = m.SampleBytes(8, true) * 9 // at most 9: five batches of 8
 	capped, err := Analyze(context.Background(), m, d, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(full.Notes) != 0 || len(capped.Notes) != 1 || !strings.Contains(capped.Notes[0], "batches of 7 samples instead of 40") {
+	if len(full.Notes) != 0 || len(capped.Notes) != 1 || !strings.Contains(capped.Notes[0], "batches of 8 samples instead of 40") {
 		t.Fatalf("notes %q and %q", full.Notes, capped.Notes)
 	}
 	close := func(what string, a, b float64) {
 		if math.Abs(a-b) > 1e-6*math.Abs(a) {
-			t.Errorf("%s: %g with batches of 40, %g with batches of 7", what, a, b)
+			t.Errorf("%s: %g with batches of 40, %g with batches of 8", what, a, b)
 		}
 	}
 	for l := range full.Layers {
