@@ -431,8 +431,14 @@ func (m *Model) inventory() error {
 		m.byName[l.Name] = i
 	}
 	for i, l := range m.Layers {
-		if _, taken := m.byName[l.Weight]; !taken {
-			m.byName[l.Weight] = i
+		names := []string{l.Weight}
+		if r := l.Recurrent; r != nil {
+			names = append(names, r.W, r.R) // the file's own initializers
+		}
+		for _, name := range names {
+			if _, taken := m.byName[name]; !taken && name != "" {
+				m.byName[name] = i
+			}
 		}
 	}
 	return nil

@@ -435,8 +435,10 @@ func TestRecurrentLayers(t *testing.T) {
 		if layer.MACs != int64(seq*rows*feat) || layer.StateMACs != int64(seq*rows*w.hid) {
 			t.Errorf("layer %s: %d MACs and %d state MACs, want %d and %d", layer.Name, layer.MACs, layer.StateMACs, seq*rows*feat, seq*rows*w.hid)
 		}
-		if li, ok := m.Layer(layer.Name); !ok || li != l {
-			t.Errorf("layer %s is not found by its name", layer.Name)
+		for _, name := range []string{layer.Name, layer.Weight, r.W, r.R} {
+			if li, ok := m.Layer(name); !ok || li != l {
+				t.Errorf("layer %s is not found by the name %q", layer.Name, name)
+			}
 		}
 	}
 	if found["LSTM"] != 2 || found["GRU"] != 1 || found["RNN"] != 1 {
