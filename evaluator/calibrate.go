@@ -94,7 +94,9 @@ func Calibrate(ctx context.Context, m *engine.Model, data *dataset.Dataset, meth
 	defer s.Close()
 	// The session keeps every value of a batch (the layer inputs are read
 	// after each pass): a large model's batch is capped to keep it bounded.
-	batch = m.BatchWithin(batch, CalibrationBudget, 4, false)
+	if b := m.BatchWithin(batch, CalibrationBudget, 4, false); b < batch {
+		batch = engine.EvenBatch(data.Len(), b)
+	}
 	for _, b := range data.Batches(batch) {
 		if err := ctx.Err(); err != nil {
 			return nil, err

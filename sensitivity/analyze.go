@@ -53,13 +53,8 @@ func Analyze(ctx context.Context, m *engine.Model, data *dataset.Dataset, opt Op
 		// The gradient sessions keep every value of a batch and its
 		// gradient in float64, and two run at once: a large model's batch
 		// is capped so that memory does not grow with the configured batch.
-		// The subset is split into batches as equal as the cap allows: a
-		// session holds the buffers of every batch size it has run, and a
-		// short last batch would be a second set.
-		if n := data.Len(); n > b {
-			k := (n + b - 1) / b
-			b = (n + k - 1) / k
-		}
+		// Equal batches where the subset's size allows (EvenBatch).
+		b = engine.EvenBatch(data.Len(), b)
 		t.Notes = append(t.Notes, fmt.Sprintf("batches of %d samples instead of %d: %.1f MB of values and gradients per sample, at most %d MB per session",
 			b, o.Batch, float64(m.SampleBytes(8, true))/1e6, budget>>20))
 		o.Batch = b

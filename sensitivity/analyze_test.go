@@ -406,7 +406,7 @@ func TestBatchCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.budget = m.SampleBytes(8, true) * 9 // at most 9: five batches of 8
+	opt.budget = m.SampleBytes(8, true) * 9 // at most 9: five batches of 8 (EvenBatch)
 	capped, err := Analyze(context.Background(), m, d, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +428,8 @@ func TestBatchCap(t *testing.T) {
 		close(f.Name+" fisher", f.FisherTrace, c.FisherTrace)
 		close(f.Name+" activation trace", f.ActivationTrace, c.ActivationTrace)
 	}
-	if m.BatchWithin(256, 1<<40, 8, true) != 256 || m.BatchWithin(256, 1, 8, true) != 1 || m.BatchWithin(256, m.SampleBytes(4, false)*3, 4, false) != 3 {
+	if engine.EvenBatch(256, 45) != 32 || engine.EvenBatch(1001, 45) != 45 || engine.EvenBatch(30, 45) != 45 ||
+		m.BatchWithin(256, 1<<40, 8, true) != 256 || m.BatchWithin(256, 1, 8, true) != 1 || m.BatchWithin(256, m.SampleBytes(4, false)*3, 4, false) != 3 {
 		t.Error("BatchWithin does not bound the batch by the budget")
 	}
 }

@@ -745,3 +745,20 @@ func walkNodes(nodes []*graph.Node, fn func(*graph.Node)) {
 		}
 	}
 }
+
+// EvenBatch returns the batch size to split n samples into given a cap b:
+// the largest divisor of n from b down to b/2, so that every batch has the
+// same size (a Session holds the buffers of each batch size it runs, and a
+// short last batch would be a second set), or b itself when n has no such
+// divisor.
+func EvenBatch(n, b int) int {
+	if b < 1 || n <= b {
+		return max(b, 1)
+	}
+	for d := b; 2*d >= b; d-- {
+		if n%d == 0 {
+			return d
+		}
+	}
+	return b
+}
