@@ -676,3 +676,41 @@ func TestIfAndPool3DRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestIfConstantCondition runs an If whose condition is an initializer,
+// both ways, each branch reading a value of the enclosing graph.
+func TestIfConstantCondition(t *testing.T) {
+	for _, cond := range []float64{1, 0} {
+		b := newBuilder([]int{4})
+		c := b.name("cond")
+		b.g.Init[c] = &graph.Tensor{Name: c, DType: graph.Bool, Shape: []int{}, Int: []int64{int64(cond)}}
+		then := &graph.Graph{Init: map[string]*graph.Tensor{}, Nodes: []*graph.Node{{Op: "Neg", Inputs: []string{"x"}, Outputs: []string{"neg"}}}, Outputs: []graph.ValueInfo{{Name: "neg"}}}
+		els := &graph.Graph{Init: map[string]*graph.Tensor{}, Nodes: []*graph.Node{{Op: "Identity", Inputs: []string{"x"}, Outputs: []string{"same"}}}, Outputs: []graph.ValueInfo{{Name: "same"}}}
+		y := b.name("y")
+		b.g.Nodes = append(b.g.Nodes, &graph.Node{Name: "choose", Op: "If", Inputs: []string{c, "x"}, Outputs: []string{y},
+			Attrs: map[string]graph.Attr{"then_branch": {Kind: graph.AttrGraph, Graph: then}, "else_branch": {Kind: graph.AttrGraph, Graph: els}}})
+		m, err := New(b.finish(b.node("Gemm", map[string]graph.Attr{"transB": intAttr(1)}, y, b.init([]int{3, 4}, 0.5))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewSession[float64](m)
+		x := []float64{1, -2, 3, 0.5}
+		got, err := s.Forward(x, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.Graph.Init[m.Layers[0].Weight].Floats()
+		for o := range 3 {
+			want := 0.0
+			for i, v := range x {
+				if cond != 0 {
+					v = -v
+				}
+				want += v * w[o*4+i]
+			}
+			if math.Abs(got[o]-want) > 1e-12 {
+				t.Fatalf("condition %v: logit %d = %g, want %g", cond, o, got[o], want)
+			}
+		}
+	}
+}

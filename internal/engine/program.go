@@ -174,6 +174,9 @@ func compile[T Float](m *Model, n int, fuse bool) (*program[T], error) {
 	var compileNode func(ni int, node *graph.Node) error
 	compileNode = func(ni int, node *graph.Node) error {
 		if node.Op == "If" {
+			for _, name := range node.Inputs {
+				constOf(name) // a condition or outer read held as an initializer
+			}
 			return p.inlineIf(node, add, compileNode)
 		}
 		ins := make([]int, len(node.Inputs))
