@@ -78,13 +78,17 @@ type Recurrent struct {
 	Dirs, Features, Hidden int
 }
 
-// Split returns the directions × gates·hidden × features W and the
-// directions × gates·hidden × hidden R of v, a recurrent layer's weight
-// in its [W | R] layout.
-func (r *Recurrent) Split(v []float64) (w, rr []float64) {
+// SplitWR returns the W rows (features wide) and the R rows (hidden wide)
+// of v, values of a recurrent layer r's weight in its [W | R] layout (the
+// weight itself, its quantized values or its codes), in the file's W and R
+// layouts; nil for nil.
+func SplitWR[E any](r *Recurrent, v []E) (w, rr []E) {
+	if v == nil {
+		return nil, nil
+	}
 	f, h := r.Features, r.Hidden
 	rows := len(v) / (f + h)
-	w, rr = make([]float64, rows*f), make([]float64, rows*h)
+	w, rr = make([]E, rows*f), make([]E, rows*h)
 	for k := range rows {
 		copy(w[k*f:(k+1)*f], v[k*(f+h):])
 		copy(rr[k*h:(k+1)*h], v[k*(f+h)+f:])

@@ -299,22 +299,18 @@ func lift3D(n *graph.Node, x []int) (*graph.Node, []int, error) {
 		}
 		return v, nil
 	}
-	ks, err := get("kernel_shape", 3, 1)
-	if err != nil {
-		return nil, nil, err
+	var v [4][]int64 // kernel_shape, strides, dilations, pads
+	for i, name := range []string{"kernel_shape", "strides", "dilations", "pads"} {
+		k, def := 3, int64(1)
+		if name == "pads" {
+			k, def = 6, 0
+		}
+		var err error
+		if v[i], err = get(name, k, def); err != nil {
+			return nil, nil, err
+		}
 	}
-	st, err := get("strides", 3, 1)
-	if err != nil {
-		return nil, nil, err
-	}
-	dl, err := get("dilations", 3, 1)
-	if err != nil {
-		return nil, nil, err
-	}
-	pd, err := get("pads", 6, 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	ks, st, dl, pd := v[0], v[1], v[2], v[3]
 	trivial := func(i int) bool { return ks[i] == 1 && st[i] == 1 && dl[i] == 1 && pd[i] == 0 && pd[i+3] == 0 }
 	out := *n
 	out.Attrs = maps.Clone(n.Attrs)

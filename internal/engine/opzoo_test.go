@@ -387,7 +387,7 @@ func TestSkipInputGradient(t *testing.T) {
 // TestRecurrentLayers checks the recurrent ops' layers in the operator-zoo
 // model (a 2-layer nn.LSTM, a bidirectional nn.GRU and an nn.RNN): each
 // node is one layer whose weight is [W | R] row by row, the file's W and R
-// come back from it (Recurrent.Split), its MACs count the input's products
+// come back from it (SplitWR), its MACs count the input's products
 // and StateMACs the hidden state's, and the file's graph is not changed.
 func TestRecurrentLayers(t *testing.T) {
 	dir, _ := readZooManifest(t)
@@ -428,7 +428,7 @@ func TestRecurrentLayers(t *testing.T) {
 			r.Dirs != w.dirs || r.Features != feat || r.Hidden != w.hid || layer.Params != fw.Len()+fr.Len() {
 			t.Errorf("layer %s: shape %v, %d channels on axis %d, %+v, %d params", layer.Name, layer.Shape, layer.Channels, layer.ChannelAxis, *r, layer.Params)
 		}
-		gw, gr := r.Split(m.Graph.Init[layer.Weight].Floats())
+		gw, gr := engine.SplitWR(r, m.Graph.Init[layer.Weight].Floats())
 		if !slices.Equal(gw, fw.Floats()) || !slices.Equal(gr, fr.Floats()) {
 			t.Errorf("layer %s: [W | R] does not split into the file's W and R", layer.Name)
 		}

@@ -293,24 +293,15 @@ func (m *model) weight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encoding
 func (m *model) recurrentWeight(l engine.Layer, n *onnx.NodeProto, q Layer, enc *Encodings) (*TensorDetails, *TensorDetails, error) {
 	r := l.Recurrent
 	rows, f, h := l.Shape[0], r.Features, r.Hidden
-	split := func(off, cols int) ([]float32, []int8) {
-		v := make([]float32, rows*cols)
-		var c []int8
-		if q.Codes != nil {
-			c = make([]int8, rows*cols)
-		}
-		for row := range rows {
-			copy(v[row*cols:(row+1)*cols], q.Weight[row*(f+h)+off:])
-			if c != nil {
-				copy(c[row*cols:(row+1)*cols], q.Codes[row*(f+h)+off:])
-			}
-		}
-		return v, c
-	}
+	wv, rv := engine.SplitWR(r, q.Weight)
+	wc, rc := engine.SplitWR(r, q.Codes)
 	var tds [2]*TensorDetails
-	for k, part := range [2]struct{ off, cols int }{{0, f}, {f, h}} {
-		v, c := split(part.off, part.cols)
-		td, err := m.weightTensor(n, 1+k, []int{rows, part.cols}, 0, []int{r.Dirs, rows / r.Dirs, part.cols}, q, c, v, enc)
+	for k, part := range [2]struct {
+		cols  int
+		vals  []float32
+		codes []int8
+	}{{f, wv, wc}, {h, rv, rc}} {
+		td, err := m.weightTensor(n, 1+k, []int{rows, part.cols}, 0, []int{r.Dirs, rows / r.Dirs, part.cols}, q, part.codes, part.vals, enc)
 		if err != nil {
 			return nil, nil, err
 		}
